@@ -1,0 +1,42 @@
+// layers/attention.h: multi-head self-attention exactly as timm.layers.Attention.
+//   qkv = Linear(C, 3C)(x) viewed as (B, N, 3, H, D) -> q, k, v (B, H, N, D)
+//   attn = softmax(q k^T * D^-0.5) over keys -> attention dropout -> o = attn v -> (B, N, H*D) -> proj -> dropout
+// timm's fused (F.scaled_dot_product_attention) and manual paths are this same math.
+// x: (B, N, C) -> y: (B, N, C). Params: <name>.qkv.weight (3C, C), <name>.qkv.bias (3C) if qkv_bias,
+// <name>.proj.weight (C, C), <name>.proj.bias (C).
+#pragma once
+#include <string>
+
+#include "layers/linear.h"
+
+namespace tapevit {
+
+// The core on a fused qkv buffer (B, N, 3C), parallel over (batch, head). out: (B, N, C).
+// probs (B, H, N, N): softmax probabilities kept for backward (null in inference). attn_drop > 0 draws the
+// mask from `key`. scratch: 2 * N * N per OpenMP thread.
+template <class T>
+void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int64_t H, int64_t D, double attn_drop,
+                       uint64_t key, T* scratch);
+// dqkv (B, N, 3C) accumulates; scratch: 2 * N * N per thread.
+template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, int64_t B, int64_t N, int64_t H,
+                        int64_t D, double attn_drop, uint64_t key, T* scratch);
+
+// One tape node for the core (qkv -> concatenated heads).
+template <class T>
+Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t num_heads, double attn_drop, const std::string& name);
+
+template <class T>
+struct MultiHeadSelfAttention {
+  std::string name;
+  int64_t dim = 0, num_heads = 0;
+  double attn_drop = 0, proj_drop = 0;
+  Linear<T> qkv, proj;
+
+  MultiHeadSelfAttention() = default;
+  MultiHeadSelfAttention(Params<T>& p, const std::string& name, int64_t dim, int64_t num_heads, bool qkv_bias,
+                         double attn_drop = 0, double proj_drop = 0);
+  Var<T> operator()(Tape<T>& t, Var<T> x) const;
+};
+
+}  // namespace tapevit

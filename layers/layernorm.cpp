@@ -1,0 +1,114 @@
+// layers/layernorm.cpp: see layernorm.h.
+#include "layers/layernorm.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tapevit {
+
+template <class T>
+void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t R, int64_t C, T eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r) {
+    const T* xr = x + r * C;
+    T* yr = y + r * C;
+    T m = 0;
+    for (int64_t c = 0; c < C; ++c) m += xr[c];
+    m /= T(C);
+    T v = 0;  // two-pass variance: no cancellation for rows with a large mean
+    for (int64_t c = 0; c < C; ++c) v += (xr[c] - m) * (xr[c] - m);
+    v /= T(C);
+    const T s = T(1) / std::sqrt(v + eps);
+    for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * s * w[c] + b[c];
+    if (mean) mean[r] = m;
+    if (rstd) rstd[r] = s;
+  }
+}
+
+template <class T>
+void layernorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const T* mean, const T* rstd,
+                        int64_t R, int64_t C) {
+  // With xhat = (x - mean) * rstd and g = dy * w:
+  //   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),  dw = sum_r dy * xhat,  db = sum_r dy.
+  if (dx) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < R; ++r) {
+      const T* xr = x + r * C;
+      const T* gr = dy + r * C;
+      const T m = mean[r], s = rstd[r];
+      T sum_g = 0, sum_gx = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        const T g = gr[c] * w[c];
+        sum_g += g;
+        sum_gx += g * (xr[c] - m) * s;
+      }
+      sum_g /= T(C);
+      sum_gx /= T(C);
+      T* dxr = dx + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const T xhat = (xr[c] - m) * s;
+        dxr[c] += s * (gr[c] * w[c] - sum_g - xhat * sum_gx);
+      }
+    }
+  }
+  if (dw || db) {
+    // Threads own column blocks and sum rows in order: thread-count independent results, no scratch.
+    constexpr int64_t kBlock = 64;
+    const int64_t nblocks = (C + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      const int64_t c0 = blk * kBlock, c1 = std::min(C, c0 + kBlock);
+      T aw[kBlock] = {}, ab[kBlock] = {};
+      for (int64_t r = 0; r < R; ++r) {
+        const T* xr = x + r * C;
+        const T* gr = dy + r * C;
+        const T m = mean[r], s = rstd[r];
+        for (int64_t c = c0; c < c1; ++c) {
+          aw[c - c0] += gr[c] * (xr[c] - m) * s;
+          ab[c - c0] += gr[c];
+        }
+      }
+      for (int64_t c = c0; c < c1; ++c) {
+        if (dw) dw[c] += aw[c - c0];
+        if (db) db[c] += ab[c - c0];
+      }
+    }
+  }
+}
+
+template <class T>
+LayerNorm<T>::LayerNorm(Params<T>& p, const std::string& name_, int64_t dim_, double eps_)
+    : name(name_), dim(dim_), eps(eps_) {
+  weight = p.add(name + ".weight", {dim}, InitSpec::ones());
+  bias = p.add(name + ".bias", {dim}, InitSpec::zeros());
+}
+
+template <class T>
+Var<T> LayerNorm<T>::operator()(Tape<T>& t, Var<T> x) const {
+  if (x->shape.rank < 1 || x->shape.last() != dim)
+    fail("LayerNorm '", name, "' input: got ", x->shape, ", expected [*, ", dim, "]");
+  const int64_t R = x->shape.rows(), C = dim;
+  Var<T> y = t.tensor(x->shape, t.needs_grad(x, weight, bias));
+  T* mean = y->requires_grad ? t.scratch(R) : nullptr;
+  T* rstd = y->requires_grad ? t.scratch(R) : nullptr;
+  layernorm_forward(y->data, mean, rstd, x->data, weight->data, bias->data, R, C, T(eps));
+  if (y->requires_grad) {
+    Var<T> w = weight, b = bias;
+    Tape<T>* tp = &t;
+    t.record([=] {
+      if (!y->grad) return;
+      layernorm_backward(tp->grad(x, x->shape), tp->grad(w, w->shape), tp->grad(b, b->shape), y->grad, x->data,
+                         w->data, mean, rstd, R, C);
+    });
+  }
+  return y;
+}
+
+#define TAPEVIT_INSTANTIATE(T)                                                                                     \
+  template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, T);               \
+  template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t); \
+  template struct LayerNorm<T>;
+TAPEVIT_INSTANTIATE(float)
+TAPEVIT_INSTANTIATE(double)
+
+}  // namespace tapevit

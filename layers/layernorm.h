@@ -1,0 +1,32 @@
+// layers/layernorm.h: LayerNorm over the last dim, as timm.layers.LayerNorm / torch.nn.LayerNorm
+// (biased variance; eps = 1e-6 in timm's ViT, not PyTorch's default 1e-5).
+// x: (R, C) rows -> y: (R, C). Params: <name>.weight (C) init 1, <name>.bias (C) init 0.
+#pragma once
+#include <string>
+
+#include "tapevit/params.h"
+#include "tapevit/tape.h"
+
+namespace tapevit {
+
+// mean, rstd (R): kept for backward.
+template <class T>
+void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t R, int64_t C, T eps);
+// Accumulates (+=); dx, dw, db may each be null.
+template <class T>
+void layernorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const T* mean, const T* rstd,
+                        int64_t R, int64_t C);
+
+template <class T>
+struct LayerNorm {
+  std::string name;
+  int64_t dim = 0;
+  double eps = 1e-6;
+  Var<T> weight = nullptr, bias = nullptr;
+
+  LayerNorm() = default;
+  LayerNorm(Params<T>& p, const std::string& name, int64_t dim, double eps = 1e-6);
+  Var<T> operator()(Tape<T>& t, Var<T> x) const;
+};
+
+}  // namespace tapevit

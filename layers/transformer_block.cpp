@@ -1,0 +1,29 @@
+// layers/transformer_block.cpp: see transformer_block.h. Reads like timm's Block.forward.
+#include "layers/transformer_block.h"
+
+namespace tapevit {
+
+template <class T>
+TransformerBlock<T>::TransformerBlock(Params<T>& p, const std::string& name, const BlockConfig& c)
+    : cfg(c),
+      norm1(p, name + ".norm1", c.dim, c.norm_eps),
+      norm2(),
+      attn(p, name + ".attn", c.dim, c.num_heads, c.qkv_bias, c.attn_drop, c.proj_drop) {
+  // Registration order follows timm's state_dict: norm1, attn, ls1, norm2, mlp, ls2.
+  if (c.init_values > 0) ls1 = LayerScale<T>(p, name + ".ls1", c.dim, c.init_values);
+  norm2 = LayerNorm<T>(p, name + ".norm2", c.dim, c.norm_eps);
+  mlp = Mlp<T>(p, name + ".mlp", c.dim, c.mlp_hidden, c.proj_drop);
+  if (c.init_values > 0) ls2 = LayerScale<T>(p, name + ".ls2", c.dim, c.init_values);
+}
+
+template <class T>
+Var<T> TransformerBlock<T>::operator()(Tape<T>& t, Var<T> x) const {
+  x = residual_add(t, x, attn(t, norm1(t, x)), ls1.gamma, cfg.drop_path);
+  x = residual_add(t, x, mlp(t, norm2(t, x)), ls2.gamma, cfg.drop_path);
+  return x;
+}
+
+template struct TransformerBlock<float>;
+template struct TransformerBlock<double>;
+
+}  // namespace tapevit

@@ -1,0 +1,93 @@
+// layers/vit.cpp: see vit.h. Reads like timm's VisionTransformer.forward_features / forward_head.
+#include "layers/vit.h"
+
+#include "layers/dropout.h"
+
+namespace tapevit {
+
+void VitConfig::validate() const {
+  auto positive = [](const char* key, int64_t v) {
+    if (v <= 0) fail("config key '", key, "' must be positive, got ", v);
+  };
+  auto rate = [](const char* key, double v) {
+    if (!(v >= 0 && v < 1)) fail("config key '", key, "' must be in [0, 1), got ", v);
+  };
+  positive("img_size", img_size);
+  positive("patch_size", patch_size);
+  positive("in_chans", in_chans);
+  positive("embed_dim", embed_dim);
+  positive("depth", depth);
+  positive("num_heads", num_heads);
+  if (num_classes < 0) fail("config key 'num_classes' must be >= 0, got ", num_classes);
+  if (img_size % patch_size != 0)
+    fail("config: img_size ", img_size, " is not divisible by patch_size ", patch_size);
+  if (embed_dim % num_heads != 0)
+    fail("config: embed_dim ", embed_dim, " is not divisible by num_heads ", num_heads);
+  if (!(mlp_ratio > 0) || mlp_hidden() <= 0) fail("config key 'mlp_ratio' must be positive, got ", mlp_ratio);
+  rate("drop_rate", drop_rate);
+  rate("pos_drop_rate", pos_drop_rate);
+  rate("proj_drop_rate", proj_drop_rate);
+  rate("attn_drop_rate", attn_drop_rate);
+  rate("drop_path_rate", drop_path_rate);
+  if (init_values < 0) fail("config key 'init_values' must be >= 0 (0 = no LayerScale), got ", init_values);
+  if (global_pool != "token" && global_pool != "avg")
+    fail("config key 'global_pool' must be 'token' or 'avg', got '", global_pool, "'");
+  if (!(norm_eps > 0)) fail("config key 'norm_eps' must be positive, got ", norm_eps);
+}
+
+template <class T>
+VisionTransformer<T>::VisionTransformer(const VitConfig& cfg, uint64_t seed) : cfg_(cfg) {
+  cfg_.validate();
+  const int64_t C = cfg_.embed_dim;
+  Params<T>& p = params_;
+  // Registration order is timm's state_dict order.
+  cls_token_ = p.add("cls_token", {1, 1, C}, InitSpec::normal(1e-6));
+  pos_embed_ = p.add("pos_embed", {1, cfg_.num_tokens(), C}, InitSpec::trunc_normal(0.02));
+  patch_embed_ = PatchEmbed<T>(p, "patch_embed", cfg_.img_size, cfg_.patch_size, cfg_.in_chans, C);
+  blocks_.reserve(size_t(cfg_.depth));
+  for (int64_t i = 0; i < cfg_.depth; ++i) {
+    BlockConfig bc;
+    bc.dim = C;
+    bc.num_heads = cfg_.num_heads;
+    bc.mlp_hidden = cfg_.mlp_hidden();
+    bc.qkv_bias = cfg_.qkv_bias;
+    bc.proj_drop = cfg_.proj_drop_rate;
+    bc.attn_drop = cfg_.attn_drop_rate;
+    bc.drop_path = cfg_.drop_path_at(i);
+    bc.init_values = cfg_.init_values;
+    bc.norm_eps = cfg_.norm_eps;
+    blocks_.emplace_back(p, "blocks." + std::to_string(i), bc);
+  }
+  use_fc_norm_ = cfg_.global_pool == "avg";  // timm: fc_norm=None -> use_fc_norm = global_pool == 'avg'
+  if (use_fc_norm_)
+    fc_norm_ = LayerNorm<T>(p, "fc_norm", C, cfg_.norm_eps);
+  else
+    norm_ = LayerNorm<T>(p, "norm", C, cfg_.norm_eps);
+  if (cfg_.num_classes > 0) head_ = Linear<T>(p, "head", C, cfg_.num_classes);
+  p.allocate();
+  p.init(seed);
+}
+
+template <class T>
+Var<T> VisionTransformer<T>::operator()(Tape<T>& t, Var<T> images) const {
+  const bool inference = !t.grad_enabled();
+  const size_t mark = t.mark();
+  Var<T> x = patch_embed_(t, images);
+  x = embed_tokens(t, x, cls_token_, pos_embed_);
+  x = dropout(t, x, cfg_.pos_drop_rate);
+  for (const auto& blk : blocks_) {
+    x = blk(t, x);
+    if (inference) x = t.collapse(mark, x);  // keep one block's activations, not the network's
+  }
+  const Pool mode = use_fc_norm_ ? Pool::Avg : Pool::Token;
+  if (!use_fc_norm_) x = norm_(t, x);
+  x = pool_tokens(t, x, mode);
+  if (use_fc_norm_) x = fc_norm_(t, x);
+  x = dropout(t, x, cfg_.drop_rate);
+  return cfg_.num_classes > 0 ? head_(t, x) : x;
+}
+
+template class VisionTransformer<float>;
+template class VisionTransformer<double>;
+
+}  // namespace tapevit
