@@ -58,7 +58,7 @@ void residual_backward(T* dx, T* dbranch, T* dgamma, const T* dout, const T* bra
 }
 
 template <class T>
-Var<T> residual_add(Tape<T>& t, Var<T> x, Var<T> branch, Var<T> gamma, double drop_path) {
+Var<T> residual_add(Tape<T>& t, Var<T> x, Var<T> branch, std::type_identity_t<Var<T>> gamma, double drop_path) {
   if (x->shape.rank != 3 || !(branch->shape == x->shape))
     fail("residual: x is ", x->shape, " and the branch is ", branch->shape, ", expected equal [B, N, C]");
   const int64_t B = x->shape[0], N = x->shape[1], C = x->shape[2];

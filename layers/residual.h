@@ -6,6 +6,7 @@
 // x, branch: (B, N, C) -> out: (B, N, C).
 #pragma once
 #include <string>
+#include <type_traits>
 
 #include "tapevit/params.h"
 #include "tapevit/tape.h"
@@ -32,6 +33,6 @@ struct LayerScale {
 
 // gamma may be null; drop_path is the rate (0: none).
 template <class T>
-Var<T> residual_add(Tape<T>& t, Var<T> x, Var<T> branch, Var<T> gamma, double drop_path);
+Var<T> residual_add(Tape<T>& t, Var<T> x, Var<T> branch, std::type_identity_t<Var<T>> gamma, double drop_path);
 
 }  // namespace tapevit

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 
 namespace tapevit {
 
@@ -53,6 +54,8 @@ H5File::~H5File() {
 void H5File::flush() {
   if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) fail(path_, ": flush failed");
 }
+
+bool H5File::exists_or_root(const std::string& name) const { return name.empty() || name == "/" || exists(name); }
 
 bool H5File::exists(const std::string& name) const {
   // H5Lexists must be asked for each path component in turn.
@@ -150,57 +153,71 @@ void H5File::write(const std::string& name, const T* data, const Shape& s) {
 }
 
 namespace {
-void write_attr(hid_t file, const std::string& path, const std::string& key, hid_t type, const void* value) {
-  if (H5Aexists(file, key.c_str()) > 0) H5Adelete(file, key.c_str());
+void write_attr(hid_t file, const std::string& path, const std::string& obj, const std::string& key, hid_t type,
+                const void* value) {
+  if (H5Aexists_by_name(file, obj.c_str(), key.c_str(), H5P_DEFAULT) > 0)
+    H5Adelete_by_name(file, obj.c_str(), key.c_str(), H5P_DEFAULT);
   Handle sp{H5Screate(H5S_SCALAR), H5Sclose};
-  Handle at{H5Acreate2(file, key.c_str(), type, sp.id, H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
-  if (at.id < 0 || H5Awrite(at.id, type, value) < 0) fail(path, ": cannot write attribute '", key, "'");
+  Handle at{H5Acreate_by_name(file, obj.c_str(), key.c_str(), type, sp.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            H5Aclose};
+  if (at.id < 0 || H5Awrite(at.id, type, value) < 0) fail(path, ": cannot write attribute '", key, "' on '", obj, "'");
+}
+
+Handle open_attr(hid_t file, const std::string& path, const std::string& obj, const std::string& key) {
+  Handle at{H5Aopen_by_name(file, obj.c_str(), key.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  if (at.id < 0) fail(path, ": no attribute '", key, "' on '", obj, "'");
+  return Handle{std::exchange(at.id, -1), H5Aclose};
 }
 }  // namespace
 
-void H5File::set_attr(const std::string& key, const std::string& value) {
+void H5File::set_attr(const std::string& key, const std::string& value, const std::string& obj) {
   Handle ty{H5Tcopy(H5T_C_S1), H5Tclose};  // variable-length UTF-8: h5py reads it as str
   H5Tset_size(ty.id, H5T_VARIABLE);
   H5Tset_cset(ty.id, H5T_CSET_UTF8);
   const char* p = value.c_str();
-  write_attr(file_, path_, key, ty.id, &p);
+  write_attr(file_, path_, obj, key, ty.id, &p);
 }
-void H5File::set_attr(const std::string& key, double value) { write_attr(file_, path_, key, H5T_NATIVE_DOUBLE, &value); }
-void H5File::set_attr(const std::string& key, int64_t value) { write_attr(file_, path_, key, H5T_NATIVE_INT64, &value); }
+void H5File::set_attr(const std::string& key, double value, const std::string& obj) {
+  write_attr(file_, path_, obj, key, H5T_NATIVE_DOUBLE, &value);
+}
+void H5File::set_attr(const std::string& key, int64_t value, const std::string& obj) {
+  write_attr(file_, path_, obj, key, H5T_NATIVE_INT64, &value);
+}
 
-bool H5File::has_attr(const std::string& key) const { return H5Aexists(file_, key.c_str()) > 0; }
+bool H5File::has_attr(const std::string& key, const std::string& obj) const {
+  return exists_or_root(obj) && H5Aexists_by_name(file_, obj.c_str(), key.c_str(), H5P_DEFAULT) > 0;
+}
 
-std::string H5File::attr_string(const std::string& key) const {
-  Handle at{H5Aopen(file_, key.c_str(), H5P_DEFAULT), H5Aclose};
-  if (at.id < 0) fail(path_, ": no attribute '", key, "'");
+std::string H5File::attr_string(const std::string& key, const std::string& obj) const {
+  Handle at = open_attr(file_, path_, obj, key);
   Handle ty{H5Aget_type(at.id), H5Tclose};
-  if (H5Tget_class(ty.id) != H5T_STRING) fail(path_, ": attribute '", key, "' is not a string");
+  if (H5Tget_class(ty.id) != H5T_STRING) fail(path_, ": attribute '", key, "' on '", obj, "' is not a string");
   if (H5Tis_variable_str(ty.id) > 0) {
     Handle mt{H5Tcopy(H5T_C_S1), H5Tclose};
     H5Tset_size(mt.id, H5T_VARIABLE);
     H5Tset_cset(mt.id, H5Tget_cset(ty.id));
     char* s = nullptr;
-    if (H5Aread(at.id, mt.id, &s) < 0) fail(path_, ": cannot read attribute '", key, "'");
+    if (H5Aread(at.id, mt.id, &s) < 0) fail(path_, ": cannot read attribute '", key, "' on '", obj, "'");
     std::string out = s ? s : "";
     H5free_memory(s);
     return out;
   }
   std::string out(H5Tget_size(ty.id), '\0');
-  if (H5Aread(at.id, ty.id, out.data()) < 0) fail(path_, ": cannot read attribute '", key, "'");
+  if (H5Aread(at.id, ty.id, out.data()) < 0) fail(path_, ": cannot read attribute '", key, "' on '", obj, "'");
   return out.substr(0, out.find('\0'));
 }
 
-double H5File::attr_double(const std::string& key) const {
-  Handle at{H5Aopen(file_, key.c_str(), H5P_DEFAULT), H5Aclose};
+double H5File::attr_double(const std::string& key, const std::string& obj) const {
+  Handle at = open_attr(file_, path_, obj, key);
   double v = 0;
-  if (at.id < 0 || H5Aread(at.id, H5T_NATIVE_DOUBLE, &v) < 0) fail(path_, ": no numeric attribute '", key, "'");
+  if (H5Aread(at.id, H5T_NATIVE_DOUBLE, &v) < 0) fail(path_, ": attribute '", key, "' on '", obj, "' is not numeric");
   return v;
 }
 
-int64_t H5File::attr_int(const std::string& key) const {
-  Handle at{H5Aopen(file_, key.c_str(), H5P_DEFAULT), H5Aclose};
+int64_t H5File::attr_int(const std::string& key, const std::string& obj) const {
+  Handle at = open_attr(file_, path_, obj, key);
   int64_t v = 0;
-  if (at.id < 0 || H5Aread(at.id, H5T_NATIVE_INT64, &v) < 0) fail(path_, ": no integer attribute '", key, "'");
+  if (H5Aread(at.id, H5T_NATIVE_INT64, &v) < 0) fail(path_, ": attribute '", key, "' on '", obj, "' is not an integer");
   return v;
 }
 

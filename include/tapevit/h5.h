@@ -35,18 +35,19 @@ class H5File {
   template <class T>
   void write(const std::string& dataset, const T* data, const Shape& shape);
 
-  // Attributes on the root group.
-  void set_attr(const std::string& key, const std::string& value);
-  void set_attr(const std::string& key, double value);
-  void set_attr(const std::string& key, int64_t value);
-  bool has_attr(const std::string& key) const;
-  std::string attr_string(const std::string& key) const;
-  double attr_double(const std::string& key) const;
-  int64_t attr_int(const std::string& key) const;
+  // Attributes on an object (a group or dataset path; "/" = the file's root group).
+  void set_attr(const std::string& key, const std::string& value, const std::string& obj = "/");
+  void set_attr(const std::string& key, double value, const std::string& obj = "/");
+  void set_attr(const std::string& key, int64_t value, const std::string& obj = "/");
+  bool has_attr(const std::string& key, const std::string& obj = "/") const;
+  std::string attr_string(const std::string& key, const std::string& obj = "/") const;
+  double attr_double(const std::string& key, const std::string& obj = "/") const;
+  int64_t attr_int(const std::string& key, const std::string& obj = "/") const;
 
   void flush();
 
  private:
+  bool exists_or_root(const std::string& name) const;
   std::string path_;
   int64_t file_ = -1;  // hid_t
 };

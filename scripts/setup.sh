@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# scripts/setup.sh: install tapevit's Debian 12 build dependencies (only those missing) and build it.
+#   scripts/setup.sh [build-dir]        default build dir: build
+# Environment: TAPEVIT_NATIVE=OFF builds without -march=native; JOBS sets build parallelism.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${1:-build}
+
+PACKAGES=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev libboost-program-options-dev doctest-dev
+          nlohmann-json3-dev dataset-fashion-mnist)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTAPEVIT_NATIVE="${TAPEVIT_NATIVE:-ON}" > /dev/null
+cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}"

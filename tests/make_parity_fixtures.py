@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+"""Write tests/fixtures/parity_vit.h5: PyTorch reference values for tests/test_parity.cpp.
+
+Run by hand (not by CI) with Debian's python3-torch, python3-numpy, python3-h5py:
+    /usr/bin/python3 tests/make_parity_fixtures.py
+
+The model below is plain PyTorch written to timm's VisionTransformer semantics and state_dict names
+(timm itself is not needed): fused qkv Linear split (B, N, 3, H, D), scale head_dim**-0.5, exact-erf GELU,
+LayerNorm eps 1e-6, pre-norm blocks with optional LayerScale, cls token concatenated before pos_embed is
+added, 'token' pool after `norm` or 'avg' pool followed by `fc_norm`. Parameters are drawn in general
+position (not timm's init) so every gradient is exercised. Each case stores the weights, the input, the
+targets, and for float32 and float64 the logits, the loss, d(loss)/d(input) and every parameter gradient.
+"""
+import json
+import os
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, num_heads, qkv_bias):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        attn = (q * self.scale) @ k.transpose(-2, -1)
+        attn = attn.softmax(dim=-1)
+        x = (attn @ v).transpose(1, 2).reshape(B, N, C)
+        return self.proj(x)
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim, init_values):
+        super().__init__()
+        self.gamma = nn.Parameter(init_values * torch.ones(dim))
+
+    def forward(self, x):
+        return x * self.gamma
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()  # exact erf form
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, num_heads, mlp_ratio, qkv_bias, init_values):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads, qkv_bias)
+        self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.ls2 = LayerScale(dim, init_values) if init_values else nn.Identity()
+
+    def forward(self, x):
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        x = x + self.ls2(self.mlp(self.norm2(x)))
+        return x
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, patch_size, in_chans, dim):
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class VisionTransformer(nn.Module):
+    def __init__(self, img_size, patch_size, in_chans, num_classes, embed_dim, depth, num_heads, mlp_ratio,
+                 qkv_bias, init_values, global_pool):
+        super().__init__()
+        self.global_pool = global_pool
+        n_patches = (img_size // patch_size) ** 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, n_patches + 1, embed_dim))
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.blocks = nn.ModuleList(
+            [Block(embed_dim, num_heads, mlp_ratio, qkv_bias, init_values) for _ in range(depth)])
+        if global_pool == 'avg':
+            self.fc_norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        else:
+            self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        for blk in self.blocks:
+            x = blk(x)
+        if self.global_pool == 'avg':
+            x = self.fc_norm(x[:, 1:].mean(dim=1))
+        else:
+            x = self.norm(x)[:, 0]
+        return self.head(x)
+
+
+def label_smoothing_ce(logits, labels, smoothing):
+    """timm.loss.LabelSmoothingCrossEntropy."""
+    logprobs = F.log_softmax(logits, dim=-1)
+    nll = -logprobs.gather(dim=-1, index=labels.unsqueeze(1)).squeeze(1)
+    smooth = -logprobs.mean(dim=-1)
+    return ((1.0 - smoothing) * nll + smoothing * smooth).mean()
+
+
+def soft_target_ce(logits, targets):
+    """timm.loss.SoftTargetCrossEntropy."""
+    return torch.sum(-targets * F.log_softmax(logits, dim=-1), dim=-1).mean()
+
+
+def general_position(model, gen):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            r = torch.randn(p.shape, generator=gen, dtype=torch.float64)
+            if p.ndim == 1:
+                p.copy_((1.0 if name.endswith('norm1.weight') or name.endswith('norm2.weight')
+                         or name in ('norm.weight', 'fc_norm.weight') else 0.0) + 0.2 * r)
+            elif name in ('cls_token', 'pos_embed'):
+                p.copy_(0.5 * r)
+            else:
+                p.copy_(r / (p[0].numel() ** 0.5))
+
+
+CASES = {
+    'token': dict(cfg=dict(img_size=16, patch_size=4, in_chans=3, num_classes=10, embed_dim=32, depth=2,
+                           num_heads=4, mlp_ratio=4.0, qkv_bias=True, init_values=0.0, global_pool='token'),
+                  batch=4, smoothing=0.1, soft=False),
+    'avg_ls': dict(cfg=dict(img_size=12, patch_size=3, in_chans=1, num_classes=7, embed_dim=24, depth=2,
+                            num_heads=2, mlp_ratio=2.5, qkv_bias=False, init_values=0.1, global_pool='avg'),
+                   batch=3, smoothing=0.0, soft=True),
+}
+
+
+def run(case, model, x, labels, targets, smoothing, dtype):
+    m = model.to(dtype)
+    m.zero_grad()
+    xi = x.to(dtype).clone().requires_grad_(True)
+    logits = m(xi)
+    loss = soft_target_ce(logits, targets.to(dtype)) if case['soft'] else label_smoothing_ce(logits, labels, smoothing)
+    loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
+    return logits.detach(), loss.detach(), xi.grad.detach(), grads
+
+
+def main():
+    torch.set_num_threads(1)
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'parity_vit.h5')
+    gen = torch.Generator().manual_seed(20261125)
+    with h5py.File(out, 'w') as f:
+        f.attrs['generator'] = 'tests/make_parity_fixtures.py, torch ' + torch.__version__
+        for name, case in CASES.items():
+            cfg = case['cfg']
+            model = VisionTransformer(**cfg).double()
+            general_position(model, gen)
+            B, K = case['batch'], cfg['num_classes']
+            x = torch.randn(B, cfg['in_chans'], cfg['img_size'], cfg['img_size'], generator=gen, dtype=torch.float64)
+            labels = torch.randint(0, K, (B,), generator=gen)
+            lam = 0.7  # a mixup-like soft target: lam on one class, 1 - lam on another
+            targets = lam * F.one_hot(labels, K).double() + (1 - lam) * F.one_hot((labels + 2) % K, K).double()
+            # the float32 weights and input are the stored ones; float64 runs on exactly the same values
+            x = x.float().double()
+            targets = targets.float().double()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.copy_(p.float().double())
+            g = f.create_group(name)
+            g.attrs['config'] = json.dumps(cfg)
+            g.attrs['smoothing'] = case['smoothing']
+            g.attrs['soft_targets'] = int(case['soft'])
+            g['input'] = x.float().numpy()
+            g['labels'] = labels.numpy().astype(np.int32)
+            g['targets'] = targets.float().numpy()
+            for n, p in model.named_parameters():
+                g['params/' + n] = p.detach().float().numpy()
+            for dtype, tag in ((torch.float32, 'f32'), (torch.float64, 'f64')):
+                logits, loss, dx, grads = run(case, model, x, labels, targets, case['smoothing'], dtype)
+                np_dtype = np.float32 if dtype == torch.float32 else np.float64
+                g[tag + '/logits'] = logits.numpy().astype(np_dtype)
+                g[tag + '/loss'] = np.asarray(loss.item(), dtype=np_dtype)
+                g[tag + '/input_grad'] = dx.numpy().astype(np_dtype)
+                for n, gr in grads.items():
+                    g[tag + '/grads/' + n] = gr.numpy().astype(np_dtype)
+            print(f'{name}: loss f32 {f[name]["f32/loss"][()]:.6f}  f64 {f[name]["f64/loss"][()]:.6f}')
+    print('wrote', out, os.path.getsize(out), 'bytes')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,58 @@
+// tests/test_patch_embed.cpp: PatchEmbed = Conv2d(k = s = P) as gather + GEMM.
+#include "gradcheck.h"
+#include "layers/patch_embed.h"
+
+using namespace tapevit;
+using namespace tapevit::test;
+
+TEST_CASE("PatchEmbed: matches a direct convolution with kernel = stride = P") {
+  const int64_t B = 2, Ci = 3, S = 6, P = 2, C = 4, G = S / P;
+  Params<double> p;
+  PatchEmbed<double> pe(p, "patch_embed", S, P, Ci, C);
+  p.allocate();
+  fill_param(pe.weight, 1);
+  fill_param(pe.bias, 2);
+  Leaf x({B, Ci, S, S}, 3);
+  Tape<double> t(1 << 24);
+  Var<double> y = pe(t, x.var());
+  REQUIRE(y->shape == Shape{B, G * G, C});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t gy = 0; gy < G; ++gy)
+      for (int64_t gx = 0; gx < G; ++gx)
+        for (int64_t o = 0; o < C; ++o) {
+          double s = pe.bias->data[o];
+          for (int64_t c = 0; c < Ci; ++c)
+            for (int64_t ky = 0; ky < P; ++ky)
+              for (int64_t kx = 0; kx < P; ++kx)
+                s += pe.weight->data[((o * Ci + c) * P + ky) * P + kx] *
+                     x.data[size_t(((b * Ci + c) * S + gy * P + ky) * S + gx * P + kx)];
+          CHECK(y->data[(b * G * G + gy * G + gx) * C + o] == doctest::Approx(s).epsilon(1e-13));
+        }
+}
+
+TEST_CASE("PatchEmbed: timm names, Conv2d default init bound, gradients") {
+  Params<double> p;
+  PatchEmbed<double> pe(p, "patch_embed", 8, 4, 2, 5);
+  p.allocate();
+  p.init(9);
+  CHECK(p.info(0).name == "patch_embed.proj.weight");
+  CHECK(p.info(0).shape == Shape{5, 2, 4, 4});
+  const double bound = 1.0 / std::sqrt(2.0 * 16);
+  for (int64_t i = 0; i < pe.weight->numel(); ++i) REQUIRE(std::abs(pe.weight->data[i]) <= bound);
+  Leaf x({2, 2, 8, 8}, 4);
+  auto reps = gradcheck([&](Tape<double>& t) { return pe(t, x.var()); },
+                        {{"x", x.var()}, {"weight", pe.weight, true}, {"bias", pe.bias, true}}, &p);
+  expect_grads_ok("PatchEmbed img8 P4 Ci2 C5", reps);
+}
+
+TEST_CASE("PatchEmbed: bad image shape and img/patch mismatch are errors") {
+  Params<float> p;
+  CHECK_THROWS_WITH_AS(PatchEmbed<float>(p, "patch_embed", 30, 4, 3, 8),
+                       "PatchEmbed 'patch_embed': img_size 30 is not divisible by patch_size 4", Error);
+  PatchEmbed<float> pe(p, "patch_embed", 28, 4, 1, 8);
+  p.allocate();
+  std::vector<float> xs(2 * 3 * 28 * 28);
+  Tape<float> t(1 << 24);
+  CHECK_THROWS_WITH_AS(pe(t, t.wrap(xs.data(), {2, 3, 28, 28})),
+                       "PatchEmbed 'patch_embed' input: got [2, 3, 28, 28], expected [B, 1, 28, 28]", Error);
+}

@@ -1,0 +1,132 @@
+// tests/test_tape.cpp: the tape itself: fan-out, accumulation, grad mode, memory reuse, shape checks.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "gradcheck.h"
+#include "layers/linear.h"
+#include "layers/loss.h"
+#include "layers/residual.h"
+#include "layers/vit.h"
+
+using namespace tapevit;
+using namespace tapevit::test;
+
+// Count global operator new calls, to prove a warm step allocates nothing through the C++ heap.
+static std::atomic<int64_t> g_news{0};
+void* operator new(size_t n) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+TEST_CASE("Tape: fan-out (one tensor feeding two layers and a residual) accumulates both paths") {
+  Params<double> p;
+  Linear<double> a(p, "a", 4, 4), b(p, "b", 4, 4);
+  p.allocate();
+  for (size_t i = 0; i < p.size(); ++i) fill_param(p.value(i), 100 + i);
+  Leaf x({2, 3, 4}, 99);
+  // y = a(x) + b(x) + x  : x used three times
+  auto f = [&](Tape<double>& t) {
+    Var<double> s = residual_add(t, a(t, x.var()), b(t, x.var()), nullptr, 0.0);
+    return residual_add(t, s, x.var(), nullptr, 0.0);
+  };
+  std::vector<Wrt> wrt{{"x", x.var()}};
+  for (size_t i = 0; i < p.size(); ++i) wrt.push_back({p.info(i).name, p.value(i), true});
+  expect_grads_ok("fan-out a(x) + b(x) + x", gradcheck(f, wrt, &p));
+}
+
+TEST_CASE("Tape: parameter gradients accumulate across backward passes until zero_grad") {
+  Params<double> p;
+  Linear<double> lin(p, "fc", 3, 2);
+  p.allocate();
+  fill_param(lin.weight, 1);
+  Leaf x({4, 3}, 2);
+  Tape<double> t(1 << 24);
+  auto step = [&] {
+    t.reset();
+    Var<double> y = lin(t, x.var());
+    std::vector<double> ones(size_t(y->numel()), 1.0);
+    t.backward(y, ones.data());
+  };
+  step();
+  std::vector<double> once(p.grad(), p.grad() + p.flat_size());
+  step();
+  for (int64_t i = 0; i < p.flat_size(); ++i) REQUIRE(p.grad()[i] == doctest::Approx(2 * once[size_t(i)]));
+  p.zero_grad();
+  step();
+  for (int64_t i = 0; i < p.flat_size(); ++i) REQUIRE(p.grad()[i] == doctest::Approx(once[size_t(i)]));
+}
+
+TEST_CASE("Tape: frozen parameters and inputs without requires_grad get no gradient") {
+  Params<double> p;
+  Linear<double> lin(p, "head", 3, 2);
+  p.allocate();
+  fill_param(lin.weight, 1);
+  p.set_trainable("head.weight", false);
+  Leaf x({4, 3}, 2, 1.0, /*requires_grad=*/false);
+  Tape<double> t(1 << 24);
+  Var<double> y = lin(t, x.var());
+  std::vector<double> ones(8, 1.0);
+  t.backward(y, ones.data());
+  for (int i = 0; i < 6; ++i) CHECK(lin.weight->grad[i] == 0.0);
+  CHECK(lin.bias->grad[0] == 4.0);
+  CHECK(x.value.grad == nullptr);
+}
+
+TEST_CASE("Tape: inference mode records nothing, keeps one block's activations, same logits") {
+  VitConfig cfg;
+  cfg.img_size = 16; cfg.patch_size = 4; cfg.in_chans = 3; cfg.num_classes = 5;
+  cfg.embed_dim = 32; cfg.depth = 6; cfg.num_heads = 4;
+  VisionTransformer<float> model(cfg, 1);
+  std::vector<float> img(size_t(8 * 3 * 16 * 16));
+  for (size_t i = 0; i < img.size(); ++i) img[i] = float(std::sin(0.37 * double(i)));
+  Tape<float> t(size_t(1) << 28);
+  Var<float> y = model(t, t.wrap(img.data(), {8, 3, 16, 16}));
+  const size_t train_bytes = t.activation_bytes();
+  CHECK(t.num_nodes() > 0);
+  std::vector<float> train_logits(y->data, y->data + y->numel());
+  t.reset();
+  t.set_grad_enabled(false);
+  Var<float> z = model(t, t.wrap(img.data(), {8, 3, 16, 16}));
+  CHECK(t.num_nodes() == 0);
+  CHECK(t.activation_high_water() == train_bytes);  // the training step set the high-water mark
+  const size_t infer_bytes = t.activation_bytes();
+  MESSAGE("activation bytes: training " << train_bytes << ", inference " << infer_bytes);
+  CHECK(infer_bytes * 4 < train_bytes);  // depth 6: a small fraction of the training footprint
+  for (int64_t i = 0; i < z->numel(); ++i) REQUIRE(z->data[i] == train_logits[size_t(i)]);
+}
+
+TEST_CASE("Tape: a warm training step performs no heap allocation through operator new") {
+  VitConfig cfg;
+  cfg.img_size = 8; cfg.patch_size = 4; cfg.in_chans = 1; cfg.num_classes = 3;
+  cfg.embed_dim = 16; cfg.depth = 2; cfg.num_heads = 2;
+  cfg.drop_path_rate = 0.1; cfg.proj_drop_rate = 0.1; cfg.attn_drop_rate = 0.1;
+  VisionTransformer<float> model(cfg, 1);
+  std::vector<float> img(4 * 64, 0.5f);
+  int32_t labels[] = {0, 1, 2, 1};
+  Tape<float> t(size_t(1) << 26);
+  t.training = true;
+  auto step = [&] {
+    t.reset();
+    Var<float> loss = cross_entropy(t, model(t, t.wrap(img.data(), {4, 1, 8, 8})), labels, 0.1);
+    t.backward(loss);
+  };
+  step();
+  step();
+  const int64_t before = g_news.load();
+  step();
+  CHECK(g_news.load() - before == 0);
+}
+
+TEST_CASE("Tape: gradient shape is checked where it is accumulated") {
+  Tape<double> t(1 << 24);
+  std::vector<double> d(6);
+  Var<double> v = t.wrap(d.data(), {2, 3}, true);
+  CHECK_THROWS_WITH_AS(t.grad(v, Shape{3, 2}), "gradient shape mismatch: tensor is [2, 3], backward accumulates [3, 2]",
+                       Error);
+  Var<double> c = t.wrap(d.data(), {2, 3}, false);
+  CHECK_THROWS_AS(t.backward(c), Error);
+}

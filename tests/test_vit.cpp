@@ -1,0 +1,141 @@
+// tests/test_vit.cpp: the whole VisionTransformer: timm names, config checks, loss gradients by central
+// differences for every parameter tensor, and a non-zero gradient for every named parameter.
+#include "gradcheck.h"
+#include "layers/loss.h"
+#include "layers/vit.h"
+
+using namespace tapevit;
+using namespace tapevit::test;
+
+namespace {
+VitConfig tiny(const std::string& pool, double init_values, bool regularise) {
+  VitConfig c;
+  c.img_size = 8; c.patch_size = 4; c.in_chans = 2; c.num_classes = 3;
+  c.embed_dim = 8; c.depth = 2; c.num_heads = 2; c.mlp_ratio = 1.5;
+  c.global_pool = pool;
+  c.init_values = init_values;
+  if (regularise) {
+    c.drop_rate = 0.1; c.pos_drop_rate = 0.1; c.proj_drop_rate = 0.1; c.attn_drop_rate = 0.1; c.drop_path_rate = 0.2;
+  }
+  return c;
+}
+}  // namespace
+
+TEST_CASE("ViT: parameter names and shapes are timm's state_dict") {
+  VitConfig c;  // vit_tiny_patch16_224
+  c.embed_dim = 192; c.num_heads = 3;
+  VisionTransformer<float> m(c);
+  const auto& p = m.params();
+  CHECK(p.info(0).name == "cls_token");
+  CHECK(p.info(0).shape == Shape{1, 1, 192});
+  CHECK(p.info(1).name == "pos_embed");
+  CHECK(p.info(1).shape == Shape{1, 197, 192});
+  CHECK(p.info(2).name == "patch_embed.proj.weight");
+  CHECK(p.info(2).shape == Shape{192, 3, 16, 16});
+  CHECK(p.find("blocks.11.attn.qkv.weight")->shape == Shape{576, 192});
+  CHECK(p.find("blocks.11.mlp.fc1.weight")->shape == Shape{768, 192});
+  CHECK(p.find("norm.weight") != nullptr);
+  CHECK(p.find("fc_norm.weight") == nullptr);
+  CHECK(p.info(p.size() - 1).name == "head.bias");
+  CHECK(p.numel() == 5717416);  // timm reports 5.72M parameters for vit_tiny_patch16_224
+  CHECK_FALSE(p.find("pos_embed")->decay);
+  CHECK_FALSE(p.find("cls_token")->decay);
+  CHECK_FALSE(p.find("blocks.0.norm1.weight")->decay);
+  CHECK(p.find("blocks.0.attn.qkv.weight")->decay);
+  CHECK(p.find("patch_embed.proj.weight")->decay);
+}
+
+TEST_CASE("ViT: avg pool uses fc_norm instead of norm, and drop path is linear over depth") {
+  VitConfig c = tiny("avg", 0, false);
+  c.depth = 5;
+  c.drop_path_rate = 0.4;
+  VisionTransformer<float> m(c);
+  CHECK(m.params().find("fc_norm.weight") != nullptr);
+  CHECK(m.params().find("norm.weight") == nullptr);
+  CHECK(c.drop_path_at(0) == 0.0);
+  CHECK(c.drop_path_at(2) == doctest::Approx(0.2));
+  CHECK(c.drop_path_at(4) == doctest::Approx(0.4));
+}
+
+TEST_CASE("ViT: timm init (cls 1e-6 normal, pos_embed trunc-normal .02, LayerNorm 1/0), reproducible by seed") {
+  VitConfig c = tiny("token", 0, false);
+  c.embed_dim = 64; c.num_heads = 4;
+  VisionTransformer<float> a(c, 123), b(c, 123), d(c, 124);
+  auto& pa = a.params();
+  CHECK(std::equal(pa.data(), pa.data() + pa.flat_size(), b.params().data()));
+  CHECK_FALSE(std::equal(pa.data(), pa.data() + pa.flat_size(), d.params().data()));
+  Var<float> cls = pa.at("cls_token"), pos = pa.at("pos_embed");
+  for (int64_t i = 0; i < cls->numel(); ++i) CHECK(std::abs(cls->data[i]) < 1e-5f);
+  double s2 = 0;
+  for (int64_t i = 0; i < pos->numel(); ++i) s2 += double(pos->data[i]) * pos->data[i];
+  CHECK(std::sqrt(s2 / double(pos->numel())) == doctest::Approx(0.02).epsilon(0.15));
+  CHECK(pa.at("blocks.0.norm1.weight")->data[0] == 1.0f);
+  CHECK(pa.at("blocks.0.norm1.bias")->data[0] == 0.0f);
+}
+
+TEST_CASE("ViT: inconsistent configs are errors naming the keys") {
+  VitConfig c = tiny("token", 0, false);
+  c.embed_dim = 10; c.num_heads = 3;
+  CHECK_THROWS_WITH_AS(c.validate(), "config: embed_dim 10 is not divisible by num_heads 3", Error);
+  c = tiny("token", 0, false);
+  c.img_size = 10;
+  CHECK_THROWS_WITH_AS(c.validate(), "config: img_size 10 is not divisible by patch_size 4", Error);
+  c = tiny("max", 0, false);
+  CHECK_THROWS_WITH_AS(c.validate(), "config key 'global_pool' must be 'token' or 'avg', got 'max'", Error);
+  c = tiny("token", 0, false);
+  c.drop_path_rate = 1.0;
+  CHECK_THROWS_WITH_AS(c.validate(), "config key 'drop_path_rate' must be in [0, 1), got 1", Error);
+}
+
+TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (double)") {
+  struct Case { const char* label; VitConfig cfg; double smoothing; };
+  const Case cases[] = {
+      {"ViT token pool, smoothing 0.1", tiny("token", 0, false), 0.1},
+      {"ViT avg pool + LayerScale", tiny("avg", 0.3, false), 0.0},
+      {"ViT token pool, all dropouts + drop path", tiny("token", 0.5, true), 0.1},
+  };
+  for (const auto& cs : cases) {
+    VisionTransformer<double> m(cs.cfg, 17);
+    auto& p = m.params();
+    // General position: timm's std .02 init makes deep gradients ~1e-5 of the loss, where the stencil's
+    // round-off (|L| eps / h ~ 1e-13) dominates; fan-in scaled weights keep every gradient O(1e-2..1).
+    for (size_t i = 0; i < p.size(); ++i) {
+      const ParamInfo& info = p.info(i);
+      if (info.shape.rank == 1)  // LayerNorm weights around 1, biases and LayerScale gammas around 0
+        fill_param(p.value(i), 200 + i, 0.2, info.init.kind == InitSpec::Ones ? 1.0 : 0.0);
+      else if (info.name == "cls_token" || info.name == "pos_embed")
+        fill_param(p.value(i), 200 + i, 0.5);
+      else
+        fill_param(p.value(i), 200 + i, 1.0 / std::sqrt(double(info.shape.numel() / info.shape[0])));
+    }
+    Leaf img({3, 2, 8, 8}, 5, 1.0, /*requires_grad=*/true);
+    int32_t labels[] = {2, 0, 1};
+    std::vector<Wrt> wrt{{"images", img.var()}};
+    for (size_t i = 0; i < p.size(); ++i) wrt.push_back({p.info(i).name, p.value(i), true});
+    auto reps = gradcheck(
+        [&](Tape<double>& t) { return cross_entropy(t, m(t, img.var()), labels, cs.smoothing); }, wrt, &p,
+        /*training=*/cs.cfg.drop_path_rate > 0, /*max_entries=*/12);
+    expect_grads_ok(cs.label, reps);
+  }
+}
+
+TEST_CASE("ViT: every named parameter receives a non-zero gradient") {
+  for (const char* pool : {"token", "avg"}) {
+    VisionTransformer<float> m(tiny(pool, 0.1, true), 3);
+    auto& p = m.params();
+    std::vector<float> img(size_t(4 * 2 * 8 * 8));
+    for (size_t i = 0; i < img.size(); ++i) img[i] = float(std::cos(0.11 * double(i)));
+    int32_t labels[] = {0, 1, 2, 0};
+    Tape<float> t(size_t(1) << 26);
+    t.training = true;
+    t.rng = Rng{1, 0};
+    Var<float> loss = cross_entropy(t, m(t, t.wrap(img.data(), {4, 2, 8, 8})), labels, 0.1);
+    t.backward(loss);
+    for (size_t i = 0; i < p.size(); ++i) {
+      Var<float> v = p.value(i);
+      double norm = 0;
+      for (int64_t j = 0; j < v->numel(); ++j) norm += double(v->grad[j]) * v->grad[j];
+      CHECK_MESSAGE(norm > 0, pool << ": no gradient reached " << p.info(i).name);
+    }
+  }
+}
