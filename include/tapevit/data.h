@@ -1,0 +1,62 @@
+// tapevit/data.h: image classification data sets held in memory as uint8, and the batch loader that turns
+// them into normalised, augmented float batches with soft targets.
+//
+// Formats: Fashion-MNIST / MNIST in IDX (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
+// `t10k-*`), CIFAR-10 binary (`data_batch_1..5.bin`, `test_batch.bin`, in data_dir or data_dir/cifar-10-batches-bin).
+// Every batch is a pure function of (seed, epoch, step): shuffling, crops, flips and mixup/cutmix draws are
+// counter-based, so an interrupted run resumes on exactly the batches it would have seen.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tapevit {
+
+struct Dataset {
+  std::string name;                 // "fashion-mnist", "mnist", "cifar10"
+  int64_t n = 0, channels = 0, height = 0, width = 0, num_classes = 0;
+  std::vector<uint8_t> images;      // (n, channels, height, width)
+  std::vector<int32_t> labels;      // (n)
+};
+
+// kind: "fashion-mnist" | "mnist" | "cifar10". Missing, truncated or malformed files throw an Error naming the
+// file and what was expected.
+Dataset load_dataset(const std::string& kind, const std::string& dir, bool train);
+// The default directory for a kind ("/usr/share/datasets/fashion-mnist" for fashion-mnist, Debian's
+// dataset-fashion-mnist package; "" where there is no packaged default).
+std::string default_data_dir(const std::string& kind);
+// Default per-channel normalisation for a kind (train-split statistics).
+void default_mean_std(const std::string& kind, std::vector<double>& mean, std::vector<double>& std);
+
+struct AugmentConfig {
+  bool augment = true;            // false: no crop / flip / mixup / cutmix (smoothing still applies)
+  int64_t crop_padding = 4;       // random crop of the original size from the image zero-padded by this much; 0 = off
+  double hflip = 0.5;             // horizontal flip probability (0 for digits)
+  double mixup = 0, cutmix = 0;   // Beta(alpha, alpha) parameters; 0 = off (timm's --mixup, --cutmix)
+  double mixup_prob = 1.0;        // probability of mixing a batch at all (timm's --mixup-prob)
+  double mixup_switch_prob = 0.5; // with both on: probability of cutmix instead of mixup (timm's --mixup-switch-prob)
+  double smoothing = 0.1;         // label smoothing folded into the targets as timm's mixup_target
+  std::vector<double> mean, std;  // per channel, applied after augmentation: (x/255 - mean) / std
+  void validate(int64_t channels) const;  // throws naming the key
+};
+
+class BatchLoader {
+ public:
+  // train: shuffled each epoch, augmented, drops the last incomplete batch (constant batch shape, as timm);
+  // eval: in order, no augmentation, every sample (the last batch may be smaller).
+  BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed, const AugmentConfig& aug, bool train);
+  int64_t steps_per_epoch() const;
+  int64_t batch_size() const { return batch_; }
+  // Fills images (B, C, H, W) float normalised, labels (B) and targets (B, K) (smoothing and mixing folded in;
+  // labels are the unmixed ones). Returns the number of samples in this batch.
+  int64_t batch(int64_t epoch, int64_t step, float* images, int32_t* labels, float* targets) const;
+
+ private:
+  const Dataset& data_;
+  int64_t batch_;
+  uint64_t seed_;
+  AugmentConfig aug_;
+  bool train_;
+};
+
+}  // namespace tapevit
