@@ -55,8 +55,11 @@ class BatchLoader {
   const Dataset& data_;
   int64_t batch_;
   uint64_t seed_;
-  AugmentConfig aug_;
+  AugmentConfig aug_;              // mean/std resolved to one entry per channel
   bool train_;
+  std::vector<float> lut_;         // (C, 256): the normalised value of each pixel byte, per channel
+  mutable std::vector<int64_t> perm_;  // the shuffle order of epoch perm_epoch_ (a cache: one epoch's order)
+  mutable int64_t perm_epoch_ = -1;
 };
 
 }  // namespace tapevit

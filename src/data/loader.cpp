@@ -1,1 +1,249 @@
-// placeholder: being written
+// src/data/loader.cpp: BatchLoader, uint8 data set -> float batches (B, C, H, W), labels (B), targets (B, K).
+//
+// Train, per sample: torchvision RandomCrop(size=(H, W), padding=p) (zero pixels around the image, offset
+// uniform in [0, 2p] per axis), then RandomHorizontalFlip(hflip), then Normalize: (x/255 - mean[c]) / std[c].
+// Then, per batch, timm's Mixup in mode 'batch': with probability mixup_prob one lam for the whole batch,
+// sample i mixed with sample B-1-i (timm's x.flip(0)):
+//   mixup:  lam ~ Beta(mixup, mixup), x_i = lam x_i + (1 - lam) x_{B-1-i}
+//   cutmix: lam ~ Beta(cutmix, cutmix), timm's rand_bbox (side sqrt(1 - lam) of the image's, centre uniform,
+//           clipped to the image) pasted from x_{B-1-i}; lam := 1 - box area / image area (correct_lam=True)
+//   both on: cutmix with probability mixup_switch_prob, else mixup.
+// Targets are timm's mixup_target: lam * y_i + (1 - lam) * y_{B-1-i} with smoothed one-hots
+// (off = smoothing / K, on = 1 - smoothing + off). An odd B mixes its middle sample with itself (timm asserts B
+// is even; a constant training batch shape makes that a batch_size choice, so we do not forbid it).
+// Eval: samples in order, no augmentation or mixing, targets = smoothed one-hots.
+//
+// Every random draw is Rng::bits(key, i) with key = a hash of (seed, purpose, epoch[, step]) and i the sample's
+// position in the epoch: a batch is a pure function of (seed, epoch, step), independent of the thread count,
+// of call order and of the mixing settings (turning mixup on does not change the crops).
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "tapevit/data.h"
+#include "tapevit/error.h"
+#include "tapevit/rng.h"
+
+namespace tapevit {
+
+namespace {
+
+const uint64_t kShuffle = hash_name("tapevit.data.shuffle");
+const uint64_t kAugment = hash_name("tapevit.data.augment");
+const uint64_t kMix = hash_name("tapevit.data.mix");
+
+uint64_t stream_key(uint64_t seed, uint64_t purpose, int64_t epoch, int64_t step) {
+  return splitmix64(splitmix64(splitmix64(seed ^ purpose) ^ uint64_t(epoch)) ^ uint64_t(step));
+}
+
+// uniform integer in [0, n); 53 random bits, so the bias is below n / 2^53
+int64_t uniform_int(uint64_t key, uint64_t i, int64_t n) {
+  return std::min<int64_t>(int64_t(Rng::uniform(key, i) * double(n)), n - 1);
+}
+
+// log of a Gamma(a, 1) draw: Marsaglia & Tsang, "A simple method for generating gamma variables" (2000).
+// For a < 1 their boost G(a) = G(a + 1) * U^(1/a), kept in log space so tiny alphas do not underflow to 0.
+// Normals and uniforms come from two sub-streams of key.
+double log_gamma_draw(double a, uint64_t key) {
+  const uint64_t knorm = Rng::bits(key, 1), kunif = Rng::bits(key, 2);
+  double log_boost = 0;
+  if (a < 1) {
+    log_boost = std::log(1.0 - Rng::uniform(kunif, 0)) / a;  // 1 - U in (0, 1]
+    a += 1;
+  }
+  const double d = a - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+  for (uint64_t t = 0; t < 100000; ++t) {  // acceptance >= 95% per try; the bound only guards against NaN
+    const double x = Rng::normal(knorm, t);
+    double v = 1 + c * x;
+    if (v <= 0) continue;
+    v = v * v * v;
+    const double u = 1.0 - Rng::uniform(kunif, t + 1);  // in (0, 1]
+    if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v)))
+      return log_boost + std::log(d * v);
+  }
+  fail("Gamma sampler: no acceptance for shape ", a);
+}
+
+// Beta(a, a) = G1 / (G1 + G2) = 1 / (1 + G2/G1)
+double beta_draw(double a, uint64_t key) {
+  const double l1 = log_gamma_draw(a, Rng::bits(key, 0)), l2 = log_gamma_draw(a, Rng::bits(key, 1));
+  return 1.0 / (1.0 + std::exp(l2 - l1));
+}
+
+void check_unit(const char* key, double x) {
+  if (!(x >= 0 && x <= 1)) fail("augmentation: ", key, " must be in [0, 1], got ", x);
+}
+
+}  // namespace
+
+// mean/std: one entry per channel, or a single entry used for every channel (as torchvision's Normalize
+// broadcasts a length-1 mean); empty = the data set's defaults (default_mean_std), filled in by BatchLoader.
+void AugmentConfig::validate(int64_t channels) const {
+  for (const auto* v : {&mean, &std}) {
+    const char* key = v == &mean ? "mean" : "std";
+    if (!v->empty() && int64_t(v->size()) != 1 && int64_t(v->size()) != channels)
+      fail("augmentation: ", key, " has ", v->size(), " values, expected ", channels, " (one per channel) or 1");
+    for (double x : *v) {
+      if (!std::isfinite(x)) fail("augmentation: ", key, " must be finite, got ", x);
+      if (v == &std && !(x > 0)) fail("augmentation: std must be > 0, got ", x);
+    }
+  }
+  if (crop_padding < 0) fail("augmentation: crop_padding must be >= 0, got ", crop_padding);
+  check_unit("hflip", hflip);
+  if (!(mixup >= 0 && std::isfinite(mixup))) fail("augmentation: mixup (Beta alpha) must be >= 0, got ", mixup);
+  if (!(cutmix >= 0 && std::isfinite(cutmix))) fail("augmentation: cutmix (Beta alpha) must be >= 0, got ", cutmix);
+  check_unit("mixup_prob", mixup_prob);
+  check_unit("mixup_switch_prob", mixup_switch_prob);
+  if (!(smoothing >= 0 && smoothing < 1)) fail("augmentation: smoothing must be in [0, 1), got ", smoothing);
+}
+
+BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed, const AugmentConfig& aug, bool train)
+    : data_(data), batch_(batch_size), seed_(seed), aug_(aug), train_(train) {
+  const int64_t C = data.channels, HW = data.height * data.width;
+  if (batch_size <= 0) fail("BatchLoader: batch_size must be positive, got ", batch_size);
+  if (data.n < 0 || C <= 0 || data.height <= 0 || data.width <= 0 || data.num_classes <= 0)
+    fail("BatchLoader: data set '", data.name, "' has n=", data.n, ", shape [", C, ", ", data.height, ", ",
+         data.width, "], ", data.num_classes, " classes");
+  if (int64_t(data.images.size()) != data.n * C * HW || int64_t(data.labels.size()) != data.n)
+    fail("BatchLoader: data set '", data.name, "' holds ", data.images.size(), " pixels and ", data.labels.size(),
+         " labels, expected ", data.n * C * HW, " and ", data.n);
+  for (int64_t i = 0; i < data.n; ++i)
+    if (data.labels[size_t(i)] < 0 || data.labels[size_t(i)] >= data.num_classes)
+      fail("BatchLoader: label ", data.labels[size_t(i)], " of sample ", i, " of '", data.name, "' is outside [0, ",
+           data.num_classes, ")");
+  if (train && data.n < batch_size)
+    fail("BatchLoader: batch_size ", batch_size, " is larger than the '", data.name, "' training set (", data.n,
+         " samples); a training epoch drops its last incomplete batch, so it would have none");
+
+  if (aug_.mean.empty() || aug_.std.empty()) {
+    std::vector<double> m, s;
+    default_mean_std(data.name, m, s);  // throws for an unknown name: give mean and std then
+    if (aug_.mean.empty()) aug_.mean = m;
+    if (aug_.std.empty()) aug_.std = s;
+  }
+  aug_.validate(C);
+  if (aug_.mean.size() == 1) aug_.mean.assign(size_t(C), aug_.mean[0]);
+  if (aug_.std.size() == 1) aug_.std.assign(size_t(C), aug_.std[0]);
+
+  lut_.resize(size_t(C * 256));
+  for (int64_t c = 0; c < C; ++c)
+    for (int v = 0; v < 256; ++v)
+      lut_[size_t(c * 256 + v)] = float((v / 255.0 - aug_.mean[size_t(c)]) / aug_.std[size_t(c)]);
+  if (train) perm_.resize(size_t(data.n));
+}
+
+int64_t BatchLoader::steps_per_epoch() const { return train_ ? data_.n / batch_ : (data_.n + batch_ - 1) / batch_; }
+
+int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* labels, float* targets) const {
+  const int64_t steps = steps_per_epoch();
+  if (epoch < 0) fail("BatchLoader::batch: epoch must be >= 0, got ", epoch);
+  if (step < 0 || step >= steps)
+    fail("BatchLoader::batch: step ", step, " is outside [0, ", steps, ") (", data_.n, " samples, batch_size ", batch_,
+         train_ ? ", train)" : ", eval)");
+  const int64_t C = data_.channels, H = data_.height, W = data_.width, K = data_.num_classes;
+  const int64_t HW = H * W, CHW = C * HW;
+  const int64_t first = step * batch_, B = std::min(batch_, data_.n - first);
+
+  if (train_ && perm_epoch_ != epoch) {  // Fisher-Yates from the identity: the order depends on the epoch only
+    const uint64_t key = stream_key(seed_, kShuffle, epoch, 0);
+    std::iota(perm_.begin(), perm_.end(), int64_t(0));
+    for (int64_t i = data_.n - 1; i > 0; --i) std::swap(perm_[size_t(i)], perm_[size_t(uniform_int(key, uint64_t(i), i + 1))]);
+    perm_epoch_ = epoch;
+  }
+  const bool augment = train_ && aug_.augment;
+  const int64_t pad = augment ? aug_.crop_padding : 0;
+  const uint64_t aug_key = stream_key(seed_, kAugment, epoch, 0);
+  const uint8_t* pixels = data_.images.data();
+  const float* lut = lut_.data();
+
+  // 1. per sample: crop from the zero-padded image, flip, normalise
+#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t src = train_ ? perm_[size_t(first + i)] : first + i;
+    labels[i] = data_.labels[size_t(src)];
+    int64_t oy = pad, ox = pad;  // crop offset in the padded image; (pad, pad) is the image itself
+    bool flip = false;
+    if (augment) {
+      const uint64_t pos = uint64_t(first + i);  // position in this epoch's order
+      if (pad > 0) {
+        oy = uniform_int(aug_key, 3 * pos, 2 * pad + 1);
+        ox = uniform_int(aug_key, 3 * pos + 1, 2 * pad + 1);
+      }
+      flip = Rng::uniform(aug_key, 3 * pos + 2) < aug_.hflip;
+    }
+    // out(y, x) = padded(y + oy, x' + ox) = image(y + oy - pad, x' + ox - pad), x' = flip ? W-1-x : x
+    const int64_t dy = oy - pad, dx = ox - pad;
+    for (int64_t c = 0; c < C; ++c) {
+      const uint8_t* img = pixels + src * CHW + c * HW;
+      const float* lc = lut + c * 256;
+      float* out = images + i * CHW + c * HW;
+      for (int64_t y = 0; y < H; ++y) {
+        const int64_t sy = y + dy;
+        float* row = out + y * W;
+        if (sy < 0 || sy >= H) {
+          std::fill(row, row + W, lc[0]);
+          continue;
+        }
+        const uint8_t* srow = img + sy * W;
+        for (int64_t x = 0; x < W; ++x) {
+          const int64_t sx = (flip ? W - 1 - x : x) + dx;
+          row[x] = sx >= 0 && sx < W ? lc[srow[sx]] : lc[0];
+        }
+      }
+    }
+  }
+
+  // 2. per batch: mixup / cutmix (timm's Mixup._params_per_batch, then _mix_batch)
+  double lam = 1.0;
+  if (augment && (aug_.mixup > 0 || aug_.cutmix > 0)) {
+    const uint64_t key = stream_key(seed_, kMix, epoch, step);
+    if (Rng::uniform(key, 0) < aug_.mixup_prob) {
+      bool cutmix = aug_.mixup <= 0;
+      if (aug_.mixup > 0 && aug_.cutmix > 0) cutmix = Rng::uniform(key, 1) < aug_.mixup_switch_prob;
+      lam = beta_draw(cutmix ? aug_.cutmix : aug_.mixup, Rng::bits(key, 2));
+      const int64_t half = B / 2;
+      if (cutmix) {
+        // timm's rand_bbox: cut = int(side * sqrt(1 - lam)), centre uniform in the image, half-cuts clipped
+        const double ratio = std::sqrt(1.0 - lam);
+        const int64_t cut_h = int64_t(double(H) * ratio), cut_w = int64_t(double(W) * ratio);
+        const int64_t cy = uniform_int(key, 3, H), cx = uniform_int(key, 4, W);
+        const int64_t y0 = std::clamp<int64_t>(cy - cut_h / 2, 0, H), y1 = std::clamp<int64_t>(cy + cut_h / 2, 0, H);
+        const int64_t x0 = std::clamp<int64_t>(cx - cut_w / 2, 0, W), x1 = std::clamp<int64_t>(cx + cut_w / 2, 0, W);
+        lam = 1.0 - double((y1 - y0) * (x1 - x0)) / double(HW);
+        // both partners take the box from each other: swap it
+#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+        for (int64_t i = 0; i < half; ++i)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t y = y0; y < y1; ++y) {
+              float* a = images + i * CHW + c * HW + y * W;
+              float* b = images + (B - 1 - i) * CHW + c * HW + y * W;
+              std::swap_ranges(a + x0, a + x1, b + x0);
+            }
+      } else {
+        const float l = float(lam), m = float(1.0 - lam);
+#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+        for (int64_t i = 0; i < half; ++i) {
+          float* a = images + i * CHW;
+          float* b = images + (B - 1 - i) * CHW;
+          for (int64_t k = 0; k < CHW; ++k) {
+            const float va = a[k], vb = b[k];
+            a[k] = l * va + m * vb;
+            b[k] = l * vb + m * va;
+          }
+        }
+      }
+    }
+  }
+
+  // 3. targets: timm's mixup_target (lam = 1 without mixing: smoothed one-hots)
+  const double off = aug_.smoothing / double(K), on = 1.0 - aug_.smoothing + off;
+  for (int64_t i = 0; i < B; ++i) {
+    const int32_t y1 = labels[i], y2 = labels[B - 1 - i];
+    float* t = targets + i * K;
+    for (int64_t k = 0; k < K; ++k)
+      t[k] = float(lam * (k == y1 ? on : off) + (1.0 - lam) * (k == y2 ? on : off));
+  }
+  return B;
+}
+
+}  // namespace tapevit

@@ -1,0 +1,60 @@
+// tests/fake_data.h: small data sets written to disk in the real formats, for end-to-end tests.
+// A learnable task: class c puts a bright 7x7 square in cell c of a 4x3 grid over a noisy background.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tapevit/rng.h"
+
+namespace tapevit::test {
+
+inline void write_be32(std::ofstream& f, uint32_t v) {
+  const unsigned char b[4] = {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+  f.write(reinterpret_cast<const char*>(b), 4);
+}
+
+// IDX image file (magic 0x803) and label file (0x801), uncompressed.
+inline void write_idx(const std::string& images_path, const std::string& labels_path, const std::vector<uint8_t>& images,
+                      const std::vector<uint8_t>& labels, uint32_t rows, uint32_t cols) {
+  std::ofstream fi(images_path, std::ios::binary), fl(labels_path, std::ios::binary);
+  write_be32(fi, 0x803);
+  write_be32(fi, uint32_t(labels.size()));
+  write_be32(fi, rows);
+  write_be32(fi, cols);
+  fi.write(reinterpret_cast<const char*>(images.data()), std::streamsize(images.size()));
+  write_be32(fl, 0x801);
+  write_be32(fl, uint32_t(labels.size()));
+  fl.write(reinterpret_cast<const char*>(labels.data()), std::streamsize(labels.size()));
+}
+
+inline void squares_task(int64_t n, uint64_t seed, std::vector<uint8_t>& images, std::vector<uint8_t>& labels) {
+  images.assign(size_t(n * 28 * 28), 0);
+  labels.assign(size_t(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int c = int(Rng::bits(seed, uint64_t(i)) % 10);
+    labels[size_t(i)] = uint8_t(c);
+    uint8_t* img = images.data() + i * 784;
+    for (int p = 0; p < 784; ++p) img[p] = uint8_t(Rng::bits(seed + 1, uint64_t(i * 784 + p)) % 60);
+    const int y0 = (c / 4) * 9 + 1, x0 = (c % 4) * 7;
+    for (int y = y0; y < y0 + 7 && y < 28; ++y)
+      for (int x = x0; x < x0 + 7; ++x) img[y * 28 + x] = 220;
+  }
+}
+
+// An MNIST-format directory (train-*/t10k-* IDX files) holding the squares task.
+inline std::string make_squares_mnist(const std::string& name, int64_t n_train, int64_t n_test) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("tapevit_" + name);
+  fs::create_directories(dir);
+  std::vector<uint8_t> im, lb;
+  squares_task(n_train, 11, im, lb);
+  write_idx((dir / "train-images-idx3-ubyte").string(), (dir / "train-labels-idx1-ubyte").string(), im, lb, 28, 28);
+  squares_task(n_test, 12, im, lb);
+  write_idx((dir / "t10k-images-idx3-ubyte").string(), (dir / "t10k-labels-idx1-ubyte").string(), im, lb, 28, 28);
+  return dir.string();
+}
+
+}  // namespace tapevit::test

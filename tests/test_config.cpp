@@ -1,0 +1,115 @@
+// tests/test_config.cpp: config files, presets, command-line overrides and the errors a user can make.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "tapevit/config.h"
+
+using namespace tapevit;
+namespace fs = std::filesystem;
+
+namespace {
+std::string write_tmp(const std::string& name, const std::string& text) {
+  const std::string p = (fs::temp_directory_path() / ("tapevit_cfg_" + name)).string();
+  std::ofstream(p) << text;
+  return p;
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST_CASE("Config: a file with sections, a preset, and the command line winning") {
+  const std::string path = write_tmp("ok.ini",
+                                     "# a commented diff from the defaults\n"
+                                     "[model]\nmodel = vit_tiny_patch16_224\nnum_classes = 10\ndrop_path = 0.1\n"
+                                     "[data]\nmean = 0.5, 0.4, 0.3\nstd = 0.2 0.2 0.2\n"
+                                     "[optim]\nlr = 5e-4\nopt_betas = 0.9, 0.95\n");
+  ConfigValues v = read_config_file(path);
+  v["lr"] = {"0.002", "command line"};
+  v["depth"] = {"4", "command line"};
+  TrainConfig c = resolve_config(v);
+  CHECK(c.vit.embed_dim == 192);   // from the preset
+  CHECK(c.vit.img_size == 224);
+  CHECK(c.vit.num_classes == 10);  // a file key over the preset
+  CHECK(c.vit.depth == 4);         // a command-line key over the preset
+  CHECK(c.lr == 0.002);            // the command line over the file
+  CHECK(c.vit.drop_path_rate == 0.1);
+  CHECK(c.optim.beta2 == 0.95);
+  CHECK(c.aug.mean == std::vector<double>{0.5, 0.4, 0.3});
+  CHECK(c.aug.std == std::vector<double>{0.2, 0.2, 0.2});
+}
+
+TEST_CASE("Config: the resolved INI reads back to the same config") {
+  ConfigValues v;
+  v["model"] = {"vit_cifar", "x"};
+  v["dataset"] = {"cifar10", "x"};
+  v["data_dir"] = {"/tmp/c10", "x"};
+  v["lr"] = {"0.00123", "x"};
+  v["mixup"] = {"0.8", "x"};
+  v["no_aug"] = {"yes", "x"};
+  v["opt"] = {"sgd", "x"};
+  TrainConfig a = resolve_config(v);
+  const std::string ini = config_to_ini(a);
+  TrainConfig b = resolve_config(parse_ini_text(ini, "resolved"));
+  CHECK(config_to_ini(b) == ini);
+  CHECK(b.lr == 0.00123);
+  CHECK(b.no_aug);
+  CHECK(b.vit.in_chans == 3);
+  CHECK(b.data_dir == "/tmp/c10");
+}
+
+TEST_CASE("Config: unknown keys, wrong sections and malformed values name the key and the file") {
+  const std::string typo = write_tmp("typo.ini", "[model]\nembed_dmi = 64\n");
+  CHECK(error_of([&] { read_config_file(typo); }) == typo + ": unknown key 'embed_dmi'; did you mean 'embed_dim'?");
+  const std::string section = write_tmp("section.ini", "[model]\nlr = 0.1\n");
+  CHECK(error_of([&] { read_config_file(section); }) == section + ": key 'lr' belongs in section [optim], not [model]");
+  const std::string badsec = write_tmp("badsec.ini", "[optimizer]\nlr = 0.1\n");
+  CHECK(error_of([&] { read_config_file(badsec); }).find("unknown section [optimizer]") != std::string::npos);
+  const std::string badval = write_tmp("badval.ini", "[optim]\nlr = fast\n");
+  CHECK(error_of([&] { resolve_config(read_config_file(badval)); }) ==
+        badval + ": key 'lr': expected a number, got 'fast'");
+  const std::string badint = write_tmp("badint.ini", "[model]\ndepth = 6.5\n");
+  CHECK(error_of([&] { resolve_config(read_config_file(badint)); }) ==
+        badint + ": key 'depth': expected an integer, got '6.5'");
+  const std::string twice = write_tmp("twice.ini", "[optim]\nlr = 1\nlr = 2\n");
+  CHECK(error_of([&] { read_config_file(twice); }) == twice + ": key 'lr' is given twice");
+  CHECK(error_of([&] { read_config_file("/nonexistent/cfg.ini"); }) == "/nonexistent/cfg.ini: cannot open config file");
+  CHECK(suggest_config_key("drop-path") == "did you mean 'drop_path'?");
+  CHECK(suggest_config_key("zzzzzzzzzz") == "");
+}
+
+TEST_CASE("Config: inconsistent or out-of-range values are errors naming the keys and the sources") {
+  auto err = [](std::map<std::string, std::string> kv) {
+    ConfigValues v;
+    for (auto& [k, x] : kv) v[k] = {x, "my.ini"};
+    return error_of([&] { resolve_config(v); });
+  };
+  CHECK(err({{"embed_dim", "100"}, {"num_heads", "3"}}) == "my.ini: embed_dim 100 is not divisible by num_heads 3");
+  CHECK(err({{"img_size", "30"}}) == "my.ini: img_size 30 is not divisible by patch_size 4");
+  CHECK(err({{"lr", "-0.1"}}) == "my.ini: key 'lr' must be positive, got -0.1");
+  CHECK(err({{"drop_path", "1.5"}}) == "my.ini: key 'drop_path' must be in [0, 1), got 1.5");
+  CHECK(err({{"sched", "step"}}) == "my.ini: key 'sched' must be cosine or constant, got 'step'");
+  CHECK(err({{"dataset", "imagenet"}}) == "my.ini: key 'dataset' must be fashion-mnist, mnist or cifar10, got 'imagenet'");
+  CHECK(err({{"model", "vit_huge"}}).find("my.ini: key 'model': unknown preset 'vit_huge' (presets: vit_tiny_patch16_224") == 0);
+  CHECK(err({{"epochs", "0"}}) == "my.ini: key 'epochs' must be positive, got 0");
+  CHECK(err({{"opt_betas", "0.9"}}) == "my.ini: key 'opt_betas': expected two numbers, got '0.9'");
+  CHECK(err({{"qkv_bias", "maybe"}}) == "my.ini: key 'qkv_bias': expected true or false, got 'maybe'");
+}
+
+TEST_CASE("Config: digits default to no horizontal flip unless asked") {
+  ConfigValues v;
+  v["dataset"] = {"mnist", "x"};
+  CHECK(resolve_config(v).aug.hflip == 0.0);
+  v["hflip"] = {"0.3", "x"};
+  CHECK(resolve_config(v).aug.hflip == 0.3);
+  ConfigValues f;
+  CHECK(resolve_config(f).aug.hflip == 0.5);  // fashion-mnist: flips are fine
+}
