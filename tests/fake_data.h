@@ -1,5 +1,5 @@
 // tests/fake_data.h: small data sets written to disk in the real formats, for end-to-end tests.
-// A learnable task: class c puts a bright 7x7 square in cell c of a 4x3 grid over a noisy background.
+// A learnable task (stripes_task) that a tiny ViT picks up in a few dozen steps.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -30,29 +30,34 @@ inline void write_idx(const std::string& images_path, const std::string& labels_
   fl.write(reinterpret_cast<const char*>(labels.data()), std::streamsize(labels.size()));
 }
 
-inline void squares_task(int64_t n, uint64_t seed, std::vector<uint8_t>& images, std::vector<uint8_t>& labels) {
+// Class c draws stripes over the whole image: horizontal for even c, vertical for odd c, with period
+// 2 + c/2 pixels (2..6), over a noisy background. Every patch carries the class, so a crop or a flip keeps it.
+inline void stripes_task(int64_t n, uint64_t seed, std::vector<uint8_t>& images, std::vector<uint8_t>& labels) {
   images.assign(size_t(n * 28 * 28), 0);
   labels.assign(size_t(n), 0);
   for (int64_t i = 0; i < n; ++i) {
     const int c = int(Rng::bits(seed, uint64_t(i)) % 10);
     labels[size_t(i)] = uint8_t(c);
+    const int period = 2 + c / 2, phase = int(Rng::bits(seed + 2, uint64_t(i)) % uint64_t(period));
     uint8_t* img = images.data() + i * 784;
-    for (int p = 0; p < 784; ++p) img[p] = uint8_t(Rng::bits(seed + 1, uint64_t(i * 784 + p)) % 60);
-    const int y0 = (c / 4) * 9 + 1, x0 = (c % 4) * 7;
-    for (int y = y0; y < y0 + 7 && y < 28; ++y)
-      for (int x = x0; x < x0 + 7; ++x) img[y * 28 + x] = 220;
+    for (int y = 0; y < 28; ++y)
+      for (int x = 0; x < 28; ++x) {
+        const int t = (c % 2 ? x : y) + phase;
+        const bool on = t % period < (period + 1) / 2;
+        img[y * 28 + x] = uint8_t(Rng::bits(seed + 1, uint64_t(i * 784 + y * 28 + x)) % 60 + (on ? 160 : 0));
+      }
   }
 }
 
-// An MNIST-format directory (train-*/t10k-* IDX files) holding the squares task.
-inline std::string make_squares_mnist(const std::string& name, int64_t n_train, int64_t n_test) {
+// An MNIST-format directory (train-*/t10k-* IDX files) holding the stripes task.
+inline std::string make_stripes_mnist(const std::string& name, int64_t n_train, int64_t n_test) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("tapevit_" + name);
   fs::create_directories(dir);
   std::vector<uint8_t> im, lb;
-  squares_task(n_train, 11, im, lb);
+  stripes_task(n_train, 11, im, lb);
   write_idx((dir / "train-images-idx3-ubyte").string(), (dir / "train-labels-idx1-ubyte").string(), im, lb, 28, 28);
-  squares_task(n_test, 12, im, lb);
+  stripes_task(n_test, 12, im, lb);
   write_idx((dir / "t10k-images-idx3-ubyte").string(), (dir / "t10k-labels-idx1-ubyte").string(), im, lb, 28, 28);
   return dir.string();
 }

@@ -68,7 +68,8 @@ ConfigValues parse_args(const std::vector<std::string>& args, const po::options_
   }
   ConfigValues values;
   for (const auto& o : parsed.options)
-    if (find_config_key(o.string_key)) values[o.string_key] = {o.value.empty() ? "" : o.value.front(), "command line"};
+    if (find_config_key(o.string_key))  // from vm, which holds the implicit value of a bare boolean flag
+      values[o.string_key] = {vm[o.string_key].as<std::string>(), "command line"};
   return values;
 }
 
