@@ -50,15 +50,19 @@ inline void stripes_task(int64_t n, uint64_t seed, std::vector<uint8_t>& images,
 }
 
 // An MNIST-format directory (train-*/t10k-* IDX files) holding the stripes task.
-inline std::string make_stripes_mnist(const std::string& name, int64_t n_train, int64_t n_test) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("tapevit_" + name);
-  fs::create_directories(dir);
+inline void write_stripes_mnist(const std::filesystem::path& dir, int64_t n_train, int64_t n_test) {
+  std::filesystem::create_directories(dir);
   std::vector<uint8_t> im, lb;
   stripes_task(n_train, 11, im, lb);
   write_idx((dir / "train-images-idx3-ubyte").string(), (dir / "train-labels-idx1-ubyte").string(), im, lb, 28, 28);
   stripes_task(n_test, 12, im, lb);
   write_idx((dir / "t10k-images-idx3-ubyte").string(), (dir / "t10k-labels-idx1-ubyte").string(), im, lb, 28, 28);
+}
+
+// The same under the temp directory, as tapevit_<name>; returns its path.
+inline std::string make_stripes_mnist(const std::string& name, int64_t n_train, int64_t n_test) {
+  const auto dir = std::filesystem::temp_directory_path() / ("tapevit_" + name);
+  write_stripes_mnist(dir, n_train, n_test);
   return dir.string();
 }
 

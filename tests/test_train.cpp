@@ -114,7 +114,7 @@ TEST_CASE("Train: a tiny ViT learns the stripes task and writes its run director
 }
 
 TEST_CASE("Train: interrupted mid-epoch and resumed ends bit-identical to an uninterrupted run") {
-  const std::string data = make_stripes_mnist("stripes", 640, 160);
+  const std::string data = make_stripes_mnist("stripes_resume", 640, 160);
   const std::string a = fresh_dir("straight"), b = fresh_dir("interrupted");
   train(tiny_config(data, a), {});
   // 20 steps per epoch: stop at step 27 (epoch 2, batch 7), resume, and again at 45 from a fresh process state
@@ -137,7 +137,7 @@ TEST_CASE("Train: interrupted mid-epoch and resumed ends bit-identical to an uni
 }
 
 TEST_CASE("Train: checkpoint round trip is bit-exact and a wrong architecture is refused by name") {
-  const std::string data = make_stripes_mnist("stripes", 640, 160);
+  const std::string data = make_stripes_mnist("stripes_roundtrip", 640, 160);
   const std::string out = fresh_dir("roundtrip");
   TrainConfig cfg = tiny_config(data, out);
   cfg.epochs = 1;
@@ -164,7 +164,7 @@ TEST_CASE("Train: checkpoint round trip is bit-exact and a wrong architecture is
 }
 
 TEST_CASE("Train: bad input leaves what is on disk untouched") {
-  const std::string data = make_stripes_mnist("stripes", 640, 160);
+  const std::string data = make_stripes_mnist("stripes_guarded", 640, 160);
   const std::string out = fresh_dir("guarded");
   TrainConfig cfg = tiny_config(data, out);
   cfg.epochs = 1;

@@ -79,8 +79,9 @@ void overlay(ConfigValues& base, const ConfigValues& top) {
 
 int cmd_train(const std::vector<std::string>& args) {
   po::options_description fixed("train options");
-  fixed.add_options()("help,h", "show this help")("config", po::value<std::string>()->value_name("FILE"),
-                                                    "INI config file (keys below, in sections [model] [data] [train] [optim])")(
+  fixed.add_options()("help,h", "show this help")("config", po::value<std::vector<std::string>>()->value_name("FILE"),
+                                                    "INI config file (keys below, in sections [model] [data] [train] [optim]); "
+                                                    "may be given more than once, a later file wins")(
       "resume", po::value<std::string>()->value_name("CKPT"),
       "continue the run saved in CKPT (its config, overridden by --config and the keys given here)");
   po::options_description keys("config keys (command line wins over the config file)");
@@ -99,7 +100,8 @@ int cmd_train(const std::vector<std::string>& args) {
     opts.resume = vm["resume"].as<std::string>();
     values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume);
   }
-  if (vm.count("config")) overlay(values, read_config_file(vm["config"].as<std::string>()));
+  if (vm.count("config"))
+    for (const auto& file : vm["config"].as<std::vector<std::string>>()) overlay(values, read_config_file(file));
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
   opts.out = &std::cout;

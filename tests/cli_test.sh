@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# tests/cli_test.sh: the `tapevit` command as a user runs it: config file + command-line overrides, --help,
+# bad keys and values (one clear message, non-zero exit), train -> info -> eval -> resume, and nothing on
+# disk overwritten by a failed command.
+#   tests/cli_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
+set -uo pipefail
+TV=$1
+MAKE_DATA=$2
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_cli.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+
+# expect CODE PATTERN -- CMD...: CMD exits with CODE and its stdout+stderr matches the grep -E PATTERN
+expect() {
+  local code=$1 pattern=$2
+  shift 3
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$code" ] || ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL: $* -> exit $rc (want $code), output:"
+    sed 's/^/    /' <<<"$out"
+    echo "    (wanted /$pattern/)"
+    failures=$((failures + 1))
+  else
+    echo "ok:   $* ~ /$pattern/"
+  fi
+}
+
+"$MAKE_DATA" "$WORK/data" 640 160
+cat >"$WORK/tiny.ini" <<INI
+# a tiny model on the stripes task
+[model]
+patch_size = 7
+embed_dim = 32
+depth = 2
+num_heads = 2
+mlp_ratio = 2
+[data]
+dataset = mnist
+data_dir = $WORK/data
+[train]
+epochs = 5
+batch_size = 64
+threads = 2
+[optim]
+lr = 3e-3
+warmup_epochs = 0.5
+INI
+
+# help lists every key with its default
+expect 0 '--embed_dim 192 .*embedding dim' -- "$TV" train --help
+expect 0 '--opt_betas 0.9, 0.999' -- "$TV" train --help
+expect 2 'usage: tapevit' -- "$TV"
+expect 2 "unknown command 'trian'" -- "$TV" trian
+
+# bad keys and values: one message naming the key (and the file), non-zero exit
+expect 2 "unknown option '--embed_dmi'; did you mean 'embed_dim'" -- "$TV" train --embed_dmi 64
+expect 1 "command line: key 'lr': expected a number, got 'fast'" -- "$TV" train --lr fast
+expect 1 "embed_dim 100 is not divisible by num_heads 3" -- "$TV" train --embed_dim 100
+expect 1 "img_size 28 is not divisible by patch_size 5" -- "$TV" train --patch_size 5
+expect 1 "key 'lr' must be positive, got -0.1" -- "$TV" train --lr -0.1
+expect 1 "key 'model': unknown preset 'vit_huge'" -- "$TV" train --model vit_huge
+printf '[model]\nembed_dmi = 64\n' >"$WORK/typo.ini"
+expect 1 "typo.ini: unknown key 'embed_dmi'; did you mean 'embed_dim'" -- "$TV" train --config "$WORK/typo.ini"
+expect 1 "nope.ini: cannot open config file" -- "$TV" train --config "$WORK/nope.ini"
+expect 1 "/nonexistent/.*train-images-idx3-ubyte" -- "$TV" train --config "$WORK/tiny.ini" --data_dir /nonexistent --output "$WORK/never"
+[ -e "$WORK/never/last.h5" ] && { echo "FAIL: a failed run wrote a checkpoint"; failures=$((failures + 1)); }
+
+# config file + command line (the command line wins; a later --config wins over an earlier one); a bare
+# boolean flag means true
+printf '[train]\nepochs = 1\n' >"$WORK/one_epoch.ini"
+expect 0 'done: 2 epochs, 20 steps' -- "$TV" train --config "$WORK/tiny.ini" --config "$WORK/one_epoch.ini" --epochs 2 --no_aug --output "$WORK/run"
+expect 0 '^epochs = 2$' -- cat "$WORK/run/config.ini"
+expect 0 '^no_aug = true$' -- cat "$WORK/run/config.ini"
+expect 0 '^embed_dim = 32$' -- cat "$WORK/run/config.ini"
+expect 0 '^epoch,train_loss,eval_loss,eval_top1,eval_top5,lr,seconds$' -- head -1 "$WORK/run/summary.csv"
+
+# info, eval
+expect 0 'tapevit checkpoint v1' -- "$TV" info "$WORK/run/last.h5"
+expect 0 'blocks.1.mlp.fc2.weight +\[32, 64\] +float32' -- "$TV" info "$WORK/run/last.h5"
+expect 0 'epoch 2 \(\+0 batches\), step 20' -- "$TV" info "$WORK/run/last.h5"
+expect 0 'on mnist test, 160 images: loss [0-9.]+  top1 [0-9.]+%' -- "$TV" eval --checkpoint "$WORK/run/last.h5"
+expect 1 'nothing.h5' -- "$TV" eval --checkpoint "$WORK/nothing.h5"
+
+# nothing overwritten: a new run into a used directory is refused; a corrupt checkpoint is refused
+cp "$WORK/run/last.h5" "$WORK/last.copy"
+expect 1 'already holds a run \(last.h5\)' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
+head -c 5000 "$WORK/run/last.h5" >"$WORK/corrupt.h5"
+expect 1 'corrupt.h5' -- "$TV" train --resume "$WORK/corrupt.h5"
+expect 1 'corrupt.h5' -- "$TV" eval --checkpoint "$WORK/corrupt.h5"
+cmp -s "$WORK/run/last.h5" "$WORK/last.copy" || { echo "FAIL: last.h5 changed"; failures=$((failures + 1)); }
+
+# resume to more epochs: continues at epoch 3 with the checkpoint's config
+expect 0 'done: 3 epochs, 30 steps' -- "$TV" train --resume "$WORK/run/last.h5" --epochs 3
+expect 0 '^3,' -- tail -1 "$WORK/run/summary.csv"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures CLI check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"
