@@ -124,7 +124,7 @@ inline void expect_grads_ok(const std::string& label, const std::vector<GradRepo
   for (const auto& r : reps) {
     std::printf("gradcheck %-40s %-34s entries %5lld  max_abs %.3e  max_rel %.3e\n", label.c_str(), r.name.c_str(),
                 (long long)r.checked, r.max_abs, r.max_rel);
-    CHECK_MESSAGE(r.max_rel <= tol, label << " d/d" << r.name << ": max relative error " << r.max_rel << " > " << tol);
+    CHECK_MESSAGE(r.max_rel <= tol, label << " d/d" << r.name << ": max relative error " << r.max_rel << " (tolerance " << tol << ")");
   }
 }
 

@@ -104,7 +104,7 @@ void run_against_torch(const H5File& f, const std::string& cs, const char* tag, 
       auto check = [&](const std::string& what, const T* got, const std::string& path) {
         const Err e = compare(got, row<double>(f, path, k, n).data(), n);
         worst[what].merge(e);
-        CHECK_MESSAGE(e.rel <= tol, cs << " " << tag << " step " << k + 1 << " " << what << " '" << info.name
+        CHECK_MESSAGE(e.rel <= tol, cs << " " << std::string(tag) << " step " << k + 1 << " " << what << " '" << info.name
                                        << "': relative error " << e.rel << " > " << tol);
       };
       check("params", p.value(i)->data, cs + "/params/" + info.name);
@@ -341,13 +341,13 @@ TEST_CASE("clip_grad_norm: matches torch.nn.utils.clip_grad_norm_ (float64 <= 1e
     set_grads(p, f, 0);
     const double norm = clip_grad_norm(p, max_norm);
     const double norm_err = std::abs(norm - torch_norm) / torch_norm;
-    CHECK_MESSAGE(norm_err <= tol, tag << " total norm " << norm << " vs torch " << torch_norm);
+    CHECK_MESSAGE(norm_err <= tol, std::string(tag) << " total norm " << norm << " vs torch " << torch_norm);
     Err worst;
     for (size_t i = 0; i < p.size(); ++i) {
       const ParamInfo& info = p.info(i);
       const Err e = compare(p.value(i)->grad, f.read<double>("clip/grads/" + info.name).data(), info.shape.numel());
       worst.merge(e);
-      CHECK_MESSAGE(e.rel <= tol, tag << " clipped grad '" << info.name << "': relative error " << e.rel);
+      CHECK_MESSAGE(e.rel <= tol, std::string(tag) << " clipped grad '" << info.name << "': relative error " << e.rel);
     }
     std::printf("clip_grad_norm %s max_norm %.2f: norm %.6f (torch %.6f, rel err %.3e); clipped grads rel %.3e max_abs %.3e\n",
                 tag, max_norm, norm, torch_norm, norm_err, worst.rel, worst.max_abs);
