@@ -28,10 +28,15 @@ void fsync_path(const std::string& path) {
   if (rc != 0) fail(path, ": fsync failed");
 }
 
-// Write with `write_tmp(tmp_path)`, then make it the file at `path` in one rename. On any error the
-// temporary is removed and `path` is untouched.
-template <class F>
-void replace_atomically(const std::string& path, F&& write_tmp) {
+const char* kMetricCols[] = {"epoch", "train_loss", "eval_loss", "eval_top1", "eval_top5", "lr", "seconds"};
+double& metric_col(EpochMetrics& m, int c) {
+  double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5, &m.lr, &m.seconds};
+  return *cols[c];
+}
+
+}  // namespace
+
+void replace_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write_tmp) {
   const fs::path target(path);
   const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
   try {
@@ -47,16 +52,8 @@ void replace_atomically(const std::string& path, F&& write_tmp) {
   }
 }
 
-const char* kMetricCols[] = {"epoch", "train_loss", "eval_loss", "eval_top1", "eval_top5", "lr", "seconds"};
-double& metric_col(EpochMetrics& m, int c) {
-  double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5, &m.lr, &m.seconds};
-  return *cols[c];
-}
-
-}  // namespace
-
 void write_file_atomic(const std::string& path, const std::string& text) {
-  replace_atomically(path, [&](const std::string& tmp) {
+  replace_file_atomically(path, [&](const std::string& tmp) {
     std::ofstream f(tmp, std::ios::binary);
     f << text;
     f.close();
@@ -67,7 +64,7 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 template <class T>
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const Params<T>& params, Optimizer<T>* opt,
                      const TrainState& st) {
-  replace_atomically(path, [&](const std::string& tmp) {
+  replace_file_atomically(path, [&](const std::string& tmp) {
     H5File f(tmp, H5File::Create);
     f.set_attr("format", std::string(kFormat));
     f.set_attr("version", kVersion);
