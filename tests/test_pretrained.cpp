@@ -1,0 +1,226 @@
+// tests/test_pretrained.cpp: importing timm-named weights (load_pretrained) against what PyTorch computes with
+// timm's rules (fixtures from tests/make_import_fixtures.py): same architecture, another grid (pos_embed
+// resampled), another in_chans (adapt_input_conv), another num_classes (head re-initialised), one AdamW step after
+// import; F16 files; tapevit checkpoints as a source; and every misfit refused by name, leaving the model as it was.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "layers/loss.h"
+#include "layers/vit.h"
+#include "optim/optimizer.h"
+#include "tapevit/checkpoint.h"
+#include "tapevit/h5.h"
+#include "tapevit/pretrained.h"
+#include "tapevit/safetensors.h"
+#include "tapevit/vit_json.h"
+
+using namespace tapevit;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kDir = TAPEVIT_FIXTURES;
+const std::string kSrc = kDir + "/import_src.safetensors";
+const std::string kSrc16 = kDir + "/import_src_f16.safetensors";
+
+double rel_err(const float* a, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    num += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
+    den += double(ref[i]) * ref[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+VitConfig config_of(const H5File& f, const std::string& cs) {
+  return vit_config_from_json(nlohmann::json::parse(f.attr_string("config", cs)));
+}
+
+// logits of the fixture's input, compared with PyTorch's; returns the relative error
+double logits_error(VisionTransformer<float>& m, const H5File& f, const std::string& cs) {
+  Shape xs;
+  std::vector<float> x = f.read<float>(cs + "/input", &xs);
+  Tape<float> t;
+  t.set_grad_enabled(false);
+  Var<float> logits = m(t, t.wrap(x.data(), xs));
+  const double e = rel_err(logits->data, f.read<float>(cs + "/logits"));
+  MESSAGE(cs << ": logits relative error " << e);
+  return e;
+}
+
+std::vector<float> param(VisionTransformer<float>& m, const std::string& name) {
+  Var<float> v = m.params().at(name);
+  return {v->data, v->data + v->numel()};
+}
+
+}  // namespace
+
+TEST_CASE("Import: the same architecture from F32 and F16 safetensors gives PyTorch's logits") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  for (const std::string& src : {kSrc, kSrc16}) {
+    VisionTransformer<float> m(config_of(f, "same"), 1);
+    LoadReport r = load_pretrained(src, m.params(), m.config());
+    CHECK(r.count("loaded") == int64_t(m.params().size()));
+    CHECK(r.rows.size() == m.params().size());
+    CHECK(logits_error(m, f, "same") <= 1e-5);
+  }
+}
+
+TEST_CASE("Import: another img_size resamples pos_embed as timm (bicubic, antialias) and matches PyTorch") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  VisionTransformer<float> m(config_of(f, "grid"), 1);
+  LoadReport r = load_pretrained(kSrc, m.params(), m.config());
+  CHECK(r.count("resampled") == 1);
+  CHECK(r.table().find("resampled: pos_embed  (grid 4x4 -> 6x6, bicubic antialias)") != std::string::npos);
+  const double e = rel_err(m.params().at("pos_embed")->data, f.read<float>("grid/pos_embed"));
+  MESSAGE("resampled pos_embed relative error " << e);
+  CHECK(e <= 1e-5);
+  CHECK(logits_error(m, f, "grid") <= 1e-5);
+}
+
+TEST_CASE("Import: in_chans 1 and 5 adapt patch_embed.proj.weight as timm's adapt_input_conv") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  for (const std::string cs : {"gray", "chans5"}) {
+    VisionTransformer<float> m(config_of(f, cs), 1);
+    LoadReport r = load_pretrained(kSrc, m.params(), m.config());
+    CHECK(r.count("adapted") == 1);
+    const double e = rel_err(m.params().at("patch_embed.proj.weight")->data, f.read<float>(cs + "/patch_embed.proj.weight"));
+    MESSAGE(cs << ": adapted weight relative error " << e);
+    CHECK(e <= 1e-6);
+  }
+  VisionTransformer<float> gray(config_of(f, "gray"), 1);
+  load_pretrained(kSrc, gray.params(), gray.config());
+  CHECK(logits_error(gray, f, "gray") <= 1e-5);
+}
+
+TEST_CASE("Import: another num_classes re-initialises the head and loads the rest") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  VitConfig cfg = config_of(f, "same");
+  cfg.num_classes = 12;
+  VisionTransformer<float> m(cfg, 5), fresh(cfg, 5);
+  LoadReport r = load_pretrained(kSrc, m.params(), m.config());
+  CHECK(r.count("re-initialised") == 2);
+  CHECK(r.table().find("re-initialised: head.weight  (num_classes: file [7, 24], model [12, 24])") != std::string::npos);
+  CHECK(param(m, "head.weight") == param(fresh, "head.weight"));  // the model's own (seeded) init
+  SafetensorsFile st(kSrc);
+  CHECK(param(m, "blocks.1.mlp.fc2.weight") == st.read_f32(*st.find("blocks.1.mlp.fc2.weight")));
+}
+
+TEST_CASE("Import: one AdamW step after import gives PyTorch's weights") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  VisionTransformer<float> m(config_of(f, "step"), 1);
+  load_pretrained(kSrc, m.params(), m.config());
+  Shape xs;
+  std::vector<float> x = f.read<float>("step/input", &xs);
+  std::vector<int32_t> labels = f.read<int32_t>("step/labels");
+  OptimConfig oc;
+  oc.weight_decay = 0.05;
+  auto opt = make_optimizer(oc, m.params());
+  Tape<float> t;
+  t.training = true;
+  Var<float> loss = cross_entropy(t, m(t, t.wrap(x.data(), xs)), labels.data());
+  CHECK(std::abs(loss->data[0] - f.read<float>("step/loss")[0]) <= 1e-5 * std::abs(loss->data[0]));
+  m.params().zero_grad();
+  t.backward(loss);
+  opt->step(m.params(), 1e-3);
+  double worst = 0;
+  const int64_t C = m.config().embed_dim;
+  const SafetensorsFile src(kSrc);
+  for (const auto& info : m.params().infos()) {
+    std::vector<float> ref = f.read<float>("step/after/" + info.name);
+    float* got = m.params().data() + info.offset;
+    if (info.name.size() > 13 && info.name.substr(info.name.size() - 13) == "attn.qkv.bias") {
+      // The key bias has a gradient of exactly zero (q.(k + b) shifts every score of a query by the same q.b,
+      // which softmax ignores); both sides compute float noise there, and AdamW's first step divides it by its
+      // own magnitude (update ~ lr * sign). So the k slice is held to the step size, the rest to 1e-5.
+      const std::vector<float> before = src.read_f32(*src.find(info.name));
+      for (int64_t i = C; i < 2 * C; ++i) {
+        CHECK(std::abs(got[i] - before[size_t(i)]) <= 1.01e-3);
+        got[i] = ref[size_t(i)];
+      }
+    }
+    const double e = rel_err(got, ref);
+    worst = std::max(worst, e);
+    CHECK_MESSAGE(e <= 1e-5, info.name << ": relative error " << e);
+  }
+  MESSAGE("one step after import: worst relative error over all parameters " << worst);
+}
+
+TEST_CASE("Import: a tapevit checkpoint is a source too") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  VisionTransformer<float> a(config_of(f, "same"), 1), b(config_of(f, "same"), 2);
+  load_pretrained(kSrc, a.params(), a.config());
+  const std::string ckpt = (fs::temp_directory_path() / "tapevit_import_ckpt.h5").string();
+  save_checkpoint<float>(ckpt, {"", "{}", "adamw"}, a.params(), nullptr, TrainState{});
+  LoadReport r = load_pretrained(ckpt, b.params(), b.config());
+  CHECK(r.count("loaded") == int64_t(b.params().size()));
+  CHECK(param(a, "pos_embed") == param(b, "pos_embed"));
+  CHECK(param(a, "blocks.0.attn.qkv.weight") == param(b, "blocks.0.attn.qkv.weight"));
+}
+
+TEST_CASE("Import: misfits are refused naming the key or every tensor, and the model is left as it was") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  const VitConfig base = config_of(f, "same");
+  auto error_for = [&](VitConfig cfg, const std::string& src, bool strict = true) {
+    VisionTransformer<float> m(cfg, 3), fresh(cfg, 3);
+    std::string msg = "no error";
+    try {
+      load_pretrained(src, m.params(), m.config(), strict);
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    CHECK(std::equal(m.params().data(), m.params().data() + m.params().flat_size(), fresh.params().data()));
+    return msg;
+  };
+  VitConfig c = base;
+  c.embed_dim = 32;
+  c.num_heads = 2;
+  CHECK(error_for(c, kSrc).find("embed_dim: the file has 24 (patch_embed.proj.weight [24, 3, 4, 4]), the config says 32") !=
+        std::string::npos);
+  c = base;
+  c.depth = 3;
+  CHECK(error_for(c, kSrc).find("depth: the file has 2 (blocks.0 .. blocks.1), the config says 3") != std::string::npos);
+  c = base;
+  c.patch_size = 8;
+  CHECK(error_for(c, kSrc).find("patch_size: the file has 4") != std::string::npos);
+  c = base;
+  c.qkv_bias = false;
+  CHECK(error_for(c, kSrc).find("qkv_bias: the file has 1") != std::string::npos);
+
+  // a file with an extra tensor and a wrong shape: strict lists both; non-strict loads the rest and reports them
+  SafetensorsFile st(kSrc);
+  std::vector<std::vector<float>> keep;
+  std::vector<SafeTensorOut> outs;
+  for (const auto& t : st.tensors()) {
+    keep.push_back(st.read_f32(t));
+    Shape s = t.shape;
+    if (t.name == "blocks.0.norm1.weight") s = {12, 2};
+    outs.push_back({t.name, s, keep.back().data()});
+  }
+  std::vector<float> extra = {1, 2};
+  outs.push_back({"dist_token", {1, 1, 2}, extra.data()});
+  const std::string odd = (fs::temp_directory_path() / "tapevit_import_odd.safetensors").string();
+  write_safetensors(odd, outs);
+  const std::string msg = error_for(base, odd);
+  CHECK(msg.find("2 tensors do not fit the model (strict loading):") != std::string::npos);
+  CHECK(msg.find("mismatched: blocks.0.norm1.weight file [12, 2], model [24]") != std::string::npos);
+  CHECK(msg.find("unexpected: dist_token [1, 1, 2]") != std::string::npos);
+  VisionTransformer<float> m(base, 3);
+  LoadReport r = load_pretrained(odd, m.params(), m.config(), /*strict=*/false);
+  CHECK(r.count("ignored") == 1);
+  CHECK(r.count("missing") == 1);
+  CHECK(r.count("loaded") == int64_t(m.params().size()) - 1);
+  CHECK(error_for(base, kDir + "/nothing.safetensors").find("nothing.safetensors: cannot open") != std::string::npos);
+}
+
+TEST_CASE("resize_bicubic_aa: constant planes stay constant, identity size is the identity") {
+  std::vector<float> x(5 * 7, 2.5f), y(3 * 11);
+  resize_bicubic_aa(x.data(), 1, 5, 7, y.data(), 3, 11);
+  for (float v : y) CHECK(v == doctest::Approx(2.5f).epsilon(1e-6));
+  std::vector<float> z(12), w(12);
+  for (int i = 0; i < 12; ++i) z[size_t(i)] = float(i * i) - 3.0f;
+  resize_bicubic_aa(z.data(), 1, 3, 4, w.data(), 3, 4);
+  for (int i = 0; i < 12; ++i) CHECK(w[size_t(i)] == doctest::Approx(z[size_t(i)]).epsilon(1e-6));
+}
