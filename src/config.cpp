@@ -134,6 +134,8 @@ const std::vector<Entry>& entries() {
       num_key("attn_drop", "model", "attention-probability dropout (timm attn_drop_rate)", F(vit.attn_drop_rate)),
       num_key("init_values", "model", "LayerScale init; 0 = no LayerScale", F(vit.init_values)),
       str_key("global_pool", "model", "token (cls token) or avg (mean of patch tokens, then fc_norm)", F(vit.global_pool)),
+      str_key("init", "model", "start from these weights: a timm model.safetensors or a tapevit checkpoint (.h5)", F(init)),
+      bool_key("init_strict", "model", "refuse weights with missing, unexpected or misshapen tensors (timm's rules aside)", F(init_strict)),
       // [data]
       str_key("dataset", "data", "fashion-mnist, mnist or cifar10", F(dataset)),
       str_key("data_dir", "data", "directory of the data files (empty: the dataset's default)", F(data_dir)),

@@ -13,6 +13,7 @@
 
 #include "layers/loss.h"
 #include "tapevit/checkpoint.h"
+#include "tapevit/pretrained.h"
 #include "tapevit/vit_json.h"
 
 namespace tapevit {
@@ -136,6 +137,10 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
 
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   Params<float>& params = model.params();
+  if (!cfg.init.empty() && opts.resume.empty()) {  // a resumed run takes its weights from the checkpoint
+    const LoadReport report = load_pretrained(cfg.init, params, cfg.vit, cfg.init_strict);
+    if (out) *out << report.table() << std::flush;
+  }
   std::unique_ptr<Optimizer<float>> opt = make_optimizer(cfg.optim, params);
   const BatchLoader loader(train_set, cfg.batch_size, cfg.seed, cfg.aug, /*train=*/true);
   const int64_t steps_per_epoch = loader.steps_per_epoch();

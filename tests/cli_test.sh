@@ -95,6 +95,13 @@ cmp -s "$WORK/run/last.h5" "$WORK/last.copy" || { echo "FAIL: last.h5 changed"; 
 expect 0 'done: 3 epochs, 30 steps' -- "$TV" train --resume "$WORK/run/last.h5" --epochs 3
 expect 0 '^3,' -- tail -1 "$WORK/run/summary.csv"
 
+# fine-tuning from weights: a tapevit checkpoint as --init; misfits are refused before anything is written
+expect 0 'weights from .*last.h5: 32 loaded, 0 resampled, 0 adapted, 0 re-initialised, 0 missing \(kept init\), 0 ignored' -- "$TV" train --config "$WORK/tiny.ini" --init "$WORK/run/last.h5" --epochs 1 --output "$WORK/ft"
+expect 0 '^init = .*last.h5$' -- cat "$WORK/ft/config.ini"
+expect 1 'embed_dim: the file has 32 .*the config says 48' -- "$TV" train --config "$WORK/tiny.ini" --init "$WORK/run/last.h5" --embed_dim 48 --output "$WORK/ft_bad"
+[ -e "$WORK/ft_bad/last.h5" ] && { echo "FAIL: a refused --init wrote a checkpoint"; failures=$((failures + 1)); }
+expect 1 'nothing.safetensors: cannot open' -- "$TV" train --config "$WORK/tiny.ini" --init "$WORK/nothing.safetensors" --output "$WORK/ft_bad"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1

@@ -22,6 +22,8 @@ struct TrainConfig {
   // [model]
   std::string model = "vit_fmnist";  // preset; architecture keys override it
   VitConfig vit;
+  std::string init;         // weights to start from: a timm model.safetensors or a tapevit .h5 ("" = random init)
+  bool init_strict = true;  // false: load what fits, report the rest (see load_pretrained)
   // [data]
   std::string dataset = "fashion-mnist";
   std::string data_dir;  // "" = the dataset's default directory
