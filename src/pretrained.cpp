@@ -9,6 +9,8 @@
 #include <optional>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "tapevit/h5.h"
 #include "tapevit/safetensors.h"
 
@@ -147,6 +149,39 @@ std::string LoadReport::table() const {
   for (const auto& r : rows)
     if (r.action != "loaded") os << "  " << r.action << ": " << r.name << (r.detail.empty() ? "" : "  (" + r.detail + ")") << "\n";
   return os.str();
+}
+
+void export_safetensors(const std::string& path, const Params<float>& params, std::map<std::string, std::string> metadata) {
+  std::vector<SafeTensorOut> out;
+  for (const auto& info : params.infos()) out.push_back({info.name, info.shape, params.data() + info.offset});
+  metadata["format"] = "pt";
+  write_safetensors(path, out, metadata);
+}
+
+std::string timm_hub_config(const std::string& architecture, const VitConfig& v, const std::vector<double>& mean,
+                            const std::vector<double>& std) {
+  const auto per_channel = [&](const std::vector<double>& x) {
+    return x.size() == 1 ? std::vector<double>(size_t(v.in_chans), x[0]) : x;
+  };
+  nlohmann::ordered_json j;
+  j["architecture"] = architecture;
+  j["num_classes"] = v.num_classes;
+  j["num_features"] = v.embed_dim;
+  j["global_pool"] = v.global_pool;
+  j["model_args"] = {{"img_size", v.img_size},       {"patch_size", v.patch_size}, {"in_chans", v.in_chans},
+                     {"num_classes", v.num_classes}, {"embed_dim", v.embed_dim},   {"depth", v.depth},
+                     {"num_heads", v.num_heads},     {"mlp_ratio", v.mlp_ratio},   {"qkv_bias", v.qkv_bias},
+                     {"global_pool", v.global_pool}, {"class_token", true}};
+  if (v.init_values > 0) j["model_args"]["init_values"] = v.init_values;
+  j["pretrained_cfg"] = {{"input_size", {v.in_chans, v.img_size, v.img_size}},
+                         {"interpolation", "bicubic"},
+                         {"crop_pct", 1.0},
+                         {"mean", per_channel(mean)},
+                         {"std", per_channel(std)},
+                         {"num_classes", v.num_classes},
+                         {"first_conv", "patch_embed.proj"},
+                         {"classifier", "head"}};
+  return j.dump(2) + "\n";
 }
 
 LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict) {

@@ -78,6 +78,19 @@ void check_data_fits(const TrainConfig& cfg, const Dataset& d) {
     fail("dataset '", d.name, "' has ", d.num_classes, " classes but num_classes = ", v.num_classes);
 }
 
+void predict(const VisionTransformer<float>& model, const float* images, int64_t n, int64_t batch, float* logits) {
+  const VitConfig& v = model.config();
+  const int64_t img = v.in_chans * v.img_size * v.img_size, K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
+  Tape<float> tape;
+  tape.set_grad_enabled(false);
+  for (int64_t i = 0; i < n; i += batch) {
+    const int64_t b = std::min(batch, n - i);
+    tape.reset();
+    Var<float> out = model(tape, tape.wrap(const_cast<float*>(images + i * img), {b, v.in_chans, v.img_size, v.img_size}));
+    std::copy(out->data, out->data + b * K, logits + i * K);
+  }
+}
+
 EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg) {
   const auto t0 = Clock::now();
   const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;

@@ -13,6 +13,7 @@
 // preset fails with one line naming the key.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,17 @@ struct LoadReport {
   int64_t count(const std::string& action) const;
   std::string table() const;  // a short summary: counts, then one line per tensor that was not simply loaded
 };
+
+// timm's state_dict as float32 safetensors (timm's names and shapes, in registration order = timm's order), written
+// atomically; `metadata` goes into the header's __metadata__ ("format": "pt" is always set, as torch writers do).
+void export_safetensors(const std::string& path, const Params<float>& params,
+                        std::map<std::string, std::string> metadata = {});
+// The config.json of timm's Hugging Face Hub layout for a model trained from `vit` on images normalised by
+// mean/std: architecture (the preset name when it is a timm one), num_classes, num_features, global_pool,
+// model_args (every architecture argument, so timm.create_model rebuilds it) and pretrained_cfg (input_size,
+// mean, std, interpolation, crop_pct, first_conv, classifier).
+std::string timm_hub_config(const std::string& architecture, const VitConfig& vit, const std::vector<double>& mean,
+                            const std::vector<double>& std);
 
 LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict = true);
 

@@ -38,6 +38,10 @@ struct EvalResult {
   int64_t n = 0;
   double seconds = 0;
 };
+// Logits (n, num_classes) of n normalised images (n, in_chans, img_size, img_size), in inference mode, `batch`
+// images at a time.
+void predict(const VisionTransformer<float>& model, const float* images, int64_t n, int64_t batch, float* logits);
+
 EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg);
 
 // Fill the data-dependent defaults (data_dir, mean/std) and check the data against the model
