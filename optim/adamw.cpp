@@ -1,7 +1,7 @@
 // optim/adamw.cpp: AdamW as torch.optim.AdamW (PyTorch 1.13, single-tensor path, amsgrad off, decoupled
 // weight decay), which timm's create_optimizer_v2('adamw') returns. Per trainable parameter p, gradient g,
 // step t (counted before the update, from 1):
-//   p *= 1 - lr wd                      (wd = 0 where ParamInfo::decay is false)
+//   p *= 1 - lr wd                      (wd = 0 where ParamInfo::decay is false; lr = lr * lr_scale(p))
 //   m  = b1 m + (1 - b1) g              state "exp_avg"
 //   v  = b2 v + (1 - b2) g g            state "exp_avg_sq"
 //   p += -(lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
@@ -38,10 +38,8 @@ class AdamW final : public Optimizer<T> {
     const int64_t t = ++this->steps_;
     const double bias_correction1 = 1 - std::pow(beta1_, double(t));
     const double bias_correction2 = 1 - std::pow(beta2_, double(t));
-    const T neg_step_size = T(-(lr / bias_correction1));
     const T bias_correction2_sqrt = T(std::sqrt(bias_correction2));
     const T b1 = T(beta1_), one_minus_b1 = T(1 - beta1_), b2 = T(beta2_), one_minus_b2 = T(1 - beta2_), eps = T(eps_);
-    const T decay_factor = T(1 - lr * weight_decay_);
     T* const data = params.data();
     const T* const grad = params.grad();
     T* const m = exp_avg_.get();
@@ -52,6 +50,9 @@ class AdamW final : public Optimizer<T> {
       const ParamInfo& info = params.info(i);
       const int64_t off = info.offset, end = off + info.shape.numel();
       const bool decay = info.decay && weight_decay_ != 0;
+      const double lr_i = lr * this->lr_scale(i);  // == lr exactly when unscaled
+      const T neg_step_size = T(-(lr_i / bias_correction1));
+      const T decay_factor = T(1 - lr_i * weight_decay_);
 #pragma omp for schedule(static) nowait
       for (int64_t j = off; j < end; ++j) {
         const T g = grad[j];

@@ -40,6 +40,22 @@ void check_step(const Params<T>& params, int64_t flat_size, size_t count, double
 }
 }  // namespace optim_detail
 
+template <class T>
+std::vector<double> layer_decay_scales(const Params<T>& params, int64_t depth, double decay) {
+  if (!(decay > 0 && decay <= 1)) fail("layer_decay: must be in (0, 1], got ", decay);
+  const int64_t max_id = depth + 1;
+  std::vector<double> scales;
+  for (const auto& info : params.infos()) {
+    const std::string& n = info.name;
+    int64_t id = max_id;  // head and anything unmatched
+    if (n == "cls_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0) id = 0;
+    else if (n.rfind("blocks.", 0) == 0) id = std::stoll(n.substr(7)) + 1;
+    else if (n.rfind("norm.", 0) == 0 || n.rfind("fc_norm.", 0) == 0) id = depth;
+    scales.push_back(std::pow(decay, double(max_id - id)));
+  }
+  return scales;
+}
+
 void OptimConfig::validate() const {
   if (opt != "adamw" && opt != "sgd" && opt != "momentum")
     fail("opt: unknown optimizer '", opt, "' (accepted: adamw, sgd, momentum)");
@@ -106,7 +122,8 @@ double clip_grad_norm(Params<T>& params, double max_norm) {
   template std::unique_ptr<Optimizer<T>> make_optimizer<T>(const OptimConfig&, const Params<T>&);               \
   template double clip_grad_norm<T>(Params<T>&, double);                                                         \
   template optim_detail::StateBuffer<T> optim_detail::zeroed_state_buffer<T>(const Params<T>&, const char*);     \
-  template void optim_detail::check_step<T>(const Params<T>&, int64_t, size_t, double, const char*);
+  template void optim_detail::check_step<T>(const Params<T>&, int64_t, size_t, double, const char*); \
+  template std::vector<double> layer_decay_scales<T>(const Params<T>&, int64_t, double);
 TAPEVIT_INSTANTIATE(float)
 TAPEVIT_INSTANTIATE(double)
 

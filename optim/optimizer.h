@@ -33,9 +33,14 @@ class Optimizer {
   virtual std::vector<std::pair<std::string, T*>> state() = 0;
   int64_t steps() const { return steps_; }
   void set_steps(int64_t s) { steps_ = s; }  // restoring from a checkpoint
+  // Per-parameter learning-rate multipliers, one per Params entry (timm's layer-wise decay sets a param group's
+  // lr_scale; its weight decay then uses the scaled lr too, as torch does per group). Empty = 1 everywhere.
+  void set_lr_scales(std::vector<double> scales) { lr_scales_ = std::move(scales); }
+  double lr_scale(size_t i) const { return lr_scales_.empty() ? 1.0 : lr_scales_[i]; }
 
  protected:
   int64_t steps_ = 0;
+  std::vector<double> lr_scales_;
 };
 
 template <class T>
@@ -43,6 +48,12 @@ std::unique_ptr<Optimizer<T>> make_optimizer(const OptimConfig& cfg, const Param
 
 // torch.nn.utils.clip_grad_norm_: total L2 norm of all gradients (trainable parameters); if above max_norm,
 // scale every gradient by max_norm / (norm + 1e-6). Returns the norm before clipping. max_norm <= 0: no clipping.
+// timm's layer-wise learning-rate decay for a ViT of `depth` blocks: layer id 0 for the stem (cls_token,
+// pos_embed, patch_embed.*), i + 1 for blocks.i.*, depth for the final norm / fc_norm (with the last block),
+// depth + 1 for the head (and anything else); scale = decay^(depth + 1 - id). One entry per parameter.
+template <class T>
+std::vector<double> layer_decay_scales(const Params<T>& params, int64_t depth, double decay);
+
 template <class T>
 double clip_grad_norm(Params<T>& params, double max_norm);
 

@@ -33,7 +33,7 @@ class Sgd final : public Optimizer<T> {
     check_step(params, flat_size_, count_, lr, nesterov_ ? "SGD (Nesterov)" : "SGD (momentum)");
     const bool first = this->steps_ == 0;
     ++this->steps_;
-    const T mom = T(momentum_), neg_lr = T(-lr), wd = T(weight_decay_);
+    const T mom = T(momentum_), wd = T(weight_decay_);
     const bool nesterov = nesterov_;
     T* const data = params.data();
     const T* const grad = params.grad();
@@ -44,6 +44,7 @@ class Sgd final : public Optimizer<T> {
       const ParamInfo& info = params.info(i);
       const int64_t off = info.offset, end = off + info.shape.numel();
       const bool decay = info.decay && weight_decay_ != 0;
+      const T neg_lr = T(-(lr * this->lr_scale(i)));
 #pragma omp for schedule(static) nowait
       for (int64_t j = off; j < end; ++j) {
         T d = grad[j];

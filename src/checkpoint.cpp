@@ -20,14 +20,6 @@ namespace {
 constexpr const char* kFormat = "tapevit-checkpoint";
 constexpr int64_t kVersion = 1;
 
-void fsync_path(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) fail(path, ": cannot open for sync");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) fail(path, ": fsync failed");
-}
-
 const char* kMetricCols[] = {"epoch", "train_loss", "eval_loss", "eval_top1", "eval_top5", "lr", "seconds"};
 double& metric_col(EpochMetrics& m, int c) {
   double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5, &m.lr, &m.seconds};
@@ -35,31 +27,6 @@ double& metric_col(EpochMetrics& m, int c) {
 }
 
 }  // namespace
-
-void replace_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write_tmp) {
-  const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  try {
-    write_tmp(tmp.string());
-    fsync_path(tmp.string());
-    std::error_code ec;
-    fs::rename(tmp, target, ec);
-    if (ec) fail(path, ": cannot rename ", tmp.string(), " over it: ", ec.message());
-  } catch (...) {
-    std::error_code ignore;
-    fs::remove(tmp, ignore);
-    throw;
-  }
-}
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  replace_file_atomically(path, [&](const std::string& tmp) {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    f.close();
-    if (!f) fail(tmp, ": write failed (disk full?)");
-  });
-}
 
 template <class T>
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const Params<T>& params, Optimizer<T>* opt,

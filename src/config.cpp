@@ -176,6 +176,8 @@ const std::vector<Entry>& entries() {
       num_key("warmup_epochs", "optim", "linear warmup length in epochs (may be fractional)", F(warmup_epochs)),
       num_key("warmup_lr", "optim", "learning rate at the start of warmup", F(warmup_lr)),
       num_key("min_lr", "optim", "cosine floor", F(min_lr)),
+      num_key("layer_decay", "optim", "layer-wise lr decay as timm (0 = off): lr x decay^(depth + 1 - layer)", F(layer_decay)),
+      str_key("freeze", "optim", "none, or all_but_head (train head.* only: a linear probe)", F(freeze)),
   };
   return table;
 }
@@ -369,6 +371,11 @@ void TrainConfig::validate() const {
   nonneg("warmup_epochs", warmup_epochs);
   nonneg("clip_grad", clip_grad);
   if (sched != "cosine" && sched != "constant") fail("key 'sched' must be cosine or constant, got '", sched, "'");
+  if (!(layer_decay == 0 || (layer_decay > 0 && layer_decay <= 1)))
+    fail("key 'layer_decay' must be 0 (off) or in (0, 1], got ", layer_decay);
+  if (freeze != "none" && freeze != "all_but_head")
+    fail("key 'freeze' must be none or all_but_head, got '", freeze, "'");
+  if (freeze == "all_but_head" && vit.num_classes <= 0) fail("key 'freeze' = all_but_head needs a head (num_classes > 0)");
   if (dataset != "fashion-mnist" && dataset != "mnist" && dataset != "cifar10")
     fail("key 'dataset' must be fashion-mnist, mnist or cifar10, got '", dataset, "'");
   optim.validate();

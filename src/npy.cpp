@@ -7,7 +7,7 @@
 #include <regex>
 #include <sstream>
 
-#include "tapevit/checkpoint.h"
+#include "tapevit/atomic_file.h"
 #include "tapevit/error.h"
 
 namespace tapevit {

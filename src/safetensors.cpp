@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tapevit/checkpoint.h"
+#include "tapevit/atomic_file.h"
 #include "tapevit/error.h"
 
 namespace tapevit {

@@ -154,7 +154,10 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
     const LoadReport report = load_pretrained(cfg.init, params, cfg.vit, cfg.init_strict);
     if (out) *out << report.table() << std::flush;
   }
+  if (cfg.freeze == "all_but_head")
+    for (const auto& info : params.infos()) params.set_trainable(info.name, info.name.rfind("head.", 0) == 0);
   std::unique_ptr<Optimizer<float>> opt = make_optimizer(cfg.optim, params);
+  if (cfg.layer_decay > 0) opt->set_lr_scales(layer_decay_scales(params, cfg.vit.depth, cfg.layer_decay));
   const BatchLoader loader(train_set, cfg.batch_size, cfg.seed, cfg.aug, /*train=*/true);
   const int64_t steps_per_epoch = loader.steps_per_epoch();
   LrSchedule sched;

@@ -102,6 +102,28 @@ expect 1 'embed_dim: the file has 32 .*the config says 48' -- "$TV" train --conf
 [ -e "$WORK/ft_bad/last.h5" ] && { echo "FAIL: a refused --init wrote a checkpoint"; failures=$((failures + 1)); }
 expect 1 'nothing.safetensors: cannot open' -- "$TV" train --config "$WORK/tiny.ini" --init "$WORK/nothing.safetensors" --output "$WORK/ft_bad"
 
+# export to timm safetensors (+ Hub config.json); predict from the checkpoint and from the exported weights gives
+# the same logits; bad input is refused
+expect 0 'wrote .*model.safetensors: 32 tensors' -- "$TV" export --checkpoint "$WORK/run/last.h5" --out "$WORK/model.safetensors" --hub_config
+expect 0 '"architecture": "vit_tiny_patch16_224"' -- cat "$WORK/config.json"
+expect 0 '"embed_dim": 32' -- cat "$WORK/config.json"
+# a uint8 .npy as numpy.save writes it: make_npy SHAPE BYTES FILE
+make_npy() {
+  local dict="{'descr': '|u1', 'fortran_order': False, 'shape': ($1), }"
+  local pad=$((64 - (10 + ${#dict} + 1) % 64))
+  { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $(((${#dict} + pad + 1) % 256)))\\x00"
+    printf '%s%*s\n' "$dict" "$pad" ''; head -c "$2" /dev/urandom; } >"$3"
+}
+make_npy "2, 28, 28" 1568 "$WORK/images.npy"
+make_npy "2, 3, 28, 28" 4704 "$WORK/rgb.npy"
+expect 0 'wrote .*a.npy: logits \[2, 10\]' -- "$TV" predict --input "$WORK/images.npy" --out "$WORK/a.npy" --checkpoint "$WORK/run/last.h5"
+expect 0 'wrote .*b.npy: logits \[2, 10\]' -- "$TV" predict --input "$WORK/images.npy" --out "$WORK/b.npy" --init "$WORK/model.safetensors" --config "$WORK/tiny.ini"
+cmp -s "$WORK/a.npy" "$WORK/b.npy" || { echo "FAIL: predict from the checkpoint and from the export differ"; failures=$((failures + 1)); }
+expect 1 "rgb.npy: images of shape \[2, 3, 28, 28\], expected \[N, 1, 28, 28\]" -- "$TV" predict --input "$WORK/rgb.npy" --out "$WORK/c.npy" --checkpoint "$WORK/run/last.h5"
+[ -e "$WORK/c.npy" ] && { echo "FAIL: a refused predict wrote its output"; failures=$((failures + 1)); }
+expect 2 'exactly one of --checkpoint CKPT and --init WEIGHTS' -- "$TV" predict --input "$WORK/images.npy" --out "$WORK/c.npy"
+expect 1 'tiny.ini: not a .npy file' -- "$TV" predict --input "$WORK/tiny.ini" --out "$WORK/c.npy" --checkpoint "$WORK/run/last.h5"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1

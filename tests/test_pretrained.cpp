@@ -224,3 +224,40 @@ TEST_CASE("resize_bicubic_aa: constant planes stay constant, identity size is th
   resize_bicubic_aa(z.data(), 1, 3, 4, w.data(), 3, 4);
   for (int i = 0; i < 12; ++i) CHECK(w[size_t(i)] == doctest::Approx(z[size_t(i)]).epsilon(1e-6));
 }
+
+TEST_CASE("Export: timm's names, shapes and order as F32 safetensors that import back bit-exactly") {
+  H5File f(kDir + "/import.h5", H5File::Read);
+  VisionTransformer<float> a(config_of(f, "same"), 1), b(config_of(f, "same"), 2);
+  load_pretrained(kSrc, a.params(), a.config());
+  const std::string out = (fs::temp_directory_path() / "tapevit_export.safetensors").string();
+  export_safetensors(out, a.params(), {{"note", "test"}});
+  SafetensorsFile st(out);
+  CHECK(st.metadata().at("format") == "pt");
+  CHECK(st.metadata().at("note") == "test");
+  REQUIRE(st.tensors().size() == a.params().size());
+  for (const auto& info : a.params().infos()) {
+    const SafeTensor* t = st.find(info.name);
+    REQUIRE_MESSAGE(t, info.name);
+    CHECK(t->dtype == "F32");
+    CHECK(t->shape == info.shape);
+  }
+  CHECK(st.find("blocks.1.attn.qkv.weight")->shape == Shape({72, 24}));  // (3C, C) as timm
+  load_pretrained(out, b.params(), b.config());
+  CHECK(std::equal(a.params().data(), a.params().data() + a.params().flat_size(), b.params().data()));
+}
+
+TEST_CASE("Export: config.json in timm's Hub layout rebuilds the architecture") {
+  VitConfig v;
+  v.img_size = 28, v.patch_size = 4, v.in_chans = 1, v.num_classes = 10, v.embed_dim = 64, v.depth = 4, v.num_heads = 2;
+  const auto j = nlohmann::json::parse(timm_hub_config("vit_tiny_patch16_224", v, {0.286}, {0.353}));
+  CHECK(j["architecture"] == "vit_tiny_patch16_224");
+  CHECK(j["num_classes"] == 10);
+  CHECK(j["model_args"]["img_size"] == 28);
+  CHECK(j["model_args"]["embed_dim"] == 64);
+  CHECK(j["model_args"]["depth"] == 4);
+  CHECK(j["model_args"]["num_heads"] == 2);
+  CHECK(j["model_args"]["in_chans"] == 1);
+  CHECK(j["pretrained_cfg"]["input_size"] == nlohmann::json::array({1, 28, 28}));
+  CHECK(j["pretrained_cfg"]["mean"] == nlohmann::json::array({0.286}));
+  CHECK(j["pretrained_cfg"]["classifier"] == "head");
+}

@@ -204,7 +204,7 @@ def main():
                 med[s] = statistics.median(t)
                 print(f'  search {mode:5s} {setting_name(s):32s} {m["batch"] / med[s]:8.1f} img/s', flush=True)
             best[mode] = min(med, key=med.get)
-            best[mode + '_1t'] = min((s for s in settings if s[0] == 1), key=med.get)
+            best[mode + '_1t'] = min((s for s in settings if s[0] == 1 and s[1] == 1), key=med.get)  # one thread in all
         r['torch_best'] = {k: setting_name(v) for k, v in best.items()}
         # 4. alternate
         runs = {}

@@ -13,11 +13,11 @@
 // are the whole RNG state. Saving writes a temporary file beside the target, syncs it and renames it over
 // the target, so a crash at any moment leaves the previous checkpoint intact.
 #pragma once
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "optim/optimizer.h"
+#include "tapevit/atomic_file.h"
 #include "tapevit/params.h"
 
 namespace tapevit {
@@ -53,10 +53,6 @@ template <class T>
 TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt);
 CheckpointMeta read_checkpoint_meta(const std::string& path);
 
-// Write the file at path through write_tmp(temporary path), then fsync it and rename it over path. On any
-// error the temporary is removed and path is untouched; a crash at any moment leaves the old file or the new.
-void replace_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write_tmp);
-// Write `text` to path atomically (temp file + fsync + rename).
-void write_file_atomic(const std::string& path, const std::string& text);
+
 
 }  // namespace tapevit

@@ -40,6 +40,8 @@ struct TrainConfig {
   OptimConfig optim;
   std::string sched = "cosine";
   double lr = 1e-3, min_lr = 1e-5, warmup_lr = 1e-6, warmup_epochs = 1, clip_grad = 0;
+  double layer_decay = 0;     // timm's layer-wise lr decay (0 = off; e.g. 0.65 to 0.75 for fine-tuning)
+  std::string freeze = "none";  // "none" | "all_but_head" (a linear probe: only head.* trains)
 
   // Cross-key checks (the model's own validate() included); throws naming the keys.
   void validate() const;

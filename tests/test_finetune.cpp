@@ -1,0 +1,106 @@
+// tests/test_finetune.cpp: fine-tuning features: timm's layer-wise lr decay (layer ids and scales, and an optimizer
+// step with a scale equal to one at the scaled lr) and freezing all but the head (a linear probe).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "fake_data.h"
+#include "layers/vit.h"
+#include "optim/optimizer.h"
+#include "tapevit/checkpoint.h"
+#include "tapevit/h5.h"
+#include "tapevit/train.h"
+
+using namespace tapevit;
+
+namespace {
+VitConfig tiny(const std::string& pool = "token") {
+  VitConfig v;
+  v.img_size = 8, v.patch_size = 4, v.in_chans = 1, v.num_classes = 3, v.embed_dim = 8, v.depth = 2, v.num_heads = 2;
+  v.global_pool = pool;
+  return v;
+}
+}  // namespace
+
+TEST_CASE("layer_decay_scales: stem 0, blocks.i i+1, final norm with the last block, head highest") {
+  for (const std::string pool : {"token", "avg"}) {
+    VisionTransformer<float> m(tiny(pool), 1);
+    const auto s = layer_decay_scales(m.params(), 2, 0.5);
+    REQUIRE(s.size() == m.params().size());
+    for (size_t i = 0; i < s.size(); ++i) {
+      const std::string& n = m.params().info(i).name;
+      double want = 1.0;  // head: id 3 = max
+      if (n == "cls_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0) want = 0.125;  // 0.5^3
+      else if (n.rfind("blocks.0.", 0) == 0) want = 0.25;
+      else if (n.rfind("blocks.1.", 0) == 0 || n.rfind("norm.", 0) == 0 || n.rfind("fc_norm.", 0) == 0) want = 0.5;
+      CHECK_MESSAGE(s[i] == want, n);
+    }
+  }
+  VisionTransformer<float> m(tiny(), 1);
+  CHECK_THROWS_WITH_AS(layer_decay_scales(m.params(), 2, 1.5), "layer_decay: must be in (0, 1], got 1.5", Error);
+}
+
+TEST_CASE("Optimizer: an lr scale s steps exactly as the unscaled optimizer at lr * s (AdamW and SGD)") {
+  for (const std::string kind : {"adamw", "sgd"}) {
+    VisionTransformer<double> a(tiny(), 1), b(tiny(), 1);
+    OptimConfig oc;
+    oc.opt = kind;
+    auto oa = make_optimizer(oc, a.params()), ob = make_optimizer(oc, b.params());
+    const auto scales = layer_decay_scales(a.params(), 2, 0.5);
+    oa->set_lr_scales(scales);
+    for (auto* m : {&a, &b})
+      for (int64_t j = 0; j < m->params().flat_size(); ++j) m->params().grad()[j] = std::sin(0.37 * double(j));
+    oa->step(a.params(), 1e-2);
+    // b: one parameter at a time, each at its own scaled lr (others frozen for that step)
+    for (size_t i = 0; i < b.params().size(); ++i) {
+      for (size_t k = 0; k < b.params().size(); ++k) b.params().value(k)->requires_grad = k == i;
+      ob->set_steps(0);
+      ob->step(b.params(), 1e-2 * scales[i]);
+    }
+    for (size_t i = 0; i < a.params().size(); ++i) {
+      const auto& info = a.params().info(i);
+      for (int64_t j = info.offset; j < info.offset + info.shape.numel(); ++j)
+        REQUIRE_MESSAGE(a.params().data()[j] == doctest::Approx(b.params().data()[j]).epsilon(1e-14), kind << " " << info.name);
+    }
+  }
+}
+
+TEST_CASE("Fine-tune: freeze = all_but_head trains head.* only; layer_decay runs end to end") {
+  const std::string data = test::make_stripes_mnist("stripes_finetune", 256, 64);
+  ConfigValues v;
+  auto set = [&](const char* k, const std::string& x) { v[k] = {x, "test"}; };
+  set("dataset", "mnist");
+  set("data_dir", data);
+  set("patch_size", "7");
+  set("embed_dim", "16");
+  set("depth", "2");
+  set("num_heads", "2");
+  set("batch_size", "32");
+  set("epochs", "1");
+  set("threads", "2");
+  set("freeze", "all_but_head");
+  const std::string out = (std::filesystem::temp_directory_path() / "tapevit_run_probe").string();
+  std::filesystem::remove_all(out);
+  set("output", out);
+  TrainConfig cfg = resolve_config(v);
+  train(cfg, {});
+  VisionTransformer<float> init(cfg.vit, cfg.seed), trained(cfg.vit, cfg.seed);
+  load_checkpoint<float>(out + "/last.h5", trained.params(), nullptr);
+  for (const auto& info : init.params().infos()) {
+    const float* a = init.params().data() + info.offset;
+    const float* b = trained.params().data() + info.offset;
+    const bool same = std::equal(a, a + info.shape.numel(), b);
+    CHECK_MESSAGE(same == (info.name.rfind("head.", 0) != 0), info.name << (same ? " unchanged" : " changed"));
+  }
+  set("freeze", "none");
+  set("layer_decay", "0.75");
+  std::filesystem::remove_all(out);
+  TrainSummary s = train(resolve_config(v), {});
+  CHECK(s.epochs_done == 1);
+  set("freeze", "everything");
+  CHECK_THROWS_WITH_AS(resolve_config(v), doctest::Contains("key 'freeze' must be none or all_but_head, got 'everything'"), Error);
+  set("freeze", "none");
+  set("layer_decay", "2");
+  CHECK_THROWS_WITH_AS(resolve_config(v), doctest::Contains("key 'layer_decay' must be 0 (off) or in (0, 1], got 2"), Error);
+}
