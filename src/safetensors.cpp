@@ -113,7 +113,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     const uint8_t* buffer = bytes + 8 + n;
     const uint64_t buffer_size = size_ - 8 - n;
 
-    for (const auto& [name, v] : header.items()) {
+    for (const auto& entry : header.items()) {
+      const std::string name = entry.key();
+      const nlohmann::json& v = entry.value();
       if (name == "__metadata__") {
         if (!v.is_object()) fail(path, ": __metadata__ is not an object");
         for (const auto& [k, x] : v.items()) {
@@ -189,9 +191,12 @@ const SafeTensor* SafetensorsFile::find(const std::string& name) const {
 
 void SafetensorsFile::read_f32(const SafeTensor& t, float* out) const {
   const size_t n = size_t(t.shape.numel());
+  if (t.dtype != "F32" && t.dtype != "F16" && t.dtype != "BF16")
+    fail(path_, ": tensor '", t.name, "' has dtype ", t.dtype, "; tapevit reads F32, F16 and BF16");
+  if (n == 0) return;  // an empty tensor (out may be null; found by the fuzzer)
   if (t.dtype == "F32") {
     std::memcpy(out, t.data, n * 4);  // little-endian hosts only (x86-64, arm64)
-  } else if (t.dtype == "F16" || t.dtype == "BF16") {
+  } else {
     const bool bf = t.dtype == "BF16";
     for (size_t i = 0; i < n; ++i) {
       uint16_t h;
@@ -203,8 +208,6 @@ void SafetensorsFile::read_f32(const SafeTensor& t, float* out) const {
         out[i] = half_to_float(h);
       }
     }
-  } else {
-    fail(path_, ": tensor '", t.name, "' has dtype ", t.dtype, "; tapevit reads F32, F16 and BF16");
   }
 }
 
