@@ -11,17 +11,11 @@
 // here one count serves all, so a parameter unfrozen mid-run gets the run's bias correction.
 #include <cmath>
 
-#include "optim/optimizer.h"
+#include "optim/optimizer_detail.h"
 
 namespace tapevit {
 
 namespace optim_detail {
-template <class T>
-using StateBuffer = std::unique_ptr<T[], void (*)(void*)>;
-template <class T>
-StateBuffer<T> zeroed_state_buffer(const Params<T>& params, const char* what);  // optimizer.cpp
-template <class T>
-void check_step(const Params<T>& params, int64_t flat_size, size_t count, double lr, const char* what);
 
 namespace {
 

@@ -1,6 +1,6 @@
 // optim/optimizer.cpp: see optimizer.h. Config checks, the factory, the shared state-buffer helpers, and
 // clip_grad_norm as torch.nn.utils.clip_grad_norm_ (PyTorch 1.13, norm_type 2).
-#include "optim/optimizer.h"
+#include "optim/optimizer_detail.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,9 +10,6 @@
 namespace tapevit {
 
 namespace optim_detail {
-// Shared by adamw.cpp and sgd.cpp, which repeat these declarations (the optimizers need no public header).
-template <class T>
-using StateBuffer = std::unique_ptr<T[], void (*)(void*)>;
 // Defined in adamw.cpp / sgd.cpp.
 template <class T>
 std::unique_ptr<Optimizer<T>> make_adamw(const OptimConfig& cfg, const Params<T>& params);

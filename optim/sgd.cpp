@@ -7,17 +7,11 @@
 //   p  += -lr d
 // "First step" is steps() == 0, not a private flag, so a restored buffer plus set_steps() continues exactly.
 // (The buffer starts at zero, so momentum * 0 + d would give the same d; the branch just mirrors torch.)
-#include "optim/optimizer.h"
+#include "optim/optimizer_detail.h"
 
 namespace tapevit {
 
 namespace optim_detail {
-template <class T>
-using StateBuffer = std::unique_ptr<T[], void (*)(void*)>;
-template <class T>
-StateBuffer<T> zeroed_state_buffer(const Params<T>& params, const char* what);  // optimizer.cpp
-template <class T>
-void check_step(const Params<T>& params, int64_t flat_size, size_t count, double lr, const char* what);
 
 namespace {
 

@@ -1,6 +1,8 @@
 // tests/test_augment.cpp: BatchLoader: order (shuffle, eval coverage), torchvision-style crop / flip /
 // normalise, timm-style mixup / cutmix targets, Beta draws, and independence from thread count and call order.
 #include <doctest/doctest.h>
+
+#include "test_util.h"
 #include <omp.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include "tapevit/error.h"
 
 using namespace tapevit;
+using namespace tapevit::test;
 
 namespace {
 
@@ -67,18 +70,6 @@ std::vector<int> indices(const Batch& b) {
   for (int64_t i = 0; i < b.n; ++i) out.push_back(int(std::lround(b.x[size_t(i)] * 255.0f)));
   return out;
 }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL_CHECK("no Error thrown");
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // timm's smoothed one-hot, written out
 std::vector<double> one_hot(int64_t K, int32_t y, double smoothing) {

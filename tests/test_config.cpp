@@ -1,6 +1,8 @@
 // tests/test_config.cpp: config files, presets, command-line overrides and the errors a user can make.
 #include <doctest/doctest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -8,6 +10,7 @@
 #include "tapevit/config.h"
 
 using namespace tapevit;
+using namespace tapevit::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -15,14 +18,6 @@ std::string write_tmp(const std::string& name, const std::string& text) {
   const std::string p = (fs::temp_directory_path() / ("tapevit_cfg_" + name)).string();
   std::ofstream(p) << text;
   return p;
-}
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 }  // namespace
 

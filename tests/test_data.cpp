@@ -1,6 +1,8 @@
 // tests/test_data.cpp: the IDX (Fashion-MNIST / MNIST) and CIFAR-10 binary readers, on small files written here
 // (raw and gzip'd) and on Debian's Fashion-MNIST; every malformed file is an Error naming it.
 #include <doctest/doctest.h>
+
+#include "test_util.h"
 #include <zlib.h>
 
 #include <filesystem>
@@ -11,6 +13,7 @@
 #include "tapevit/error.h"
 
 using namespace tapevit;
+using namespace tapevit::test;
 namespace fs = std::filesystem;
 
 namespace {
@@ -69,20 +72,6 @@ std::vector<uint8_t> small_pixels() {
     for (int k = 0; k < 8; ++k) p.push_back(uint8_t(10 * i + k));
   return p;
 }
-
-// The message of the Error f() throws ("" and a failed check if it throws nothing).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  FAIL_CHECK("no Error thrown");
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

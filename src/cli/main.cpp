@@ -84,6 +84,12 @@ void overlay(ConfigValues& base, const ConfigValues& top) {
   for (const auto& [k, v] : top) base[k] = v;
 }
 
+// Every --config FILE in order, each over what came before.
+void overlay_config_files(ConfigValues& values, const po::variables_map& vm) {
+  if (vm.count("config"))
+    for (const auto& file : vm["config"].as<std::vector<std::string>>()) overlay(values, read_config_file(file));
+}
+
 int cmd_train(const std::vector<std::string>& args) {
   po::options_description fixed("train options");
   fixed.add_options()("help,h", "show this help")("config", po::value<std::vector<std::string>>()->value_name("FILE"),
@@ -107,8 +113,7 @@ int cmd_train(const std::vector<std::string>& args) {
     opts.resume = vm["resume"].as<std::string>();
     values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume);
   }
-  if (vm.count("config"))
-    for (const auto& file : vm["config"].as<std::vector<std::string>>()) overlay(values, read_config_file(file));
+  overlay_config_files(values, vm);
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
   opts.out = &std::cout;
@@ -208,8 +213,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   ConfigValues values;
   const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
   if (!ckpt.empty()) values = parse_ini_text(read_checkpoint_meta(ckpt).config_ini, ckpt);
-  if (vm.count("config"))
-    for (const auto& file : vm["config"].as<std::vector<std::string>>()) overlay(values, read_config_file(file));
+  overlay_config_files(values, vm);
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
