@@ -141,6 +141,8 @@ const std::vector<Entry>& entries() {
       str_key("data_dir", "data", "directory of the data files (empty: the dataset's default)", F(data_dir)),
       list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)),
       list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)),
+      list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)),
+      int_key("train_per_class", "data", "keep the first N training images of each class (0: all)", F(train_per_class)),
       bool_key("no_aug", "data", "turn training augmentation off (crop, flip, mixup, cutmix)", F(no_aug)),
       int_key("crop_pad", "data", "random crop padding in pixels (0 = no crop)", F(aug.crop_padding)),
       num_key("hflip", "data", "horizontal flip probability", F(aug.hflip)),
@@ -365,6 +367,9 @@ void TrainConfig::validate() const {
   nonneg("validation_batch_size", double(validation_batch_size));
   nonneg("threads", double(threads));
   nonneg("checkpoint_steps", double(checkpoint_steps));
+  nonneg("train_per_class", double(train_per_class));
+  for (double c : classes)
+    if (c != std::floor(c) || c < 0) fail("key 'classes' takes class numbers (integers >= 0), got ", c);
   positive("lr", lr);
   nonneg("min_lr", min_lr);
   nonneg("warmup_lr", warmup_lr);

@@ -143,8 +143,11 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
     fail("output directory ", cfg.output, " already holds a run (last.h5); resume it with --resume ", cfg.output,
          "/last.h5 or choose another --output");
 
-  const Dataset train_set = load_dataset(cfg.dataset, cfg.data_dir, true);
-  const Dataset test_set = load_dataset(cfg.dataset, cfg.data_dir, false);
+  Dataset train_set = load_dataset(cfg.dataset, cfg.data_dir, true);
+  Dataset test_set = load_dataset(cfg.dataset, cfg.data_dir, false);
+  const std::vector<int64_t> classes(cfg.classes.begin(), cfg.classes.end());
+  select_classes(train_set, classes, cfg.train_per_class);
+  select_classes(test_set, classes, 0);  // the whole test split of the kept classes
   check_data_fits(cfg, train_set);
   check_data_fits(cfg, test_set);
 

@@ -328,3 +328,24 @@ TEST_CASE("Data: Debian's Fashion-MNIST loads 60000 + 10000 balanced 28x28 image
       CHECK(mean == doctest::Approx(0.2868).epsilon(0.01));
   }
 }
+
+TEST_CASE("Data: select_classes keeps, relabels and caps classes; bad class lists name the key") {
+  Dataset d;
+  d.name = "toy";
+  d.n = 8, d.channels = 1, d.height = 1, d.width = 2, d.num_classes = 4;
+  d.labels = {0, 1, 2, 3, 2, 1, 2, 3};
+  for (int i = 0; i < 8; ++i) d.images.insert(d.images.end(), {uint8_t(i), uint8_t(10 + i)});
+  Dataset a = d;
+  select_classes(a, {2, 1}, 0);  // class 2 -> 0, class 1 -> 1
+  CHECK(a.n == 5);
+  CHECK(a.num_classes == 2);
+  CHECK(a.labels == std::vector<int32_t>({1, 0, 0, 1, 0}));
+  CHECK(a.images == std::vector<uint8_t>({1, 11, 2, 12, 4, 14, 5, 15, 6, 16}));
+  Dataset b = d;
+  select_classes(b, {}, 1);  // the first sample of every class
+  CHECK(b.labels == std::vector<int32_t>({0, 1, 2, 3}));
+  CHECK(b.num_classes == 4);
+  Dataset c = d;
+  CHECK_THROWS_WITH_AS(select_classes(c, {1, 4}, 0), "key 'classes': class 4 is outside [0, 4) of 'toy'", Error);
+  CHECK_THROWS_WITH_AS(select_classes(c, {1, 1}, 0), "key 'classes': class 1 is listed twice", Error);
+}

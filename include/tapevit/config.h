@@ -29,6 +29,8 @@ struct TrainConfig {
   std::string data_dir;  // "" = the dataset's default directory
   AugmentConfig aug;     // mean/std empty = the dataset's defaults
   bool no_aug = false;
+  std::vector<double> classes;   // keep only these classes, relabelled 0.. in this order (empty = all)
+  int64_t train_per_class = 0;   // keep the first N training samples of each class (0 = all)
   // [train]
   int64_t epochs = 10, batch_size = 128, validation_batch_size = 0;  // 0 = batch_size
   uint64_t seed = 42;

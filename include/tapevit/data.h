@@ -22,6 +22,11 @@ struct Dataset {
 // kind: "fashion-mnist" | "mnist" | "cifar10". Missing, truncated or malformed files throw an Error naming the
 // file and what was expected.
 Dataset load_dataset(const std::string& kind, const std::string& dir, bool train);
+// Keep only the samples whose label is in `classes` (relabelled 0..classes.size()-1 in the order given; empty =
+// every class) and, when per_class > 0, only the first per_class samples of each kept class in file order. For
+// transfer-learning experiments on part of a data set. Throws naming a class that is out of range or repeated.
+void select_classes(Dataset& d, const std::vector<int64_t>& classes, int64_t per_class);
+
 // The default directory for a kind ("/usr/share/datasets/fashion-mnist" for fashion-mnist, Debian's
 // dataset-fashion-mnist package; "" where there is no packaged default).
 std::string default_data_dir(const std::string& kind);

@@ -145,7 +145,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   bind_data_defaults(cfg);
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   TrainState st = load_checkpoint<float>(path, model.params(), nullptr);
-  const Dataset test = load_dataset(cfg.dataset, cfg.data_dir, false);
+  Dataset test = load_dataset(cfg.dataset, cfg.data_dir, false);
+  select_classes(test, std::vector<int64_t>(cfg.classes.begin(), cfg.classes.end()), 0);
   check_data_fits(cfg, test);
   EvalResult r = evaluate(model, test, cfg);
   std::cout << std::fixed << std::setprecision(4) << "eval " << path << " (epoch " << st.epoch << ", step "

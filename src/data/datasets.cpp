@@ -3,6 +3,8 @@
 #include "tapevit/data.h"
 #include "tapevit/error.h"
 
+#include <algorithm>
+
 namespace tapevit {
 
 // The readers, one file each.
@@ -23,6 +25,35 @@ Dataset load_dataset(const std::string& kind, const std::string& dir, bool train
   const std::string where = dir.empty() ? default_data_dir(kind) : dir;
   if (where.empty()) fail(kind, ": no data directory given, and ", kind, " has no packaged default");
   return kind == "cifar10" ? load_cifar10(where, train) : load_idx(kind, where, train);
+}
+
+void select_classes(Dataset& d, const std::vector<int64_t>& classes, int64_t per_class) {
+  if (classes.empty() && per_class <= 0) return;
+  std::vector<int64_t> new_label(size_t(d.num_classes), -1);
+  if (classes.empty())
+    for (int64_t c = 0; c < d.num_classes; ++c) new_label[size_t(c)] = c;
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const int64_t c = classes[i];
+    if (c < 0 || c >= d.num_classes) fail("key 'classes': class ", c, " is outside [0, ", d.num_classes, ") of '", d.name, "'");
+    if (new_label[size_t(c)] >= 0) fail("key 'classes': class ", c, " is listed twice");
+    new_label[size_t(c)] = int64_t(i);
+  }
+  const int64_t K = classes.empty() ? d.num_classes : int64_t(classes.size());
+  const int64_t pix = d.channels * d.height * d.width;
+  std::vector<int64_t> taken(size_t(K), 0);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < d.n; ++i) {
+    const int64_t y = new_label[size_t(d.labels[size_t(i)])];
+    if (y < 0 || (per_class > 0 && taken[size_t(y)] >= per_class)) continue;
+    ++taken[size_t(y)];
+    std::copy(d.images.begin() + i * pix, d.images.begin() + (i + 1) * pix, d.images.begin() + kept * pix);
+    d.labels[size_t(kept)] = int32_t(y);
+    ++kept;
+  }
+  d.n = kept;
+  d.num_classes = K;
+  d.images.resize(size_t(kept * pix));
+  d.labels.resize(size_t(kept));
 }
 
 std::string default_data_dir(const std::string& kind) {
