@@ -3,6 +3,8 @@
 // checked by hand, and the configuration errors.
 #include <doctest/doctest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -15,6 +17,7 @@
 #include "tapevit/h5.h"
 
 using namespace tapevit;
+using namespace tapevit::test;
 
 namespace {
 
@@ -25,17 +28,6 @@ LrSchedule make(const std::string& sched, double lr, double min_lr, double warmu
   s.warmup_steps = warmup, s.total_steps = total;
   s.validate();
   return s;
-}
-
-template <class F>
-void expect_error(F&& fn, std::initializer_list<const char*> needles) {
-  try {
-    fn();
-    FAIL("no error thrown; expected one naming " << *needles.begin());
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* n : needles) CHECK_MESSAGE(msg.find(n) != std::string::npos, "'" << msg << "' does not contain '" << n << "'");
-  }
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // tensor: ||tapevit - torch||_2 / ||torch||_2, as in test_parity.cpp. Also: hand-checked weight decay,
 // frozen parameters, checkpoint-style restore, thread-count independence and the config errors.
 #include <doctest/doctest.h>
+
+#include "test_util.h"
 #include <omp.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include "tapevit/rng.h"
 
 using namespace tapevit;
+using namespace tapevit::test;
 
 namespace {
 
@@ -115,17 +118,6 @@ void run_against_torch(const H5File& f, const std::string& cs, const char* tag, 
   for (auto& [what, e] : worst)
     std::printf("optim %-8s %-4s %-22s max over %zu steps and tensors: rel %.3e  max_abs %.3e\n", cs.c_str(), tag,
                 what.c_str(), lrs.size(), e.rel, e.max_abs);
-}
-
-template <class F>
-void expect_error(F&& fn, std::initializer_list<const char*> needles) {
-  try {
-    fn();
-    FAIL("no error thrown; expected one naming " << *needles.begin());
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const char* n : needles) CHECK_MESSAGE(msg.find(n) != std::string::npos, "'" << msg << "' does not contain '" << n << "'");
-  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "tapevit/error.h"
@@ -18,6 +19,18 @@ std::string error_of(F&& f) {
   }
   FAIL_CHECK("no Error thrown");
   return "";
+}
+
+// fn() must throw an Error whose message contains every needle.
+template <class F>
+void expect_error(F&& fn, std::initializer_list<const char*> needles) {
+  try {
+    fn();
+    FAIL("no error thrown; expected one naming " << *needles.begin());
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const char* n : needles) CHECK_MESSAGE(msg.find(n) != std::string::npos, "'" << msg << "' does not contain '" << n << "'");
+  }
 }
 
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
