@@ -57,15 +57,19 @@ std::string default_run_dir(const std::string& model) {
 
 }  // namespace
 
-void bind_data_defaults(TrainConfig& cfg) {
-  if (cfg.data_dir.empty()) cfg.data_dir = default_data_dir(cfg.dataset);
-  if (cfg.data_dir.empty()) fail("key 'data_dir' must be set for dataset '", cfg.dataset, "' (no packaged default)");
+void bind_normalisation_defaults(TrainConfig& cfg) {
   std::vector<double> mean, std;
   default_mean_std(cfg.dataset, mean, std);
   if (cfg.aug.mean.empty()) cfg.aug.mean = mean;
   if (cfg.aug.std.empty()) cfg.aug.std = std;
-  cfg.aug.augment = !cfg.no_aug;
   cfg.aug.validate(cfg.vit.in_chans);
+}
+
+void bind_data_defaults(TrainConfig& cfg) {
+  if (cfg.data_dir.empty()) cfg.data_dir = default_data_dir(cfg.dataset);
+  if (cfg.data_dir.empty()) fail("key 'data_dir' must be set for dataset '", cfg.dataset, "' (no packaged default)");
+  cfg.aug.augment = !cfg.no_aug;
+  bind_normalisation_defaults(cfg);
 }
 
 void check_data_fits(const TrainConfig& cfg, const Dataset& d) {

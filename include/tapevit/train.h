@@ -47,6 +47,9 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
 // Fill the data-dependent defaults (data_dir, mean/std) and check the data against the model
 // (channels, image size, classes). Throws naming the keys.
 void bind_data_defaults(TrainConfig& cfg);
+// Only the normalisation part: mean/std from the dataset's defaults where the config left them empty (no data
+// directory needed: export and predict use this).
+void bind_normalisation_defaults(TrainConfig& cfg);
 void check_data_fits(const TrainConfig& cfg, const Dataset& data);
 
 }  // namespace tapevit

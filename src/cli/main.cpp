@@ -179,7 +179,7 @@ int cmd_export(const std::vector<std::string>& args) {
   if (vm["hub_config"].as<bool>()) {
     // timm builds the model from model_args; the architecture names a timm ViT it starts from
     const bool timm_preset = cfg.model.rfind("vit_", 0) == 0 && cfg.model.find("_patch16_224") != std::string::npos;
-    bind_data_defaults(cfg);  // the dataset's mean/std when the config left them empty
+    bind_normalisation_defaults(cfg);  // the dataset's mean/std when the config left them empty
     const std::string json_path = (std::filesystem::path(out).parent_path() / "config.json").string();
     write_file_atomic(json_path, timm_hub_config(timm_preset ? cfg.model : "vit_tiny_patch16_224", cfg.vit,
                                                  cfg.aug.mean, cfg.aug.std));
@@ -235,10 +235,8 @@ int cmd_predict(const std::vector<std::string>& args) {
   const int64_t n = want[0], per = v.in_chans * v.img_size * v.img_size;
   std::vector<float> images;
   if (a.dtype == "uint8") {
-    std::vector<double> mean = cfg.aug.mean, stdv = cfg.aug.std, dm, ds;
-    if (mean.empty() || stdv.empty()) default_mean_std(cfg.dataset, dm, ds);
-    if (mean.empty()) mean = dm;
-    if (stdv.empty()) stdv = ds;
+    bind_normalisation_defaults(cfg);
+    const std::vector<double>&mean = cfg.aug.mean, &stdv = cfg.aug.std;
     images.resize(a.u8.size());
     for (int64_t i = 0; i < n * per; ++i) {
       const size_t c = mean.size() == 1 ? 0 : size_t((i % per) / (v.img_size * v.img_size));
