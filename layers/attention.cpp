@@ -57,8 +57,9 @@ void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int
 
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, int64_t B, int64_t N, int64_t H,
-                        int64_t D, double attn_drop, uint64_t key, T* scratch) {
+                        int64_t D, double attn_drop, uint64_t key, T* scratch, bool assign) {
   const int64_t C = H * D, C3 = 3 * C, NN = N * N;
+  const T beta = assign ? T(0) : T(1);  // every dq, dk, dv element is written by exactly one product
   const T scale = T(1) / std::sqrt(T(D));
   const T inv_keep = T(1.0 / (1.0 - attn_drop));
 #pragma omp parallel for schedule(static)
@@ -81,9 +82,9 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, in
         Pd[i] = kept ? P[i] * inv_keep : T(0);
         dP[i] = kept ? dP[i] * inv_keep : T(0);
       }
-      gemm<T>(true, false, N, D, N, 1, Pd, N, dO, C, 1, dv, C3);  // dv += attn_dropped^T dO
+      gemm<T>(true, false, N, D, N, 1, Pd, N, dO, C, beta, dv, C3);  // dv += attn_dropped^T dO
     } else {
-      gemm<T>(true, false, N, D, N, 1, P, N, dO, C, 1, dv, C3);  // dv += attn^T dO
+      gemm<T>(true, false, N, D, N, 1, P, N, dO, C, beta, dv, C3);  // dv += attn^T dO
     }
     for (int64_t i = 0; i < N; ++i) {  // softmax backward: dS = P * (dP - sum_j dP P)
       const T* pr = P + i * N;
@@ -92,8 +93,8 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, in
       for (int64_t j = 0; j < N; ++j) dot += gr[j] * pr[j];
       for (int64_t j = 0; j < N; ++j) gr[j] = pr[j] * (gr[j] - dot);
     }
-    gemm<T>(false, false, N, D, N, scale, dP, N, k, C3, 1, dq, C3);  // dq += dS k * scale
-    gemm<T>(true, false, N, D, N, scale, dP, N, q, C3, 1, dk, C3);   // dk += dS^T q * scale
+    gemm<T>(false, false, N, D, N, scale, dP, N, k, C3, beta, dq, C3);  // dq += dS k * scale
+    gemm<T>(true, false, N, D, N, scale, dP, N, q, C3, beta, dk, C3);   // dk += dS^T q * scale
   }
 }
 
@@ -108,13 +109,19 @@ Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const
   Var<T> out = t.tensor({B, N, C}, t.needs_grad(qkv));
   T* probs = out->requires_grad ? t.scratch(B * H * N * N) : nullptr;
   const int64_t scratch_n = int64_t(omp_get_max_threads()) * 2 * N * N;
-  attention_forward(out->data, probs, qkv->data, B, N, H, D, p, key, t.scratch(scratch_n));
+  T* scratch = t.temp(scratch_n);
+  attention_forward(out->data, probs, qkv->data, B, N, H, D, p, key, scratch);
+  t.release(scratch, scratch_n);
   if (out->requires_grad) {
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(out, [=] {
       if (!out->grad) return;
-      T* dqkv = tp->grad(qkv, qkv->shape);
-      if (dqkv) attention_backward(dqkv, out->grad, qkv->data, probs, B, N, H, D, p, key, tp->scratch(scratch_n));
+      bool fresh = false;
+      T* dqkv = tp->grad_or_fresh(qkv, qkv->shape, fresh);
+      if (!dqkv) return;
+      T* s = tp->temp(scratch_n);
+      attention_backward(dqkv, out->grad, qkv->data, probs, B, N, H, D, p, key, s, fresh);
+      tp->release(s, scratch_n);
     });
   }
   return out;
@@ -140,7 +147,7 @@ Var<T> MultiHeadSelfAttention<T>::operator()(Tape<T>& t, Var<T> x) const {
 #define TAPEVIT_INSTANTIATE(T)                                                                                   \
   template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, double, uint64_t, T*); \
   template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t,      \
-                                      double, uint64_t, T*);                                                     \
+                                      double, uint64_t, T*, bool);                                                   \
   template Var<T> attention_core<T>(Tape<T>&, Var<T>, int64_t, double, const std::string&);                      \
   template struct MultiHeadSelfAttention<T>;
 TAPEVIT_INSTANTIATE(float)

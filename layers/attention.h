@@ -17,10 +17,10 @@ namespace tapevit {
 template <class T>
 void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int64_t H, int64_t D, double attn_drop,
                        uint64_t key, T* scratch);
-// dqkv (B, N, 3C) accumulates; scratch: 2 * N * N per thread.
+// dqkv (B, N, 3C) accumulates, or is assigned when `assign`; scratch: 2 * N * N per thread.
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, int64_t B, int64_t N, int64_t H,
-                        int64_t D, double attn_drop, uint64_t key, T* scratch);
+                        int64_t D, double attn_drop, uint64_t key, T* scratch, bool assign = false);
 
 // One tape node for the core (qkv -> concatenated heads).
 template <class T>

@@ -28,7 +28,7 @@ Var<T> dropout(Tape<T>& t, Var<T> x, double p) {
   dropout_forward(y->data, x->data, n, p, key);
   if (y->requires_grad) {
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(y, [=] {
       if (!y->grad) return;
       dropout_backward(tp->grad(x, x->shape), y->grad, n, p, key);
     });

@@ -30,7 +30,7 @@ void gelu_forward(T* y, const T* x, int64_t n) {
 }
 
 template <class T>
-void gelu_backward(T* dx, const T* dy, const T* x, int64_t n) {
+void gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
   const T inv_sqrt2 = T(0.70710678118654752440), inv_sqrt_2pi = T(0.39894228040143267794);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > 16384)
@@ -38,7 +38,11 @@ void gelu_backward(T* dx, const T* dy, const T* x, int64_t n) {
     const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
     CArr<T> xs(x + i0, len), g(dy + i0, len);
     // dGELU/dx = Phi(x) + x phi(x)
-    Arr<T>(dx + i0, len) += g * (T(0.5) * (T(1) + (xs * inv_sqrt2).erf()) + xs * inv_sqrt_2pi * (T(-0.5) * xs.square()).exp());
+    auto d = g * (T(0.5) * (T(1) + (xs * inv_sqrt2).erf()) + xs * inv_sqrt_2pi * (T(-0.5) * xs.square()).exp());
+    if (assign)
+      Arr<T>(dx + i0, len) = d;
+    else
+      Arr<T>(dx + i0, len) += d;
   }
 }
 
@@ -49,7 +53,7 @@ Var<T> gelu(Tape<T>& t, Var<T> x) {
   gelu_forward(y->data, x->data, n);
   if (y->requires_grad) {
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(y, [=] {
       if (!y->grad) return;
       gelu_backward(tp->grad(x, x->shape), y->grad, x->data, n);
     });
@@ -59,7 +63,7 @@ Var<T> gelu(Tape<T>& t, Var<T> x) {
 
 #define TAPEVIT_INSTANTIATE(T)                                        \
   template void gelu_forward<T>(T*, const T*, int64_t);               \
-  template void gelu_backward<T>(T*, const T*, const T*, int64_t);    \
+  template void gelu_backward<T>(T*, const T*, const T*, int64_t, bool); \
   template Var<T> gelu<T>(Tape<T>&, Var<T>);
 TAPEVIT_INSTANTIATE(float)
 TAPEVIT_INSTANTIATE(double)

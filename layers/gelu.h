@@ -8,9 +8,9 @@ namespace tapevit {
 
 template <class T>
 void gelu_forward(T* y, const T* x, int64_t n);
-// dx += dy * (Phi(x) + x * phi(x)); accumulates.
+// dx += dy * (Phi(x) + x * phi(x)); accumulates, or assigns (=) when `assign`.
 template <class T>
-void gelu_backward(T* dx, const T* dy, const T* x, int64_t n);
+void gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign = false);
 
 template <class T>
 Var<T> gelu(Tape<T>& t, Var<T> x);

@@ -26,6 +26,17 @@ void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* 
 }
 
 template <class T>
+void layernorm_apply(T* y, const T* x, const T* mean, const T* rstd, const T* w, const T* b, int64_t R, int64_t C) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r) {
+    const T* xr = x + r * C;
+    T* yr = y + r * C;
+    const T m = mean[r], s = rstd[r];
+    for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * s * w[c] + b[c];  // the forward's expression
+  }
+}
+
+template <class T>
 void layernorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const T* mean, const T* rstd,
                         int64_t R, int64_t C) {
   // With xhat = (x - mean) * rstd and g = dy * w:
@@ -95,7 +106,7 @@ Var<T> LayerNorm<T>::operator()(Tape<T>& t, Var<T> x) const {
   if (y->requires_grad) {
     Var<T> w = weight, b = bias;
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(y, [=] {
       if (!y->grad) return;
       layernorm_backward(tp->grad(x, x->shape), tp->grad(w, w->shape), tp->grad(b, b->shape), y->grad, x->data,
                          w->data, mean, rstd, R, C);
@@ -106,6 +117,7 @@ Var<T> LayerNorm<T>::operator()(Tape<T>& t, Var<T> x) const {
 
 #define TAPEVIT_INSTANTIATE(T)                                                                                     \
   template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, T);               \
+  template void layernorm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t);       \
   template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t); \
   template struct LayerNorm<T>;
 TAPEVIT_INSTANTIATE(float)

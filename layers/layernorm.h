@@ -12,6 +12,10 @@ namespace tapevit {
 // mean, rstd (R): kept for backward.
 template <class T>
 void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t R, int64_t C, T eps);
+// y = (x - mean) * rstd * w + b from the kept statistics: bitwise the forward's y (recomputed in backward
+// by nodes that do not keep y).
+template <class T>
+void layernorm_apply(T* y, const T* x, const T* mean, const T* rstd, const T* w, const T* b, int64_t R, int64_t C);
 // Accumulates (+=); dx, dw, db may each be null.
 template <class T>
 void layernorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const T* mean, const T* rstd,

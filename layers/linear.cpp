@@ -7,8 +7,7 @@ namespace tapevit {
 
 template <class T>
 void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t R, int64_t In, int64_t Out) {
-  fill_rows(y, b, R, Out);                                 // y = b (broadcast over rows)
-  gemm<T>(false, true, R, Out, In, 1, x, In, w, In, 1, y, Out);  // y += x W^T
+  gemm<T>(false, true, R, Out, In, 1, x, In, w, In, 0, y, Out, b);  // y = x W^T + b (b on every row)
 }
 
 template <class T>
@@ -37,7 +36,7 @@ Var<T> Linear<T>::operator()(Tape<T>& t, Var<T> x) const {
   if (y->requires_grad) {
     Var<T> w = weight, b = bias;
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(y, [=] {
       if (!y->grad) return;
       linear_backward(tp->grad(x, x->shape), tp->grad(w, w->shape), b ? tp->grad(b, b->shape) : nullptr, y->grad,
                       x->data, w->data, R, In, Out);

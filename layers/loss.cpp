@@ -56,7 +56,7 @@ Var<T> xent_node(Tape<T>& t, Var<T> logits, const T* targets) {
   loss->data[0] = softmax_xent_forward(probs, logits->data, targets, B, K);
   if (loss->requires_grad) {
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(loss, [=] {
       if (!loss->grad) return;
       softmax_xent_backward(tp->grad(logits, logits->shape), loss->grad[0], probs, targets, B, K);
     });

@@ -63,16 +63,19 @@ Var<T> PatchEmbed<T>::operator()(Tape<T>& t, Var<T> x) const {
   if (y->requires_grad) {
     Var<T> w = weight, b = bias;
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(y, [=] {
       if (!y->grad) return;
       T* dx = tp->grad(x, x->shape);
       T* dpatches = nullptr;
       if (dx) {
-        dpatches = tp->scratch(B * Np * K);
+        dpatches = tp->temp(B * Np * K);
         std::memset(dpatches, 0, sizeof(T) * size_t(B * Np * K));
       }
       linear_backward(dpatches, tp->grad(w, w->shape), tp->grad(b, b->shape), y->grad, patches, w->data, B * Np, K, C);
-      if (dx) patch_scatter_add(dx, dpatches, B, Ci, S, P);
+      if (dx) {
+        patch_scatter_add(dx, dpatches, B, Ci, S, P);
+        tp->release(dpatches, B * Np * K);
+      }
     });
   }
   return y;

@@ -58,23 +58,27 @@ void residual_backward(T* dx, T* dbranch, T* dgamma, const T* dout, const T* bra
 }
 
 template <class T>
+T* drop_path_scale(Tape<T>& t, int64_t B, double drop_path) {
+  if (!t.training || drop_path <= 0) return nullptr;
+  if (drop_path >= 1) fail("drop_path: rate must be in [0, 1), got ", drop_path);
+  const uint64_t key = t.rng.next_stream();
+  T* scale = t.scratch(B);
+  for (int64_t b = 0; b < B; ++b) scale[b] = Rng::keep(key, uint64_t(b), drop_path) ? T(1.0 / (1.0 - drop_path)) : T(0);
+  return scale;
+}
+
+template <class T>
 Var<T> residual_add(Tape<T>& t, Var<T> x, Var<T> branch, std::type_identity_t<Var<T>> gamma, double drop_path) {
   if (x->shape.rank != 3 || !(branch->shape == x->shape))
     fail("residual: x is ", x->shape, " and the branch is ", branch->shape, ", expected equal [B, N, C]");
   const int64_t B = x->shape[0], N = x->shape[1], C = x->shape[2];
   if (gamma && gamma->shape.numel() != C) fail("LayerScale gamma: got ", gamma->shape, ", expected [", C, "]");
-  T* scale = nullptr;
-  if (t.training && drop_path > 0) {
-    if (drop_path >= 1) fail("drop_path: rate must be in [0, 1), got ", drop_path);
-    const uint64_t key = t.rng.next_stream();
-    scale = t.scratch(B);
-    for (int64_t b = 0; b < B; ++b) scale[b] = Rng::keep(key, uint64_t(b), drop_path) ? T(1.0 / (1.0 - drop_path)) : T(0);
-  }
+  T* scale = drop_path_scale(t, B, drop_path);
   Var<T> out = t.tensor(x->shape, t.needs_grad(x, branch, gamma));
   residual_forward(out->data, x->data, branch->data, gamma ? gamma->data : nullptr, scale, B, N, C);
   if (out->requires_grad) {
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(out, [=] {
       if (!out->grad) return;
       residual_backward(tp->grad(x, x->shape), tp->grad(branch, branch->shape),
                         gamma ? tp->grad(gamma, gamma->shape) : nullptr, out->grad, branch->data,
@@ -87,6 +91,7 @@ Var<T> residual_add(Tape<T>& t, Var<T> x, Var<T> branch, std::type_identity_t<Va
 #define TAPEVIT_INSTANTIATE(T)                                                                                     \
   template void residual_forward<T>(T*, const T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);        \
   template void residual_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
+  template T* drop_path_scale<T>(Tape<T>&, int64_t, double);                                                      \
   template Var<T> residual_add<T>(Tape<T>&, Var<T>, Var<T>, Var<T>, double);
 TAPEVIT_INSTANTIATE(float)
 TAPEVIT_INSTANTIATE(double)

@@ -31,6 +31,10 @@ struct LayerScale {
   }
 };
 
+// Drop path's per-sample factors (B): 0 or 1/(1 - rate), drawn from t.rng; null when inactive (eval or rate 0).
+template <class T>
+T* drop_path_scale(Tape<T>& t, int64_t B, double drop_path);
+
 // gamma may be null; drop_path is the rate (0: none).
 template <class T>
 Var<T> residual_add(Tape<T>& t, Var<T> x, Var<T> branch, std::type_identity_t<Var<T>> gamma, double drop_path);

@@ -82,7 +82,7 @@ Var<T> embed_tokens(Tape<T>& t, Var<T> x, Var<T> cls, Var<T> pos) {
   embed_tokens_forward(y->data, x->data, cls->data, pos->data, B, Np, C);
   if (y->requires_grad) {
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(y, [=] {
       if (!y->grad) return;
       embed_tokens_backward(tp->grad(x, x->shape), tp->grad(cls, cls->shape), tp->grad(pos, pos->shape), y->grad, B,
                             Np, C);
@@ -100,7 +100,7 @@ Var<T> pool_tokens(Tape<T>& t, Var<T> x, Pool mode) {
   pool_forward(y->data, x->data, B, N, C, mode);
   if (y->requires_grad) {
     Tape<T>* tp = &t;
-    t.record([=] {
+    t.record(y, [=] {
       if (!y->grad) return;
       pool_backward(tp->grad(x, x->shape), y->grad, B, N, C, mode);
     });

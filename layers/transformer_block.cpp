@@ -1,6 +1,8 @@
 // layers/transformer_block.cpp: see transformer_block.h. Reads like timm's Block.forward.
 #include "layers/transformer_block.h"
 
+#include "layers/fused.h"
+
 namespace tapevit {
 
 template <class T>
@@ -18,6 +20,14 @@ TransformerBlock<T>::TransformerBlock(Params<T>& p, const std::string& name, con
 
 template <class T>
 Var<T> TransformerBlock<T>::operator()(Tape<T>& t, Var<T> x) const {
+  const bool proj_dropout = t.training && cfg.proj_drop > 0;
+  if (!ls1.gamma && !ls2.gamma && !proj_dropout) {  // fused nodes (layers/fused.h): the same math, less memory
+    if (x->shape.rank != 3 || x->shape[2] != cfg.dim)
+      fail("Block '", attn.name, "' input: got ", x->shape, ", expected [B, N, ", cfg.dim, "]");
+    Var<T> o = attention_core(t, norm_linear(t, x, norm1, attn.qkv), cfg.num_heads, cfg.attn_drop, attn.name);
+    x = residual_linear(t, x, o, attn.proj, Act::Identity, cfg.drop_path);
+    return residual_linear(t, x, norm_linear(t, x, norm2, mlp.fc1), mlp.fc2, Act::Gelu, cfg.drop_path);
+  }
   x = residual_add(t, x, attn(t, norm1(t, x)), ls1.gamma, cfg.drop_path);
   x = residual_add(t, x, mlp(t, norm2(t, x)), ls2.gamma, cfg.drop_path);
   return x;

@@ -39,4 +39,34 @@ void Arena::release(size_t mark) {
   used_ = mark;
 }
 
+BufferPool::Bin& BufferPool::bin(size_t bytes) {
+  for (Bin& b : bins_)
+    if (b.bytes == bytes) return b;
+  bins_.push_back({bytes, {}});
+  bins_.back().free.reserve(16);
+  return bins_.back();
+}
+
+void* BufferPool::get(size_t bytes) {
+  bytes = (bytes + Arena::kAlign - 1) & ~(Arena::kAlign - 1);
+  Bin& b = bin(bytes);
+  if (!b.free.empty()) {
+    void* p = b.free.back();
+    b.free.pop_back();
+    return p;
+  }
+  return arena_.alloc(bytes);
+}
+
+void BufferPool::put(void* p, size_t bytes) {
+  if (!p) return;
+  bytes = (bytes + Arena::kAlign - 1) & ~(Arena::kAlign - 1);
+  bin(bytes).free.push_back(p);
+}
+
+void BufferPool::reset() {
+  for (Bin& b : bins_) b.free.clear();  // keeps each list's capacity: no allocation in the next step
+  arena_.reset();
+}
+
 }  // namespace tapevit

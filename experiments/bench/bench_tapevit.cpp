@@ -2,13 +2,15 @@
 //
 //   bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T]
 //   bench_tapevit peak [--threads T]
+//   bench_tapevit gemm [--threads T] [--steps N]
 //
 // CASE.h5 (written by bench.py): attribute `config` (timm argument names, JSON), params/<timm name>, `input`
 // (B, C, H, W) float32, `labels` (B) int32. train: the step tapevit's training loop runs (forward in training
 // mode, cross-entropy, zero_grad, backward, AdamW), on the same batch every step; infer: the forward pass with
 // grad mode off. Prints one JSON line: the first step's loss (train: before any update; infer: of the logits),
 // every timed step's seconds, and the peak RSS of this process. peak: the FMA throughput of this machine
-// (independent fused multiply-adds in vector registers), GFLOP/s.
+// (independent fused multiply-adds in vector registers), GFLOP/s. gemm: tapevit's gemm() on the products of a
+// vit-fmnist training step (R = 128 x 50 rows, C = 192), best of N calls each, GFLOP/s (JSON lines).
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -26,6 +28,7 @@
 #include "layers/loss.h"
 #include "layers/vit.h"
 #include "optim/optimizer.h"
+#include "tapevit/gemm.h"
 #include "tapevit/h5.h"
 #include "tapevit/state.h"
 #include "tapevit/vit_json.h"
@@ -89,9 +92,40 @@ double peak_gflops(int threads) {
   return 2.0 * V::kLanes * kAcc * double(iters) * threads / s / 1e9;
 }
 
+void gemm_shapes(int64_t reps) {
+  struct Case {
+    const char* what;
+    bool ta, tb;
+    int64_t M, N, K;
+  };
+  const int64_t R = 6400, C = 192;
+  const Case cases[] = {
+      {"qkv forward  y = x W^T", false, true, R, 3 * C, C},   {"fc1 forward  y = x W^T", false, true, R, 4 * C, C},
+      {"fc2 forward  y = x W^T", false, true, R, C, 4 * C},   {"qkv dx = dy W", false, false, R, C, 3 * C},
+      {"fc1 dx = dy W", false, false, R, C, 4 * C},           {"fc2 dx = dy W", false, false, R, 4 * C, C},
+      {"qkv dW = dy^T x", true, false, 3 * C, C, R},          {"fc1 dW = dy^T x", true, false, 4 * C, C, R},
+      {"fc2 dW = dy^T x", true, false, C, 4 * C, R},
+  };
+  for (const Case& c : cases) {
+    std::vector<float> A(size_t(c.M * c.K), 0.01f), Bm(size_t(c.K * c.N), 0.02f), Cm(size_t(c.M * c.N), 0.f);
+    const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+    double best = 1e30;
+    for (int64_t i = 0; i < reps + 2; ++i) {
+      const auto t0 = Clock::now();
+      gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, A.data(), lda, Bm.data(), ldb, 1.f, Cm.data(), c.N);
+      if (i >= 2) best = std::min(best, seconds_since(t0));
+    }
+    std::cout << nlohmann::json{{"gemm", c.what}, {"M", c.M}, {"N", c.N}, {"K", c.K},
+                                {"gflops", 2.0 * double(c.M * c.N * c.K) / best / 1e9}}
+                     .dump()
+              << "\n";
+  }
+}
+
 int usage() {
   std::cerr << "usage: bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T]\n"
-               "       bench_tapevit peak [--threads T]\n";
+               "       bench_tapevit peak [--threads T]\n"
+               "       bench_tapevit gemm [--threads T] [--steps N]\n";
   return 2;
 }
 
@@ -125,6 +159,10 @@ int main(int argc, char** argv) {
                                   {"threads", threads}}
                        .dump()
                 << "\n";
+      return 0;
+    }
+    if (mode == "gemm") {
+      gemm_shapes(steps);
       return 0;
     }
     if ((mode != "train" && mode != "infer") || path.empty()) return usage();

@@ -9,9 +9,11 @@
 
 namespace tapevit {
 
+// bias (N), optional, needs beta == 0: C = alpha op(A) op(B) + bias on every row (a Linear's forward without
+// a separate pass over C).
 template <class T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T beta, T* C, int64_t ldc);
+          int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr);
 
 }  // namespace tapevit
 
@@ -22,8 +24,5 @@ namespace tapevit {
 template <class T>
 void add_column_sums(T* out, const T* x, int64_t R, int64_t C);
 
-// y (R, C) = each row set to v (C); v == nullptr sets zeros.
-template <class T>
-void fill_rows(T* y, const T* v, int64_t R, int64_t C);
 
 }  // namespace tapevit

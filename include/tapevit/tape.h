@@ -6,8 +6,12 @@
 // twice (fan-out) simply receives both contributions, and parameter gradients accumulate across calls
 // until Params::zero_grad().
 //
-// Memory: activations, their gradients and scratch come from one arena, closures and tensor handles from a
-// second; reset() at the start of a step rewinds both, so a warm training loop allocates nothing.
+// Memory: activations a backward pass needs come from one arena, closures and tensor handles from a second.
+// Everything shorter-lived comes from a BufferPool: the gradient of an activation is taken when its first
+// consumer's backward runs and given back as soon as its producer's backward has run (each node names its
+// output for this), and temporaries (recomputed activations, kernel scratch) are given back by the kernel
+// that took them. So a backward pass holds the gradients of about one block at a time, not of the whole
+// network. reset() at the start of a step rewinds everything: a warm training loop allocates nothing.
 // Closures must be trivially destructible (they capture pointers and sizes), which a static_assert enforces.
 #pragma once
 #include <cstring>
@@ -25,7 +29,9 @@ namespace tapevit {
 template <class T>
 class Tape {
  public:
-  explicit Tape(size_t reserve_bytes = 0) : acts_(reserve_bytes), meta_(size_t(1) << 30) { nodes_.reserve(1024); }
+  explicit Tape(size_t reserve_bytes = 0) : acts_(reserve_bytes), meta_(size_t(1) << 30), pool_(reserve_bytes) {
+    nodes_.reserve(1024);
+  }
 
   bool training = false;  // dropout and drop path are active only when true
   Rng rng;                // dropout / drop-path streams
@@ -50,11 +56,15 @@ class Tape {
     v->requires_grad = requires_grad && grad_enabled_;
     return v;
   }
+  // Memory that lives until reset() (per-row statistics, masks: small things a backward pass reads).
   T* scratch(int64_t n) { return acts_.alloc_n<T>(n); }
   template <class U>
   U* scratch_as(int64_t n) {
     return acts_.alloc_n<U>(n);
   }
+  // A temporary of n elements (uninitialised) until release(p, n); forward and backward kernels both use it.
+  T* temp(int64_t n) { return pool_.get_n<T>(n); }
+  void release(T* p, int64_t n) { pool_.put_n<T>(p, n); }
 
   // Does an op on these inputs need a tape node?
   template <class... V>
@@ -65,23 +75,47 @@ class Tape {
   // The gradient buffer of v, which a backward kernel is about to accumulate into as a tensor of shape
   // `writes`. Allocated and zeroed on first use; nullptr when v needs no gradient (kernels then skip it).
   T* grad(Var<T> v, const Shape& writes) {
+    bool fresh = false;
+    T* g = grad_or_fresh(v, writes, fresh);
+    if (fresh) std::memset(g, 0, sizeof(T) * size_t(v->numel()));
+    return g;
+  }
+  // Like grad(), without zeroing a buffer it has just taken: then `fresh` is set and the caller must write
+  // (assign) every element instead of accumulating. Saves a pass over memory for single-consumer tensors.
+  T* grad_or_fresh(Var<T> v, const Shape& writes, bool& fresh) {
+    fresh = false;
     if (!v || !v->requires_grad) return nullptr;
     if (!(v->shape == writes))
       fail("gradient shape mismatch: tensor is ", v->shape, ", backward accumulates ", writes);
     if (!v->grad) {
-      v->grad = acts_.alloc_n<T>(v->numel());
-      std::memset(v->grad, 0, sizeof(T) * size_t(v->numel()));
+      v->grad = pool_.get_n<T>(v->numel());
+      fresh = true;
     }
     return v->grad;
   }
+  // v's gradient += src (a copy when v has none yet). Nothing when v needs no gradient.
+  void accumulate_grad(Var<T> v, const T* src) {
+    bool fresh = false;
+    T* g = grad_or_fresh(v, v ? v->shape : Shape{}, fresh);
+    if (!g) return;
+    const int64_t n = v->numel();
+    if (fresh) {
+      std::memcpy(g, src, sizeof(T) * size_t(n));
+      return;
+    }
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) g[i] += src[i];
+  }
 
+  // Record the backward closure of the op that produced `out`. Once it has run, out's gradient is dead
+  // (every consumer of out was recorded later, so ran earlier) and goes back to the pool.
   template <class F>
-  void record(F&& backward_fn) {
+  void record(Var<T> out, F&& backward_fn) {
     using Fn = std::decay_t<F>;
     static_assert(std::is_trivially_destructible_v<Fn>, "tape closures capture pointers and sizes only");
     void* mem = meta_.alloc(sizeof(Fn));
     new (mem) Fn(std::forward<F>(backward_fn));
-    nodes_.push_back({[](void* p) { (*static_cast<Fn*>(p))(); }, mem});
+    nodes_.push_back({[](void* p) { (*static_cast<Fn*>(p))(); }, mem, out});
   }
 
   // Replay the record in reverse. seed = dL/d(out); nullptr means ones (out is usually the scalar loss).
@@ -89,7 +123,13 @@ class Tape {
     if (!out->requires_grad) fail("backward: the output does not depend on anything that requires a gradient");
     T* g = grad(out, out->shape);
     for (int64_t i = 0; i < out->numel(); ++i) g[i] += seed ? seed[i] : T(1);
-    for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) it->run(it->fn);
+    for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+      it->run(it->fn);
+      if (Var<T> o = it->out; o && o->grad && o != out) {
+        pool_.put_n<T>(o->grad, o->numel());
+        o->grad = nullptr;
+      }
+    }
     nodes_.clear();  // a record is replayed once
   }
 
@@ -98,6 +138,7 @@ class Tape {
     nodes_.clear();
     acts_.reset();
     meta_.reset();
+    pool_.reset();
   }
 
   // Inference only: keep `keep` (the last thing allocated) and free everything allocated since `mark`.
@@ -116,14 +157,17 @@ class Tape {
   size_t num_nodes() const { return nodes_.size(); }
   size_t activation_bytes() const { return acts_.used(); }
   size_t activation_high_water() const { return acts_.high_water(); }
+  size_t temp_high_water() const { return pool_.high_water(); }
 
  private:
   struct Node {
     void (*run)(void*);
     void* fn;
+    Var<T> out;  // its gradient is released after run
   };
   Arena acts_;
   Arena meta_;
+  BufferPool pool_;
   std::vector<Node> nodes_;
   bool grad_enabled_ = true;
 };

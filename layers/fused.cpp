@@ -1,0 +1,126 @@
+// layers/fused.cpp: see fused.h. Each node's forward and backward sit side by side; every product still runs
+// over all R = B*N rows in one GEMM.
+#include "layers/fused.h"
+
+#include "layers/gelu.h"
+#include "layers/residual.h"
+#include "tapevit/gemm.h"
+
+namespace tapevit {
+
+template <class T>
+Var<T> norm_linear(Tape<T>& t, Var<T> x, const LayerNorm<T>& ln, const Linear<T>& lin) {
+  if (x->shape.rank != 3 || x->shape.last() != ln.dim || lin.in != ln.dim)
+    fail("norm_linear '", ln.name, "' -> '", lin.name, "': input ", x->shape, ", expected [B, N, ", ln.dim,
+         "] feeding a Linear of ", lin.in, " inputs");
+  const int64_t R = x->shape.rows(), C = ln.dim, Out = lin.out;
+  Var<T> lw = ln.weight, lb = ln.bias, w = lin.weight, b = lin.bias;
+  Var<T> y = t.tensor({x->shape[0], x->shape[1], Out}, t.needs_grad(x, lw, lb, w, b));
+  T* mean = y->requires_grad ? t.scratch(R) : nullptr;
+  T* rstd = y->requires_grad ? t.scratch(R) : nullptr;
+  T* normed = t.temp(R * C);
+  layernorm_forward(normed, mean, rstd, x->data, lw->data, lb->data, R, C, T(ln.eps));
+  linear_forward(y->data, normed, w->data, b ? b->data : nullptr, R, C, Out);
+  t.release(normed, R * C);
+  if (!y->requires_grad) return y;
+  Tape<T>* tp = &t;
+  t.record(y, [=] {
+    const T* dy = y->grad;
+    if (!dy) return;
+    if (T* dw = tp->grad(w, w->shape)) {  // dW += dy^T LayerNorm(x), the normalised rows recomputed
+      T* n = tp->temp(R * C);
+      layernorm_apply(n, x->data, mean, rstd, lw->data, lb->data, R, C);
+      gemm<T>(true, false, Out, C, R, 1, dy, Out, n, C, 1, dw, C);
+      tp->release(n, R * C);
+    }
+    if (b) {
+      if (T* db = tp->grad(b, b->shape)) add_column_sums(db, dy, R, Out);
+    }
+    T* dx = tp->grad(x, x->shape);
+    T* dlw = tp->grad(lw, lw->shape);
+    T* dlb = tp->grad(lb, lb->shape);
+    if (!dx && !dlw && !dlb) return;
+    T* dn = tp->temp(R * C);
+    gemm<T>(false, false, R, C, Out, 1, dy, Out, w->data, C, 0, dn, C);  // d normalised = dy W
+    layernorm_backward(dx, dlw, dlb, dn, x->data, lw->data, mean, rstd, R, C);
+    tp->release(dn, R * C);
+  });
+  return y;
+}
+
+template <class T>
+Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act act, double drop_path) {
+  if (x->shape.rank != 3 || x->shape.last() != lin.out || a->shape.rank != 3 || a->shape[0] != x->shape[0] ||
+      a->shape[1] != x->shape[1] || a->shape.last() != lin.in)
+    fail("residual_linear '", lin.name, "': residual ", x->shape, " and branch input ", a->shape, ", expected [B, N, ",
+         lin.out, "] and [B, N, ", lin.in, "]");
+  const int64_t B = x->shape[0], N = x->shape[1], R = B * N, In = lin.in, C = lin.out;
+  Var<T> w = lin.weight, b = lin.bias;
+  const T* scale = drop_path_scale(t, B, drop_path);
+  Var<T> out = t.tensor(x->shape, t.needs_grad(x, a, w, b));
+  const bool gelu_in = act == Act::Gelu;
+  T* acted = gelu_in ? t.temp(R * In) : nullptr;
+  if (gelu_in) gelu_forward(acted, a->data, R * In);
+  const T* in = gelu_in ? acted : a->data;
+  if (!scale) {  // out = x + b, then out += act(a) W^T in the GEMM's accumulator
+    const T* xd = x->data;
+    const T* bd = b ? b->data : nullptr;
+    T* o = out->data;
+#pragma omp parallel for schedule(static) if (R * C > 32768)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t c = 0; c < C; ++c) o[r * C + c] = xd[r * C + c] + (bd ? bd[c] : T(0));
+    gemm<T>(false, true, R, C, In, 1, in, In, w->data, In, 1, o, C);
+  } else {
+    T* branch = t.temp(R * C);
+    linear_forward(branch, in, w->data, b ? b->data : nullptr, R, In, C);
+    residual_forward(out->data, x->data, branch, static_cast<const T*>(nullptr), scale, B, N, C);
+    t.release(branch, R * C);
+  }
+  if (gelu_in) t.release(acted, R * In);
+  if (!out->requires_grad) return out;
+  Tape<T>* tp = &t;
+  t.record(out, [=] {
+    const T* dout = out->grad;
+    if (!dout) return;
+    tp->accumulate_grad(x, dout);  // d residual = d out
+    const T* dbranch = dout;
+    T* scaled = nullptr;
+    if (scale) {  // d branch = scale[b] * d out
+      scaled = tp->temp(R * C);
+#pragma omp parallel for schedule(static) if (R * C > 32768)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = 0; c < C; ++c) scaled[r * C + c] = scale[r / N] * dout[r * C + c];
+      dbranch = scaled;
+    }
+    if (T* dw = tp->grad(w, w->shape)) {  // dW += d branch^T act(a), GELU recomputed
+      T* re = gelu_in ? tp->temp(R * In) : nullptr;
+      if (gelu_in) gelu_forward(re, a->data, R * In);
+      gemm<T>(true, false, C, In, R, 1, dbranch, C, gelu_in ? re : a->data, In, 1, dw, In);
+      if (gelu_in) tp->release(re, R * In);
+    }
+    if (b) {
+      if (T* db = tp->grad(b, b->shape)) add_column_sums(db, dbranch, R, C);
+    }
+    bool fresh = false;
+    if (T* da = tp->grad_or_fresh(a, a->shape, fresh)) {
+      if (!gelu_in) {
+        gemm<T>(false, false, R, In, C, 1, dbranch, C, w->data, In, fresh ? T(0) : T(1), da, In);  // da += d branch W
+      } else {
+        T* dact = tp->temp(R * In);
+        gemm<T>(false, false, R, In, C, 1, dbranch, C, w->data, In, 0, dact, In);
+        gelu_backward(da, dact, a->data, R * In, fresh);
+        tp->release(dact, R * In);
+      }
+    }
+    if (scaled) tp->release(scaled, R * C);
+  });
+  return out;
+}
+
+#define TAPEVIT_INSTANTIATE(T)                                                                            \
+  template Var<T> norm_linear<T>(Tape<T>&, Var<T>, const LayerNorm<T>&, const Linear<T>&);                 \
+  template Var<T> residual_linear<T>(Tape<T>&, Var<T>, Var<T>, const Linear<T>&, Act, double);
+TAPEVIT_INSTANTIATE(float)
+TAPEVIT_INSTANTIATE(double)
+
+}  // namespace tapevit

@@ -1,0 +1,32 @@
+// layers/fused.h: the two fused nodes a TransformerBlock is built from when it has no LayerScale and no active
+// dropout after the projections (timm's default ViT). Same math as the composed layers, fewer buffers kept:
+//
+//   norm_linear:      y = Linear(LayerNorm(x))
+//                     keeps x (which the residual stream keeps anyway) and the per-row mean and rstd; the
+//                     normalised rows are a temporary, recomputed bitwise in backward.
+//   residual_linear:  out = x + drop_path(Linear(act(a))),   act = identity or exact GELU
+//                     keeps a only; act(a), the branch and their gradients are temporaries (GELU recomputed
+//                     in backward). The residual add happens in the GEMM's accumulator.
+//
+// Per token, a pre-norm block then keeps qkv (3C), the attention output (C), the mid-block residual (C), the
+// MLP pre-activation (4C) and the block output (C), plus the attention probabilities (heads x N): 10C + hN
+// floats, against 18C + hN for the composed layers (which also keep both LayerNorm outputs, the GELU output
+// and both projection outputs).
+// Drop path draws from t.rng exactly as residual_add does, so both paths give the same samples.
+#pragma once
+#include "layers/layernorm.h"
+#include "layers/linear.h"
+
+namespace tapevit {
+
+enum class Act { Identity, Gelu };
+
+// x (B, N, C) -> (B, N, lin.out); lin.in == ln.dim == C.
+template <class T>
+Var<T> norm_linear(Tape<T>& t, Var<T> x, const LayerNorm<T>& ln, const Linear<T>& lin);
+
+// x (B, N, C), a (B, N, lin.in) -> (B, N, C); lin.out == C. drop_path: the rate (0: none).
+template <class T>
+Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act act, double drop_path);
+
+}  // namespace tapevit
