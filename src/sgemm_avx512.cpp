@@ -9,7 +9,7 @@
 // once into NR-column micro-panels (kc x 32, shared by the threads: ~32 KB, stays in L1 while a thread runs
 // down its rows); each thread takes MC-row blocks of A (L2) and runs the kernel over (micro-panel of B) x
 // (12 rows of A). A transposed op(A) is packed into 12-row micro-panels first; a row-major one is read in
-// place. Threads split the MC-row blocks; B packing is split by panels.
+// place. Threads take (row block, chunk of B panels) items; B packing is split by panels.
 // Edges: packing pads with zeros, the kernel stores only the valid rows and masked columns.
 #include <omp.h>
 
@@ -25,7 +25,7 @@
 
 namespace tapevit::detail {
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && !defined(TAPEVIT_NO_SGEMM_AVX512)
 namespace {
 
 constexpr int64_t MR = 12, NR = 32, KC = 256, MC = 96;
@@ -146,7 +146,13 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   const int64_t kc_max = std::min(K, KC);
   float* Bp = scratch(npanels * NR * kc_max, 0);  // the caller's buffer, shared by the team
   const bool nested = omp_in_parallel();
-  const int threads = nested ? 1 : std::min<int64_t>(omp_get_max_threads(), mblocks);
+  const int64_t max_threads = nested ? 1 : omp_get_max_threads();
+  // Work items: an MC-row block times a chunk of B panels. Few row blocks (the weight gradients: M = the
+  // layer's width, K = all B*N rows) are split by columns too, so every thread gets several items.
+  const int64_t want = 4 * max_threads;
+  const int64_t per_chunk = mblocks >= want ? npanels : std::max<int64_t>(1, npanels * mblocks / want);
+  const int64_t jchunks = (npanels + per_chunk - 1) / per_chunk, items = mblocks * jchunks;
+  const int threads = int(std::min(max_threads, items));
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     float* Ap = scratch(MC * kc_max + 16, 1);
@@ -157,12 +163,14 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
 #pragma omp for schedule(static)
       for (int64_t jp = 0; jp < npanels; ++jp)
         pack_b(Bp + jp * NR * kc, B, ldb, tb, jp * NR, std::min(NR, N - jp * NR), p0, kc);
-#pragma omp for schedule(static)
-      for (int64_t mb = 0; mb < mblocks; ++mb) {
+      // Each C tile is computed by one item in a fixed order, so which thread takes it does not matter.
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; ++item) {
+        const int64_t mb = item / jchunks, jc = item % jchunks;
         const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
         for (int64_t ir = 0; ir < mc; ir += MR)  // row-major A: only a ragged last micro-panel is packed
           if (ta || mc - ir < MR) pack_a(Ap + ir * kc, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc);
-        for (int64_t jp = 0; jp < npanels; ++jp) {
+        for (int64_t jp = jc * per_chunk; jp < std::min(npanels, (jc + 1) * per_chunk); ++jp) {
           const int64_t j0 = jp * NR, nr = std::min(NR, N - j0);
           const float* bp = Bp + jp * NR * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -183,7 +191,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
 #else
 bool sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
                   float*, int64_t, const float*) {
-  return false;  // built without AVX-512: Eigen's GEMM everywhere
+  return false;  // built without AVX-512 (or with TAPEVIT_SGEMM_AVX512=OFF): Eigen's GEMM everywhere
 }
 #endif
 
