@@ -27,14 +27,13 @@ Var<T> norm_linear(Tape<T>& t, Var<T> x, const LayerNorm<T>& ln, const Linear<T>
   t.record(y, [=] {
     const T* dy = y->grad;
     if (!dy) return;
-    if (T* dw = tp->grad(w, w->shape)) {  // dW += dy^T LayerNorm(x), the normalised rows recomputed
-      T* n = tp->temp(R * C);
-      layernorm_apply(n, x->data, mean, rstd, lw->data, lb->data, R, C);
-      gemm<T>(true, false, Out, C, R, 1, dy, Out, n, C, 1, dw, C);
-      tp->release(n, R * C);
-    }
-    if (b) {
-      if (T* db = tp->grad(b, b->shape)) add_column_sums(db, dy, R, Out);
+    T* dw = tp->grad(w, w->shape);
+    T* db = b ? tp->grad(b, b->shape) : nullptr;
+    if (dw || db) {  // the Linear's own gradients, on the normalised rows recomputed from mean and rstd
+      T* n = dw ? tp->temp(R * C) : nullptr;
+      if (n) layernorm_apply(n, x->data, mean, rstd, lw->data, lb->data, R, C);
+      linear_backward<T>(nullptr, dw, db, dy, n, w->data, R, C, Out);
+      if (n) tp->release(n, R * C);
     }
     T* dx = tp->grad(x, x->shape);
     T* dlw = tp->grad(lw, lw->shape);
@@ -92,14 +91,13 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
         for (int64_t c = 0; c < C; ++c) scaled[r * C + c] = scale[r / N] * dout[r * C + c];
       dbranch = scaled;
     }
-    if (T* dw = tp->grad(w, w->shape)) {  // dW += d branch^T act(a), GELU recomputed
-      T* re = gelu_in ? tp->temp(R * In) : nullptr;
-      if (gelu_in) gelu_forward(re, a->data, R * In);
-      gemm<T>(true, false, C, In, R, 1, dbranch, C, gelu_in ? re : a->data, In, 1, dw, In);
-      if (gelu_in) tp->release(re, R * In);
-    }
-    if (b) {
-      if (T* db = tp->grad(b, b->shape)) add_column_sums(db, dbranch, R, C);
+    T* dw = tp->grad(w, w->shape);
+    T* db = b ? tp->grad(b, b->shape) : nullptr;
+    if (dw || db) {  // the Linear's own gradients, on act(a) (GELU recomputed)
+      T* re = gelu_in && dw ? tp->temp(R * In) : nullptr;
+      if (re) gelu_forward(re, a->data, R * In);
+      linear_backward<T>(nullptr, dw, db, dbranch, re ? re : a->data, w->data, R, In, C);
+      if (re) tp->release(re, R * In);
     }
     bool fresh = false;
     if (T* da = tp->grad_or_fresh(a, a->shape, fresh)) {

@@ -12,6 +12,15 @@ std::vector<Wrt> all_params(Params<double>& p) {
   for (size_t i = 0; i < p.size(); ++i) w.push_back({p.info(i).name, p.value(i), true});
   return w;
 }
+
+// Every block parameter random (scale 0.3), LayerNorm weights around 1, so no gradient is zero by construction.
+void fill_block_params(Params<double>& p, uint64_t seed) {
+  p.allocate();
+  for (size_t i = 0; i < p.size(); ++i) {
+    const std::string& n = p.info(i).name;
+    fill_param(p.value(i), seed + i, 0.3, n.find("norm") != std::string::npos && n.ends_with("weight") ? 1.0 : 0.0);
+  }
+}
 }  // namespace
 
 TEST_CASE("Mlp: fc1 -> GELU -> fc2 gradients, dropout active") {
@@ -48,9 +57,7 @@ TEST_CASE("TransformerBlock: timm names and every gradient, plain, with DropPath
     }
     Params<double> p;
     TransformerBlock<double> blk(p, "blocks.1", bc);
-    p.allocate();
-    p.init(5);
-    for (size_t i = 0; i < p.size(); ++i) fill_param(p.value(i), 90 + i, 0.3, p.info(i).name.find("norm") != std::string::npos && p.info(i).name.ends_with("weight") ? 1.0 : 0.0);
+    fill_block_params(p, 90);
     std::vector<std::string> names;
     for (auto& info : p.infos()) names.push_back(info.name);
     if (variant == 0)
@@ -84,9 +91,7 @@ TEST_CASE("TransformerBlock: the fused nodes compute what the composed layers co
     bc.attn_drop = 0.1;
     Params<double> p;
     TransformerBlock<double> blk(p, "blocks.0", bc);
-    p.allocate();
-    p.init(11);
-    for (size_t i = 0; i < p.size(); ++i) fill_param(p.value(i), 300 + i, 0.3, p.info(i).name.find("norm") != std::string::npos && p.info(i).name.ends_with("weight") ? 1.0 : 0.0);
+    fill_block_params(p, 300);
     Leaf x({5, 7, 12}, 17);
     const std::vector<double> r = random_vector(5 * 7 * 12, 18);
     auto run = [&](bool fused, std::vector<double>& out, std::vector<double>& grads, std::vector<double>& dx) {

@@ -76,13 +76,24 @@ TEST_CASE("Tape: frozen parameters and inputs without requires_grad get no gradi
   CHECK(x.value.grad == nullptr);
 }
 
-TEST_CASE("Tape: inference mode records nothing, keeps one block's activations, same logits") {
+namespace {
+// A small ViT (img 16, patch 4, 3 channels, 5 classes, C 32, 4 heads) and 8 images for it.
+VitConfig small_vit(int64_t depth) {
   VitConfig cfg;
   cfg.img_size = 16; cfg.patch_size = 4; cfg.in_chans = 3; cfg.num_classes = 5;
-  cfg.embed_dim = 32; cfg.depth = 6; cfg.num_heads = 4;
-  VisionTransformer<float> model(cfg, 1);
+  cfg.embed_dim = 32; cfg.depth = depth; cfg.num_heads = 4;
+  return cfg;
+}
+std::vector<float> small_vit_images(double freq) {
   std::vector<float> img(size_t(8 * 3 * 16 * 16));
-  for (size_t i = 0; i < img.size(); ++i) img[i] = float(std::sin(0.37 * double(i)));
+  for (size_t i = 0; i < img.size(); ++i) img[i] = float(std::sin(freq * double(i)));
+  return img;
+}
+}  // namespace
+
+TEST_CASE("Tape: inference mode records nothing, keeps one block's activations, same logits") {
+  VisionTransformer<float> model(small_vit(6), 1);
+  std::vector<float> img = small_vit_images(0.37);
   Tape<float> t(size_t(1) << 28);
   Var<float> y = model(t, t.wrap(img.data(), {8, 3, 16, 16}));
   const size_t train_bytes = t.activation_bytes();
@@ -100,12 +111,8 @@ TEST_CASE("Tape: inference mode records nothing, keeps one block's activations, 
 }
 
 TEST_CASE("Tape: activation gradients are given back once their producer's backward has run") {
-  VitConfig cfg;
-  cfg.img_size = 16; cfg.patch_size = 4; cfg.in_chans = 3; cfg.num_classes = 5;
-  cfg.embed_dim = 32; cfg.depth = 8; cfg.num_heads = 4;
-  VisionTransformer<float> model(cfg, 1);
-  std::vector<float> img(size_t(8 * 3 * 16 * 16));
-  for (size_t i = 0; i < img.size(); ++i) img[i] = float(std::cos(0.21 * double(i)));
+  VisionTransformer<float> model(small_vit(8), 1);
+  std::vector<float> img = small_vit_images(0.21);
   int32_t labels[] = {0, 1, 2, 3, 4, 0, 1, 2};
   Tape<float> t(size_t(1) << 28);
   Var<float> loss = cross_entropy(t, model(t, t.wrap(img.data(), {8, 3, 16, 16})), labels, 0.0);
