@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tapevit/parallel_copy.h"
 #include "tapevit/rng.h"
 
 namespace tapevit {
@@ -93,7 +94,7 @@ void Params<T>::init(uint64_t seed) {
 
 template <class T>
 void Params<T>::zero_grad() {
-  std::memset(grad_.get(), 0, sizeof(T) * size_t(flat_size_));
+  parallel_zero(grad_.get(), flat_size_);
 }
 
 template <class T>

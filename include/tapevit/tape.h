@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tapevit/arena.h"
+#include "tapevit/parallel_copy.h"
 #include "tapevit/rng.h"
 #include "tapevit/tensor.h"
 
@@ -77,7 +78,7 @@ class Tape {
   T* grad(Var<T> v, const Shape& writes) {
     bool fresh = false;
     T* g = grad_or_fresh(v, writes, fresh);
-    if (fresh) std::memset(g, 0, sizeof(T) * size_t(v->numel()));
+    if (fresh) parallel_zero(g, v->numel());
     return g;
   }
   // Like grad(), without zeroing a buffer it has just taken: then `fresh` is set and the caller must write
@@ -100,7 +101,7 @@ class Tape {
     if (!g) return;
     const int64_t n = v->numel();
     if (fresh) {
-      std::memcpy(g, src, sizeof(T) * size_t(n));
+      parallel_copy(g, src, n);
       return;
     }
 #pragma omp parallel for schedule(static) if (n > 65536)
