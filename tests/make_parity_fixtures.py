@@ -114,6 +114,27 @@ class VisionTransformer(nn.Module):
         return self.head(x)
 
 
+def timm_init_(model):
+    """timm's default ViT init, in place: cls_token normal(1e-6), pos_embed and every 2-D weight trunc-normal(.02),
+    biases zero except patch_embed's (its Conv2d default stays), LayerNorm 1/0 as constructed."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n == 'cls_token':
+                torch.nn.init.normal_(p, std=1e-6)
+            elif n == 'pos_embed' or p.ndim == 2:
+                torch.nn.init.trunc_normal_(p, std=0.02)
+            elif n.endswith('bias') and 'patch_embed' not in n:
+                p.zero_()
+    return model
+
+
+def adamw_param_groups(model, weight_decay):
+    """timm's weight-decay groups: decay on >= 2-D tensors except pos_embed and cls_token."""
+    decays = lambda n, p: p.ndim > 1 and n not in ('pos_embed', 'cls_token')
+    return [{'params': [p for n, p in model.named_parameters() if decays(n, p)], 'weight_decay': weight_decay},
+            {'params': [p for n, p in model.named_parameters() if not decays(n, p)], 'weight_decay': 0.0}]
+
+
 def label_smoothing_ce(logits, labels, smoothing):
     """timm.loss.LabelSmoothingCrossEntropy."""
     logprobs = F.log_softmax(logits, dim=-1)

@@ -58,7 +58,7 @@ def torch_worker(mode, case, steps, warmup):
     import torch
     import torch.nn.functional as F
     sys.path.insert(0, os.path.join(ROOT, 'tests'))
-    from make_parity_fixtures import VisionTransformer
+    from make_parity_fixtures import VisionTransformer, adamw_param_groups
 
     torch.set_num_threads(int(os.environ.get('TORCH_THREADS', '2')))
     with h5py.File(case, 'r') as f:
@@ -70,10 +70,7 @@ def torch_worker(mode, case, steps, warmup):
         model.load_state_dict({k: torch.from_numpy(f['params/' + k][()]) for k in model.state_dict()}, strict=True)
         x = torch.from_numpy(f['input'][()])
         y = torch.from_numpy(f['labels'][()]).long()
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in ('pos_embed', 'cls_token')]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in ('pos_embed', 'cls_token'))]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.05}, {'params': no_decay, 'weight_decay': 0.0}],
-                            lr=1e-4)
+    opt = torch.optim.AdamW(adamw_param_groups(model, 0.05), lr=1e-4)
     times, first = [], None
     if mode == 'train':
         model.train()
@@ -108,20 +105,13 @@ def write_case(path, m, seed=0):
     import h5py
     import torch
     sys.path.insert(0, os.path.join(ROOT, 'tests'))
-    from make_parity_fixtures import VisionTransformer
+    from make_parity_fixtures import VisionTransformer, timm_init_
     torch.manual_seed(seed)
     model = VisionTransformer(img_size=m['img_size'], patch_size=m['patch_size'], in_chans=m['in_chans'],
                               num_classes=m['num_classes'], embed_dim=m['embed_dim'], depth=m['depth'],
                               num_heads=m['num_heads'], mlp_ratio=4.0, qkv_bias=True, init_values=0.0,
                               global_pool='token')
-    with torch.no_grad():  # timm's default init
-        for n, p in model.named_parameters():
-            if n == 'cls_token':
-                torch.nn.init.normal_(p, std=1e-6)
-            elif n == 'pos_embed' or (p.ndim == 2):
-                torch.nn.init.trunc_normal_(p, std=0.02)
-            elif n.endswith('bias') and 'patch_embed' not in n:
-                p.zero_()
+    timm_init_(model)
     cfg = {k: m[k] for k in ('img_size', 'patch_size', 'in_chans', 'num_classes', 'embed_dim', 'depth', 'num_heads')}
     cfg.update(mlp_ratio=4.0, qkv_bias=True, global_pool='token')
     with h5py.File(path, 'w') as f:

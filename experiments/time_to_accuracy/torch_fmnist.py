@@ -62,7 +62,7 @@ def main():
     import torch
     import torch.nn.functional as F
     sys.path.insert(0, os.path.join(ROOT, 'tests'))
-    from make_parity_fixtures import VisionTransformer
+    from make_parity_fixtures import VisionTransformer, adamw_param_groups, timm_init_
 
     torch.set_num_threads(a.torch_threads)
     torch.manual_seed(a.seed)
@@ -77,18 +77,8 @@ def main():
     model = VisionTransformer(img_size=28, patch_size=4, in_chans=1, num_classes=10, embed_dim=a.embed_dim,
                               depth=a.depth, num_heads=a.num_heads, mlp_ratio=4.0, qkv_bias=True, init_values=0.0,
                               global_pool='token')
-    with torch.no_grad():  # timm's init
-        for n, p in model.named_parameters():
-            if n == 'cls_token':
-                torch.nn.init.normal_(p, std=1e-6)
-            elif n == 'pos_embed' or p.ndim == 2:
-                torch.nn.init.trunc_normal_(p, std=0.02)
-            elif n.endswith('bias') and 'patch_embed' not in n:
-                p.zero_()
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in ('pos_embed', 'cls_token')]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and n not in ('pos_embed', 'cls_token'))]
-    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': a.weight_decay},
-                             {'params': no_decay, 'weight_decay': 0.0}], lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
+    timm_init_(model)
+    opt = torch.optim.AdamW(adamw_param_groups(model, a.weight_decay), lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
     B = a.batch_size
     steps_per_epoch = xtr.shape[0] // B
     total = a.epochs * steps_per_epoch
