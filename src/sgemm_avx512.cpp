@@ -48,50 +48,44 @@ float* scratch(int64_t n, int slot) {
   return b.p;
 }
 
-// Ap[k * MR + i] = op(A)(i0 + i, p0 + k), zero beyond mr rows. (Ap has MR + 4 floats of slack at its end
-// for the last 16-wide store.)
-void pack_a(float* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc) {
-  if (ta) {  // A stored (K, M): MR contiguous values per k, one masked load and store each
-    const __mmask16 m = __mmask16((1u << mr) - 1), all = __mmask16((1u << MR) - 1);
-    for (int64_t k = 0; k < kc; ++k)
-      _mm512_mask_storeu_ps(Ap + k * MR, all, _mm512_maskz_loadu_ps(m, A + (p0 + k) * lda + i0));
-  } else {  // A stored (M, K): MR rows read in step
-    for (int64_t i = 0; i < MR; ++i) {
-      if (i < mr) {
-        const float* src = A + (i0 + i) * lda + p0;
-        for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = src[k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k) Ap[k * MR + i] = 0.f;
-      }
+// A micro-panel of width W (MR for A, NR for B), dst[k * W + i] for k < kc, i < W, taking n <= W valid lanes
+// and zeros beyond them. Both operands come in two layouts, so there are two ways to fill one:
+//   contiguous: lane i of step k is src[k * ld + i] (runs of n values, masked loads and stores);
+//   strided:    lane i of step k is src[i * ld + k] (a transposing gather).
+template <int64_t W>
+void pack_contiguous(float* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t c = 0; c < W; c += 16) {
+      const int64_t lanes = std::min<int64_t>(16, W - c), valid = std::clamp<int64_t>(n - c, 0, lanes);
+      _mm512_mask_storeu_ps(dst + k * W + c, __mmask16((1u << lanes) - 1),
+                            _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), src + k * ld + c));
     }
+}
+
+template <int64_t W>
+void pack_strided(float* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
+  for (int64_t i = 0; i < W; ++i) {
+    if (i < n)
+      for (int64_t k = 0; k < kc; ++k) dst[k * W + i] = src[i * ld + k];
+    else
+      for (int64_t k = 0; k < kc; ++k) dst[k * W + i] = 0.f;
   }
 }
 
-// Bp[k * NR + j] = op(B)(p0 + k, j0 + j), zero beyond nr columns.
+// Ap[k * MR + i] = op(A)(i0 + i, p0 + k), zero beyond mr rows. A stored (K, M) when ta, else (M, K).
+void pack_a(float* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc) {
+  if (ta)
+    pack_contiguous<MR>(Ap, A + p0 * lda + i0, lda, mr, kc);
+  else
+    pack_strided<MR>(Ap, A + i0 * lda + p0, lda, mr, kc);
+}
+
+// Bp[k * NR + j] = op(B)(p0 + k, j0 + j), zero beyond nr columns. B stored (N, K) when tb, else (K, N).
 void pack_b(float* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
-  if (!tb) {  // B stored (K, N): NR contiguous values per k
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = B + (p0 + k) * ldb + j0;
-      float* dst = Bp + k * NR;
-      if (nr == NR) {
-        _mm512_store_ps(dst, _mm512_loadu_ps(src));
-        _mm512_store_ps(dst + 16, _mm512_loadu_ps(src + 16));
-      } else {
-        int64_t j = 0;
-        for (; j < nr; ++j) dst[j] = src[j];
-        for (; j < NR; ++j) dst[j] = 0.f;
-      }
-    }
-  } else {  // B stored (N, K): a transposing gather
-    for (int64_t j = 0; j < NR; ++j) {
-      if (j < nr) {
-        const float* src = B + (j0 + j) * ldb + p0;
-        for (int64_t k = 0; k < kc; ++k) Bp[k * NR + j] = src[k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k) Bp[k * NR + j] = 0.f;
-      }
-    }
-  }
+  if (tb)
+    pack_strided<NR>(Bp, B + j0 * ldb + p0, ldb, nr, kc);
+  else
+    pack_contiguous<NR>(Bp, B + p0 * ldb + j0, ldb, nr, kc);
 }
 
 // C tile (mr <= 12 rows, nr <= 32 columns) = alpha * A Bp + beta * C + bias (beta == 0: C is not read; bias:
@@ -155,7 +149,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   const int threads = int(std::min(max_threads, items));
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    float* Ap = scratch(MC * kc_max + 16, 1);
+    float* Ap = scratch(MC * kc_max, 1);
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0);
       const float b_eff = p0 == 0 ? beta : 1.f;
