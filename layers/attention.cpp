@@ -1,12 +1,12 @@
 // layers/attention.cpp: see attention.h.
-#include "layers/attention.h"
+#include "tapevit/layers/attention.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "layers/dropout.h"
+#include "tapevit/layers/dropout.h"
 #include "tapevit/gemm.h"
 
 namespace tapevit {

@@ -7,7 +7,7 @@
 #pragma once
 #include <string>
 
-#include "layers/linear.h"
+#include "tapevit/layers/linear.h"
 
 namespace tapevit {
 

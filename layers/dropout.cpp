@@ -1,5 +1,5 @@
 // layers/dropout.cpp: see dropout.h.
-#include "layers/dropout.h"
+#include "tapevit/layers/dropout.h"
 
 namespace tapevit {
 

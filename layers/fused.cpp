@@ -1,9 +1,9 @@
 // layers/fused.cpp: see fused.h. Each node's forward and backward sit side by side; every product still runs
 // over all R = B*N rows in one GEMM.
-#include "layers/fused.h"
+#include "tapevit/layers/fused.h"
 
-#include "layers/gelu.h"
-#include "layers/residual.h"
+#include "tapevit/layers/gelu.h"
+#include "tapevit/layers/residual.h"
 #include "tapevit/gemm.h"
 
 namespace tapevit {

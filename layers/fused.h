@@ -14,8 +14,8 @@
 // and both projection outputs).
 // Drop path draws from t.rng exactly as residual_add does, so both paths give the same samples.
 #pragma once
-#include "layers/layernorm.h"
-#include "layers/linear.h"
+#include "tapevit/layers/layernorm.h"
+#include "tapevit/layers/linear.h"
 
 namespace tapevit {
 

@@ -1,5 +1,5 @@
 // layers/gelu.cpp: see gelu.h.
-#include "layers/gelu.h"
+#include "tapevit/layers/gelu.h"
 
 #include <algorithm>
 

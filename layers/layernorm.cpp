@@ -1,5 +1,5 @@
 // layers/layernorm.cpp: see layernorm.h.
-#include "layers/layernorm.h"
+#include "tapevit/layers/layernorm.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // layers/linear.cpp: see linear.h. Every product runs over all R = B*N rows in one GEMM.
-#include "layers/linear.h"
+#include "tapevit/layers/linear.h"
 
 #include "tapevit/gemm.h"
 

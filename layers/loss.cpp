@@ -1,5 +1,5 @@
 // layers/loss.cpp: see loss.h.
-#include "layers/loss.h"
+#include "tapevit/layers/loss.h"
 
 #include <algorithm>
 #include <cmath>

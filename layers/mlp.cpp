@@ -1,8 +1,8 @@
 // layers/mlp.cpp: see mlp.h.
-#include "layers/mlp.h"
+#include "tapevit/layers/mlp.h"
 
-#include "layers/dropout.h"
-#include "layers/gelu.h"
+#include "tapevit/layers/dropout.h"
+#include "tapevit/layers/gelu.h"
 
 namespace tapevit {
 

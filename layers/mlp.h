@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-#include "layers/linear.h"
+#include "tapevit/layers/linear.h"
 
 namespace tapevit {
 

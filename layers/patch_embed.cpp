@@ -1,10 +1,10 @@
 // layers/patch_embed.cpp: see patch_embed.h.
-#include "layers/patch_embed.h"
+#include "tapevit/layers/patch_embed.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "layers/linear.h"
+#include "tapevit/layers/linear.h"
 
 namespace tapevit {
 

@@ -1,5 +1,5 @@
 // layers/residual.cpp: see residual.h.
-#include "layers/residual.h"
+#include "tapevit/layers/residual.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // layers/tokens.cpp: see tokens.h.
-#include "layers/tokens.h"
+#include "tapevit/layers/tokens.h"
 
 #include <algorithm>
 

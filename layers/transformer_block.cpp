@@ -1,7 +1,7 @@
 // layers/transformer_block.cpp: see transformer_block.h. Reads like timm's Block.forward.
-#include "layers/transformer_block.h"
+#include "tapevit/layers/transformer_block.h"
 
-#include "layers/fused.h"
+#include "tapevit/layers/fused.h"
 
 namespace tapevit {
 

@@ -7,10 +7,10 @@
 #include <optional>
 #include <string>
 
-#include "layers/attention.h"
-#include "layers/layernorm.h"
-#include "layers/mlp.h"
-#include "layers/residual.h"
+#include "tapevit/layers/attention.h"
+#include "tapevit/layers/layernorm.h"
+#include "tapevit/layers/mlp.h"
+#include "tapevit/layers/residual.h"
 
 namespace tapevit {
 

@@ -1,7 +1,7 @@
 // layers/vit.cpp: see vit.h. Reads like timm's VisionTransformer.forward_features / forward_head.
-#include "layers/vit.h"
+#include "tapevit/layers/vit.h"
 
-#include "layers/dropout.h"
+#include "tapevit/layers/dropout.h"
 
 namespace tapevit {
 

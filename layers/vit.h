@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "layers/layernorm.h"
-#include "layers/linear.h"
-#include "layers/patch_embed.h"
-#include "layers/tokens.h"
-#include "layers/transformer_block.h"
+#include "tapevit/layers/layernorm.h"
+#include "tapevit/layers/linear.h"
+#include "tapevit/layers/patch_embed.h"
+#include "tapevit/layers/tokens.h"
+#include "tapevit/layers/transformer_block.h"
 
 namespace tapevit {
 

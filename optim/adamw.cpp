@@ -11,7 +11,7 @@
 // here one count serves all, so a parameter unfrozen mid-run gets the run's bias correction.
 #include <cmath>
 
-#include "optim/optimizer_detail.h"
+#include "tapevit/optim/optimizer_detail.h"
 
 namespace tapevit {
 

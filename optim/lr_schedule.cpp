@@ -3,7 +3,7 @@
 //   t < warmup_steps:     warmup_lr + t * ((lr - warmup_lr) / warmup_steps)
 //   t < total_steps:      min_lr + 0.5 (lr - min_lr) (1 + cos(pi t / total_steps))
 //   t >= total_steps:     min_lr   (timm: the cycle index t // t_initial reaches cycle_limit)
-#include "optim/lr_schedule.h"
+#include "tapevit/optim/lr_schedule.h"
 
 #include <cmath>
 #include <numbers>

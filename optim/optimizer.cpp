@@ -1,6 +1,6 @@
 // optim/optimizer.cpp: see optimizer.h. Config checks, the factory, the shared state-buffer helpers, and
 // clip_grad_norm as torch.nn.utils.clip_grad_norm_ (PyTorch 1.13, norm_type 2).
-#include "optim/optimizer_detail.h"
+#include "tapevit/optim/optimizer_detail.h"
 
 #include <algorithm>
 #include <cmath>

@@ -2,7 +2,7 @@
 #pragma once
 #include <memory>
 
-#include "optim/optimizer.h"
+#include "tapevit/optim/optimizer.h"
 
 namespace tapevit::optim_detail {
 

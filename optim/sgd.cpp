@@ -7,7 +7,7 @@
 //   p  += -lr d
 // "First step" is steps() == 0, not a private flag, so a restored buffer plus set_steps() continues exactly.
 // (The buffer starts at zero, so momentum * 0 + d would give the same d; the branch just mirrors torch.)
-#include "optim/optimizer_detail.h"
+#include "tapevit/optim/optimizer_detail.h"
 
 namespace tapevit {
 

@@ -1,6 +1,6 @@
 // tests/test_attention.cpp: the attention core and MultiHeadSelfAttention, by hand and by central differences.
 #include "gradcheck.h"
-#include "layers/attention.h"
+#include "tapevit/layers/attention.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

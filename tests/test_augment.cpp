@@ -11,7 +11,7 @@
 #include <map>
 #include <set>
 
-#include "tapevit/data.h"
+#include "tapevit/data/loader.h"
 #include "tapevit/error.h"
 
 using namespace tapevit;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <functional>
 
-#include "tapevit/config.h"
+#include "tapevit/train/config.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

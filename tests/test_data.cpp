@@ -9,7 +9,7 @@
 #include <fstream>
 #include <set>
 
-#include "tapevit/data.h"
+#include "tapevit/data/loader.h"
 #include "tapevit/error.h"
 
 using namespace tapevit;

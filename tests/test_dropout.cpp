@@ -1,6 +1,6 @@
 // tests/test_dropout.cpp: Dropout statistics, eval identity, and gradients with a fixed mask.
 #include "gradcheck.h"
-#include "layers/dropout.h"
+#include "tapevit/layers/dropout.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

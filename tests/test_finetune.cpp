@@ -6,11 +6,11 @@
 #include <sstream>
 
 #include "fake_data.h"
-#include "layers/vit.h"
-#include "optim/optimizer.h"
-#include "tapevit/checkpoint.h"
-#include "tapevit/h5.h"
-#include "tapevit/train.h"
+#include "tapevit/layers/vit.h"
+#include "tapevit/optim/optimizer.h"
+#include "tapevit/io/checkpoint.h"
+#include "tapevit/io/h5.h"
+#include "tapevit/train/train.h"
 
 using namespace tapevit;
 

@@ -1,6 +1,6 @@
 // tests/test_gelu.cpp
 #include "gradcheck.h"
-#include "layers/gelu.h"
+#include "tapevit/layers/gelu.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

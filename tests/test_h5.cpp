@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "layers/vit.h"
-#include "tapevit/state.h"
+#include "tapevit/layers/vit.h"
+#include "tapevit/io/params_h5.h"
 
 using namespace tapevit;
 namespace fs = std::filesystem;

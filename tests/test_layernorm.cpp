@@ -1,6 +1,6 @@
 // tests/test_layernorm.cpp
 #include "gradcheck.h"
-#include "layers/layernorm.h"
+#include "tapevit/layers/layernorm.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

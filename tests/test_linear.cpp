@@ -1,6 +1,6 @@
 // tests/test_linear.cpp: Linear forward by hand, and gradients by central differences.
 #include "gradcheck.h"
-#include "layers/linear.h"
+#include "tapevit/layers/linear.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

@@ -1,6 +1,6 @@
 // tests/test_loss.cpp: softmax cross-entropy, label smoothing as timm, soft targets.
 #include "gradcheck.h"
-#include "layers/loss.h"
+#include "tapevit/layers/loss.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "optim/lr_schedule.h"
-#include "tapevit/h5.h"
+#include "tapevit/optim/lr_schedule.h"
+#include "tapevit/io/h5.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

@@ -1,7 +1,7 @@
 // tests/test_mlp_block.cpp: Mlp and TransformerBlock (composites), names and gradients.
 #include "gradcheck.h"
-#include "layers/mlp.h"
-#include "layers/transformer_block.h"
+#include "tapevit/layers/mlp.h"
+#include "tapevit/layers/transformer_block.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

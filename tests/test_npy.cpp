@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tapevit/npy.h"
+#include "tapevit/io/npy.h"
 
 using namespace tapevit;
 namespace fs = std::filesystem;

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "optim/optimizer.h"
-#include "tapevit/h5.h"
+#include "tapevit/optim/optimizer.h"
+#include "tapevit/io/h5.h"
 #include "tapevit/rng.h"
 
 using namespace tapevit;

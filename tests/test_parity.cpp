@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <map>
 
-#include "layers/loss.h"
-#include "layers/vit.h"
-#include "tapevit/state.h"
-#include "tapevit/vit_json.h"
+#include "tapevit/layers/loss.h"
+#include "tapevit/layers/vit.h"
+#include "tapevit/io/params_h5.h"
+#include "tapevit/io/vit_json.h"
 
 using namespace tapevit;
 

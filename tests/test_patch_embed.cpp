@@ -1,6 +1,6 @@
 // tests/test_patch_embed.cpp: PatchEmbed = Conv2d(k = s = P) as gather + GEMM.
 #include "gradcheck.h"
-#include "layers/patch_embed.h"
+#include "tapevit/layers/patch_embed.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

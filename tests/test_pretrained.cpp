@@ -7,14 +7,14 @@
 #include <cmath>
 #include <filesystem>
 
-#include "layers/loss.h"
-#include "layers/vit.h"
-#include "optim/optimizer.h"
-#include "tapevit/checkpoint.h"
-#include "tapevit/h5.h"
-#include "tapevit/pretrained.h"
-#include "tapevit/safetensors.h"
-#include "tapevit/vit_json.h"
+#include "tapevit/layers/loss.h"
+#include "tapevit/layers/vit.h"
+#include "tapevit/optim/optimizer.h"
+#include "tapevit/io/checkpoint.h"
+#include "tapevit/io/h5.h"
+#include "tapevit/io/pretrained.h"
+#include "tapevit/io/safetensors.h"
+#include "tapevit/io/vit_json.h"
 
 using namespace tapevit;
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 // tests/test_residual.cpp: x + drop_path(ls(branch)) as one node: LayerScale, DropPath, and their gradients.
 #include "gradcheck.h"
-#include "layers/residual.h"
+#include "tapevit/layers/residual.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tapevit/safetensors.h"
+#include "tapevit/io/safetensors.h"
 
 using namespace tapevit;
 namespace fs = std::filesystem;

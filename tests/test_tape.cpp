@@ -4,10 +4,10 @@
 #include <new>
 
 #include "gradcheck.h"
-#include "layers/linear.h"
-#include "layers/loss.h"
-#include "layers/residual.h"
-#include "layers/vit.h"
+#include "tapevit/layers/linear.h"
+#include "tapevit/layers/loss.h"
+#include "tapevit/layers/residual.h"
+#include "tapevit/layers/vit.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

@@ -1,6 +1,6 @@
 // tests/test_tokens.cpp: cls concat + pos_embed, and token / avg pooling.
 #include "gradcheck.h"
-#include "layers/tokens.h"
+#include "tapevit/layers/tokens.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

@@ -10,9 +10,9 @@
 #include <sstream>
 
 #include "fake_data.h"
-#include "tapevit/checkpoint.h"
-#include "tapevit/h5.h"
-#include "tapevit/train.h"
+#include "tapevit/io/checkpoint.h"
+#include "tapevit/io/h5.h"
+#include "tapevit/train/train.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

@@ -1,8 +1,8 @@
 // tests/test_vit.cpp: the whole VisionTransformer: timm names, config checks, loss gradients by central
 // differences for every parameter tensor, and a non-zero gradient for every named parameter.
 #include "gradcheck.h"
-#include "layers/loss.h"
-#include "layers/vit.h"
+#include "tapevit/layers/loss.h"
+#include "tapevit/layers/vit.h"
 
 using namespace tapevit;
 using namespace tapevit::test;

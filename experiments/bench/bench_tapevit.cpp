@@ -25,13 +25,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "layers/loss.h"
-#include "layers/vit.h"
-#include "optim/optimizer.h"
+#include "tapevit/layers/loss.h"
+#include "tapevit/layers/vit.h"
+#include "tapevit/optim/optimizer.h"
 #include "tapevit/gemm.h"
-#include "tapevit/h5.h"
-#include "tapevit/state.h"
-#include "tapevit/vit_json.h"
+#include "tapevit/io/h5.h"
+#include "tapevit/io/params_h5.h"
+#include "tapevit/io/vit_json.h"
 
 using namespace tapevit;
 using Clock = std::chrono::steady_clock;

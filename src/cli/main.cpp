@@ -16,12 +16,12 @@
 
 #include <boost/program_options.hpp>
 
-#include "tapevit/checkpoint.h"
-#include "tapevit/config.h"
-#include "tapevit/h5.h"
-#include "tapevit/npy.h"
-#include "tapevit/pretrained.h"
-#include "tapevit/train.h"
+#include "tapevit/io/checkpoint.h"
+#include "tapevit/train/config.h"
+#include "tapevit/io/h5.h"
+#include "tapevit/io/npy.h"
+#include "tapevit/io/pretrained.h"
+#include "tapevit/train/train.h"
 
 using namespace tapevit;
 namespace po = boost::program_options;

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tapevit/data.h"
+#include "tapevit/data/dataset.h"
 #include "tapevit/error.h"
 
 namespace tapevit {

@@ -1,6 +1,6 @@
 // src/data/datasets.cpp: the data set registry: which reader, which default directory and which
 // normalisation statistics belong to each kind ("fashion-mnist", "mnist", "cifar10").
-#include "tapevit/data.h"
+#include "tapevit/data/dataset.h"
 #include "tapevit/error.h"
 
 #include <algorithm>

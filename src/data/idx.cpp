@@ -12,7 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "tapevit/data.h"
+#include "tapevit/data/dataset.h"
 #include "tapevit/error.h"
 
 namespace tapevit {

@@ -20,7 +20,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "tapevit/data.h"
+#include "tapevit/data/loader.h"
 #include "tapevit/error.h"
 #include "tapevit/rng.h"
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "tapevit/safetensors.h"
+#include "tapevit/io/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/dev/shm/tapevit_fuzz_" + std::to_string(::getpid()) + ".safetensors";

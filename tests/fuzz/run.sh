@@ -16,7 +16,7 @@ if ((${#missing[@]})); then
 fi
 mkdir -p build/fuzz tests/fuzz/corpus tests/fuzz/regressions
 clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -I. \
-  tests/fuzz/fuzz_safetensors.cpp src/safetensors.cpp src/atomic_file.cpp -o build/fuzz/fuzz_safetensors
+  tests/fuzz/fuzz_safetensors.cpp src/io/safetensors.cpp src/io/atomic_file.cpp -o build/fuzz/fuzz_safetensors
 # a scratch copy of the corpus, so a run does not churn the committed one
 rm -rf build/fuzz/corpus && cp -r tests/fuzz/corpus build/fuzz/corpus
 cp tests/fixtures/*.safetensors build/fuzz/corpus/

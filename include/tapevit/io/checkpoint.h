@@ -1,0 +1,58 @@
+// tapevit/io/checkpoint.h: training checkpoints in HDF5, readable by h5py with no tapevit code.
+//
+// Layout:
+//   /params/<timm name>                     float32, the parameter's timm shape
+//   /optimizer/<state>/<timm name>          float32 ("exp_avg", "exp_avg_sq" for adamw; "momentum_buffer" for sgd)
+//   /metrics/<column>                       float64 per finished epoch: epoch, train_loss, eval_loss, eval_top1,
+//                                           eval_top5, lr, seconds
+//   attributes on /: format ("tapevit-checkpoint"), version, config (the resolved INI), model_config (JSON,
+//   timm argument names), optimizer, optimizer_steps, global_step, epoch (epochs finished), step_in_epoch
+//   (batches done in the unfinished epoch), seed, lr, best_top1, best_epoch, train_loss_sum, train_loss_count,
+//   epoch_seconds.
+// Data order, augmentation and dropout draws are pure functions of (seed, epoch, step), so these attributes
+// are the whole RNG state. Saving writes a temporary file beside the target, syncs it and renames it over
+// the target, so a crash at any moment leaves the previous checkpoint intact.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "tapevit/optim/optimizer.h"
+#include "tapevit/io/atomic_file.h"
+#include "tapevit/params.h"
+
+namespace tapevit {
+
+struct EpochMetrics {
+  double epoch = 0, train_loss = 0, eval_loss = 0, eval_top1 = 0, eval_top5 = 0, lr = 0, seconds = 0;
+};
+
+struct TrainState {
+  int64_t epoch = 0;          // epochs finished
+  int64_t step_in_epoch = 0;  // batches done in the current (unfinished) epoch
+  int64_t global_step = 0;    // optimizer steps done
+  uint64_t seed = 0;
+  double lr = 0;
+  double best_top1 = -1;
+  int64_t best_epoch = -1;
+  double train_loss_sum = 0;  // over the current epoch's batches so far
+  int64_t train_loss_count = 0;
+  double epoch_seconds = 0;   // wall time spent in the current epoch so far
+  std::vector<EpochMetrics> metrics;
+};
+
+struct CheckpointMeta {
+  std::string config_ini, model_config_json, optimizer;
+};
+
+template <class T>
+void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const Params<T>& params,
+                     Optimizer<T>* opt, const TrainState& state);
+// Strict: every parameter (and optimizer state tensor, when opt is given) by name and shape; an Error lists
+// every mismatch. Returns the training state.
+template <class T>
+TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt);
+CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+
+
+}  // namespace tapevit

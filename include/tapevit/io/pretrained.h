@@ -1,0 +1,58 @@
+// tapevit/io/pretrained.h: initialise a ViT from published weights, as timm's load_pretrained / checkpoint_filter_fn.
+//
+// Sources: a timm `model.safetensors` (timm's state_dict names) or a tapevit checkpoint (.h5, /params). Every model
+// parameter is matched by name and shape; the rules for what may differ are timm's:
+//   head.weight / head.bias of another num_classes (or absent): re-initialised (the model's own init);
+//   pos_embed of another grid: resampled as timm's resample_abs_pos_embed (cls row kept, the grid interpolated
+//       bicubic with antialias, align_corners false: PyTorch's F.interpolate(mode='bicubic', antialias=True));
+//   patch_embed.proj.weight of a 3-channel source for another in_chans: timm's adapt_input_conv (summed over
+//       the channels for 1, tiled and scaled by 3 / in_chans otherwise).
+// Anything else missing, unexpected or of another shape is an Error listing every such name with both shapes;
+// strict = false loads what matches and reports the rest instead. Before matching, the architecture the file
+// implies (embed_dim, depth, patch_size, MLP hidden size, qkv_bias) is checked against the config, so a wrong
+// preset fails with one line naming the key.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tapevit/layers/vit.h"
+
+namespace tapevit {
+
+struct LoadAction {
+  std::string name, action, detail;  // action: loaded | resampled | adapted | re-initialised | missing | ignored
+};
+struct LoadReport {
+  std::string path;
+  std::vector<LoadAction> rows;
+  int64_t count(const std::string& action) const;
+  std::string table() const;  // a short summary: counts, then one line per tensor that was not simply loaded
+};
+
+// timm's state_dict as float32 safetensors (timm's names and shapes, in registration order = timm's order), written
+// atomically; `metadata` goes into the header's __metadata__ ("format": "pt" is always set, as torch writers do).
+void export_safetensors(const std::string& path, const Params<float>& params,
+                        std::map<std::string, std::string> metadata = {});
+// The config.json of timm's Hugging Face Hub layout for a model trained from `vit` on images normalised by
+// mean/std: architecture (the preset name when it is a timm one), num_classes, num_features, global_pool,
+// model_args (every architecture argument, so timm.create_model rebuilds it) and pretrained_cfg (input_size,
+// mean, std, interpolation, crop_pct, first_conv, classifier).
+std::string timm_hub_config(const std::string& architecture, const VitConfig& vit, const std::vector<double>& mean,
+                            const std::vector<double>& std);
+
+LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict = true);
+
+// PyTorch's antialiased bicubic resize (F.interpolate(mode='bicubic', antialias=True, align_corners=False)) of
+// `channels` planes (c, in_h, in_w) -> (c, out_h, out_w), separable, Keys cubic with a = -0.5 as PIL.
+void resize_bicubic_aa(const float* src, int64_t channels, int64_t in_h, int64_t in_w, float* dst, int64_t out_h,
+                       int64_t out_w);
+// timm's resample_abs_pos_embed: pos (1, prefix + old_h*old_w, C) -> (1, prefix + new_h*new_w, C).
+std::vector<float> resample_pos_embed(const std::vector<float>& pos, int64_t C, int64_t prefix, int64_t old_h,
+                                      int64_t old_w, int64_t new_h, int64_t new_w);
+// timm's adapt_input_conv: weight (O, 3, P, P) -> (O, in_chans, P, P).
+std::vector<float> adapt_input_conv(const std::vector<float>& w, const Shape& shape, int64_t in_chans,
+                                    const std::string& where);
+
+}  // namespace tapevit

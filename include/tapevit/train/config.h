@@ -1,0 +1,78 @@
+// tapevit/train/config.h: the training configuration, with timm's argument names.
+//
+// Sources, in increasing priority: built-in defaults < the preset named by `model` < the config file (INI,
+// sections [model] [data] [train] [optim]) < the command line. Every key lives in one registry (name,
+// section, help, parser, printer), which drives file parsing, command-line parsing, --help and the resolved
+// config that is written into the run directory and every checkpoint. Unknown keys, keys in the wrong
+// section and malformed values are Errors that name the key and the file (and suggest the nearest key).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tapevit/layers/vit.h"
+#include "tapevit/optim/lr_schedule.h"
+#include "tapevit/optim/optimizer.h"
+#include "tapevit/data/loader.h"
+#include "tapevit/train/presets.h"
+
+namespace tapevit {
+
+struct TrainConfig {
+  // [model]
+  std::string model = "vit_fmnist";  // preset; architecture keys override it
+  VitConfig vit;
+  std::string init;         // weights to start from: a timm model.safetensors or a tapevit .h5 ("" = random init)
+  bool init_strict = true;  // false: load what fits, report the rest (see load_pretrained)
+  // [data]
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;  // "" = the dataset's default directory
+  AugmentConfig aug;     // mean/std empty = the dataset's defaults
+  bool no_aug = false;
+  std::vector<double> classes;   // keep only these classes, relabelled 0.. in this order (empty = all)
+  int64_t train_per_class = 0;   // keep the first N training samples of each class (0 = all)
+  // [train]
+  int64_t epochs = 10, batch_size = 128, validation_batch_size = 0;  // 0 = batch_size
+  uint64_t seed = 42;
+  int64_t threads = 0;           // 0 = all cores
+  int64_t checkpoint_steps = 0;  // also write last.h5 every N optimizer steps (0 = only at epoch ends)
+  int64_t log_interval = 50;     // steps between plain progress lines when stdout is not a terminal
+  std::string output;            // run directory; "" = runs/<date>-<time>-<model>
+  // [optim]
+  OptimConfig optim;
+  std::string sched = "cosine";
+  double lr = 1e-3, min_lr = 1e-5, warmup_lr = 1e-6, warmup_epochs = 1, clip_grad = 0;
+  double layer_decay = 0;     // timm's layer-wise lr decay (0 = off; e.g. 0.65 to 0.75 for fine-tuning)
+  std::string freeze = "none";  // "none" | "all_but_head" (a linear probe: only head.* trains)
+
+  // Cross-key checks (the model's own validate() included); throws naming the keys.
+  void validate() const;
+};
+
+struct ConfigKey {
+  std::string name, section, help;
+};
+const std::vector<ConfigKey>& config_keys();
+const ConfigKey* find_config_key(const std::string& name);
+// "did you mean 'embed_dim'?" for a misspelt key, or "" when nothing is close.
+std::string suggest_config_key(const std::string& name);
+
+// Raw key=value pairs in the order they should apply, each remembering where it came from.
+struct ConfigValue {
+  std::string value, source;  // source: a file path or "command line"
+};
+using ConfigValues = std::map<std::string, ConfigValue>;
+
+// Reads an INI file (Boost.Program_options' parser); checks keys and sections. Throws naming the file.
+ConfigValues read_config_file(const std::string& path);
+// Resolve defaults <- preset(model) <- values (already merged, command line over file).
+TrainConfig resolve_config(const ConfigValues& values);
+// The resolved config as an INI text that read_config_file/resolve_config read back to the same config.
+std::string config_to_ini(const TrainConfig& cfg);
+ConfigValues parse_ini_text(const std::string& text, const std::string& source);
+
+// The value of a key as text, and the default value (for --help).
+std::string config_get(const TrainConfig& cfg, const std::string& key);
+
+}  // namespace tapevit

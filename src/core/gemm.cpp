@@ -1,0 +1,79 @@
+// src/core/gemm.cpp: gemm() through Eigen's blocked GEMM over row-major maps (no copies, strides honoured), except
+// large float products, which go to src/sgemm_avx512.cpp when the build targets AVX-512.
+#include "tapevit/gemm.h"
+#include "tapevit/error.h"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+namespace tapevit {
+
+namespace detail {
+// src/core/sgemm_avx512.cpp: false when it does not take the product (small, or built without AVX-512).
+bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias);
+}  // namespace detail
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc, const T* bias) {
+  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
+  using MMap = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
+  if (M == 0 || N == 0) return;
+  if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
+  if constexpr (std::is_same_v<T, float>)
+    if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
+  if (bias) {  // C = bias on every row, then accumulate
+    for (int64_t r = 0; r < M; ++r) std::memcpy(C + r * ldc, bias, sizeof(T) * size_t(N));
+    beta = T(1);
+  }
+  MMap c(C, M, N, Eigen::OuterStride<>(ldc));
+  if (beta == T(0)) {
+    if (K == 0) { c.setZero(); return; }
+  } else if (beta != T(1)) {
+    c *= beta;
+  }
+  if (K == 0) return;
+  CMap a(A, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
+  CMap b(B, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
+  auto run = [&](const auto& opa, const auto& opb) {
+    if (beta == T(0))
+      c.noalias() = alpha * opa * opb;
+    else
+      c.noalias() += alpha * opa * opb;
+  };
+  if (!ta && !tb) run(a, b);
+  else if (!ta && tb) run(a, b.transpose());
+  else if (ta && !tb) run(a.transpose(), b);
+  else run(a.transpose(), b.transpose());
+}
+
+template <class T>
+void add_column_sums(T* out, const T* x, int64_t R, int64_t C) {
+  constexpr int64_t kBlock = 64;  // columns per task: a cache line of doubles, four of floats
+  const int64_t nblocks = (C + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (R * C > 32768)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t c0 = blk * kBlock, c1 = std::min(C, c0 + kBlock);
+    T acc[kBlock] = {};
+    for (int64_t r = 0; r < R; ++r) {
+      const T* row = x + r * C;
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += row[c];
+    }
+    for (int64_t c = c0; c < c1; ++c) out[c] += acc[c - c0];
+  }
+}
+
+template void add_column_sums<float>(float*, const float*, int64_t, int64_t);
+template void add_column_sums<double>(double*, const double*, int64_t, int64_t);
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t, const float*);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                           int64_t, double, double*, int64_t, const double*);
+
+}  // namespace tapevit

@@ -1,0 +1,194 @@
+// src/core/sgemm_avx512.cpp: single-precision GEMM for the ViT's large products with AVX-512, BLIS-style.
+//
+// Why not Eigen here: Eigen 3.4's AVX-512 kernel keeps a 48 x 4 tile of C in 12 registers and reaches ~60% of
+// this machine's FMA peak on the ViT shapes (experiments/bench: `bench_tapevit gemm`). This kernel keeps a
+// 12 x 32 tile in 24 of the 32 zmm registers: per step of k it loads two vectors of B and broadcasts twelve
+// values of A for 24 FMAs, so the FMA units, not the loads, set the pace.
+//
+// Row-major C (M, N) = alpha op(A) op(B) + beta C. Blocking (BLIS order): for each kc-slice of K, B is packed
+// once into NR-column micro-panels (kc x 32, shared by the threads: ~32 KB, stays in L1 while a thread runs
+// down its rows); each thread takes MC-row blocks of A (L2) and runs the kernel over (micro-panel of B) x
+// (12 rows of A). A transposed op(A) is packed into 12-row micro-panels first; a row-major one is read in
+// place. Threads take (row block, chunk of B panels) items; B packing is split by panels.
+// Edges: packing pads with zeros, the kernel stores only the valid rows and masked columns.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace tapevit::detail {
+
+#if defined(__AVX512F__) && !defined(TAPEVIT_NO_SGEMM_AVX512)
+namespace {
+
+constexpr int64_t MR = 12, NR = 32, KC = 256, MC = 96;
+
+// A buffer per thread that only grows: the ViT's shapes repeat every step, so a warm step allocates nothing.
+float* scratch(int64_t n, int slot) {
+  struct Buf {
+    float* p = nullptr;
+    int64_t n = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[slot];
+  if (b.n < n) {
+    std::free(b.p);
+    b.p = static_cast<float*>(std::aligned_alloc(64, size_t((n + 15) / 16 * 16) * sizeof(float)));
+    if (!b.p) throw std::bad_alloc();
+    b.n = n;
+  }
+  return b.p;
+}
+
+// A micro-panel of width W (MR for A, NR for B), dst[k * W + i] for k < kc, i < W, taking n <= W valid lanes
+// and zeros beyond them. Both operands come in two layouts, so there are two ways to fill one:
+//   contiguous: lane i of step k is src[k * ld + i] (runs of n values, masked loads and stores);
+//   strided:    lane i of step k is src[i * ld + k] (a transposing gather).
+template <int64_t W>
+void pack_contiguous(float* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t c = 0; c < W; c += 16) {
+      const int64_t lanes = std::min<int64_t>(16, W - c), valid = std::clamp<int64_t>(n - c, 0, lanes);
+      _mm512_mask_storeu_ps(dst + k * W + c, __mmask16((1u << lanes) - 1),
+                            _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), src + k * ld + c));
+    }
+}
+
+template <int64_t W>
+void pack_strided(float* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
+  for (int64_t i = 0; i < W; ++i) {
+    if (i < n)
+      for (int64_t k = 0; k < kc; ++k) dst[k * W + i] = src[i * ld + k];
+    else
+      for (int64_t k = 0; k < kc; ++k) dst[k * W + i] = 0.f;
+  }
+}
+
+// Ap[k * MR + i] = op(A)(i0 + i, p0 + k), zero beyond mr rows. A stored (K, M) when ta, else (M, K).
+void pack_a(float* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc) {
+  if (ta)
+    pack_contiguous<MR>(Ap, A + p0 * lda + i0, lda, mr, kc);
+  else
+    pack_strided<MR>(Ap, A + i0 * lda + p0, lda, mr, kc);
+}
+
+// Bp[k * NR + j] = op(B)(p0 + k, j0 + j), zero beyond nr columns. B stored (N, K) when tb, else (K, N).
+void pack_b(float* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
+  if (tb)
+    pack_strided<NR>(Bp, B + j0 * ldb + p0, ldb, nr, kc);
+  else
+    pack_contiguous<NR>(Bp, B + p0 * ldb + j0, ldb, nr, kc);
+}
+
+// C tile (mr <= 12 rows, nr <= 32 columns) = alpha * A Bp + beta * C + bias (beta == 0: C is not read; bias:
+// one value per column, or null).
+// A: element (i, k) at A[i * rs + k * cs]: a packed micro-panel (rs 1, cs MR), or, for a full tile of a
+// row-major op(A), the rows in place (rs lda, cs 1): broadcasts need no packing, which saves a transposing
+// copy of the whole of A on every call.
+template <bool InPlaceRows>
+void kernel(int64_t kc, const float* __restrict A, int64_t lda, const float* __restrict Bp, float* C, int64_t ldc,
+            float alpha, float beta, const float* bias, int64_t mr, int64_t nr) {
+  __m512 c[MR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
+  const float* rows[MR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) rows[i] = A + (InPlaceRows ? i * lda : i);
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(Bp + k * NR), b1 = _mm512_load_ps(Bp + k * NR + 16);
+    const int64_t off = InPlaceRows ? k : k * MR;
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      const __m512 ai = _mm512_set1_ps(rows[i][off]);
+      c[i][0] = _mm512_fmadd_ps(ai, b0, c[i][0]);
+      c[i][1] = _mm512_fmadd_ps(ai, b1, c[i][1]);
+    }
+  }
+  const __mmask16 m0 = nr >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nr) - 1);
+  const __mmask16 m1 = nr >= 32 ? __mmask16(0xFFFF) : nr <= 16 ? __mmask16(0) : __mmask16((1u << (nr - 16)) - 1);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    if (i >= mr) break;
+    float* row = C + i * ldc;
+    __m512 r0 = _mm512_fmadd_ps(va, c[i][0], bias0), r1 = _mm512_fmadd_ps(va, c[i][1], bias1);
+    if (beta != 0.f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);
+    }
+    _mm512_mask_storeu_ps(row, m0, r0);
+    _mm512_mask_storeu_ps(row + 16, m1, r1);
+  }
+}
+
+}  // namespace
+
+bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
+  if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
+  const int64_t npanels = (N + NR - 1) / NR, mblocks = (M + MC - 1) / MC;
+  const int64_t kc_max = std::min(K, KC);
+  float* Bp = scratch(npanels * NR * kc_max, 0);  // the caller's buffer, shared by the team
+  const bool nested = omp_in_parallel();
+  const int64_t max_threads = nested ? 1 : omp_get_max_threads();
+  // Work items: an MC-row block times a chunk of B panels. Few row blocks (the weight gradients: M = the
+  // layer's width, K = all B*N rows) are split by columns too, so every thread gets several items.
+  const int64_t want = 4 * max_threads;
+  const int64_t per_chunk = mblocks >= want ? npanels : std::max<int64_t>(1, npanels * mblocks / want);
+  const int64_t jchunks = (npanels + per_chunk - 1) / per_chunk, items = mblocks * jchunks;
+  const int threads = int(std::min(max_threads, items));
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    float* Ap = scratch(MC * kc_max, 1);
+    for (int64_t p0 = 0; p0 < K; p0 += KC) {
+      const int64_t kc = std::min(KC, K - p0);
+      const float b_eff = p0 == 0 ? beta : 1.f;
+      const float* bias_eff = p0 == 0 ? bias : nullptr;  // added once, with the first slice of K
+#pragma omp for schedule(static)
+      for (int64_t jp = 0; jp < npanels; ++jp)
+        pack_b(Bp + jp * NR * kc, B, ldb, tb, jp * NR, std::min(NR, N - jp * NR), p0, kc);
+      // Each C tile is computed by one item in a fixed order, so which thread takes it does not matter.
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; ++item) {
+        const int64_t mb = item / jchunks, jc = item % jchunks;
+        const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
+        for (int64_t ir = 0; ir < mc; ir += MR)  // row-major A: only a ragged last micro-panel is packed
+          if (ta || mc - ir < MR) pack_a(Ap + ir * kc, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc);
+        for (int64_t jp = jc * per_chunk; jp < std::min(npanels, (jc + 1) * per_chunk); ++jp) {
+          const int64_t j0 = jp * NR, nr = std::min(NR, N - j0);
+          const float* bp = Bp + jp * NR * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min(MR, mc - ir);
+            float* c = C + (i0 + ir) * ldc + j0;
+            if (!ta && mr == MR)
+              kernel<true>(kc, A + (i0 + ir) * lda + p0, lda, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr,
+                           mr, nr);
+            else
+              kernel<false>(kc, Ap + ir * kc, 0, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
+          }
+        }
+      }
+    }
+  }
+  return true;
+}
+bool sgemm_avx512_built() { return true; }
+#else
+bool sgemm_avx512_built() { return false; }
+bool sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                  float*, int64_t, const float*) {
+  return false;  // built without AVX-512 (or with TAPEVIT_SGEMM_AVX512=OFF): Eigen's GEMM everywhere
+}
+#endif
+
+}  // namespace tapevit::detail

@@ -1,0 +1,126 @@
+// src/io/checkpoint.cpp: see tapevit/io/checkpoint.h.
+#include "tapevit/io/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "tapevit/io/h5.h"
+#include "tapevit/io/params_h5.h"
+
+namespace tapevit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFormat = "tapevit-checkpoint";
+constexpr int64_t kVersion = 1;
+
+const char* kMetricCols[] = {"epoch", "train_loss", "eval_loss", "eval_top1", "eval_top5", "lr", "seconds"};
+double& metric_col(EpochMetrics& m, int c) {
+  double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5, &m.lr, &m.seconds};
+  return *cols[c];
+}
+
+}  // namespace
+
+template <class T>
+void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const Params<T>& params, Optimizer<T>* opt,
+                     const TrainState& st) {
+  replace_file_atomically(path, [&](const std::string& tmp) {
+    H5File f(tmp, H5File::Create);
+    f.set_attr("format", std::string(kFormat));
+    f.set_attr("version", kVersion);
+    f.set_attr("config", meta.config_ini);
+    f.set_attr("model_config", meta.model_config_json);
+    f.set_attr("optimizer", meta.optimizer);
+    f.set_attr("optimizer_steps", opt ? opt->steps() : int64_t(0));
+    f.set_attr("global_step", st.global_step);
+    f.set_attr("epoch", st.epoch);
+    f.set_attr("step_in_epoch", st.step_in_epoch);
+    f.set_attr("seed", int64_t(st.seed));
+    f.set_attr("lr", st.lr);
+    f.set_attr("best_top1", st.best_top1);
+    f.set_attr("best_epoch", st.best_epoch);
+    f.set_attr("train_loss_sum", st.train_loss_sum);
+    f.set_attr("train_loss_count", st.train_loss_count);
+    f.set_attr("epoch_seconds", st.epoch_seconds);
+    write_params(f, "params", params);
+    if (opt)
+      for (auto& [name, buf] : opt->state())
+        for (const auto& info : params.infos())
+          f.write("optimizer/" + name + "/" + info.name, buf + info.offset, info.shape);
+    const int64_t n = int64_t(st.metrics.size());
+    for (int c = 0; c < 7; ++c) {
+      std::vector<double> col;
+      for (auto m : st.metrics) col.push_back(metric_col(m, c));
+      f.write("metrics/" + std::string(kMetricCols[c]), col.data(), Shape{n});
+    }
+    f.flush();
+  });
+}
+
+CheckpointMeta read_checkpoint_meta(const std::string& path) {
+  H5File f(path, H5File::Read);
+  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
+    fail(path, ": not a tapevit checkpoint (no format = '", kFormat, "' attribute)");
+  return {f.attr_string("config"), f.attr_string("model_config"), f.attr_string("optimizer")};
+}
+
+template <class T>
+TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt) {
+  H5File f(path, H5File::Read);
+  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
+    fail(path, ": not a tapevit checkpoint (no format = '", kFormat, "' attribute)");
+  if (f.attr_int("version") != kVersion)
+    fail(path, ": checkpoint version ", f.attr_int("version"), ", this tapevit reads version ", kVersion);
+  // A failure half-way (a corrupt dataset) must not leave the model half-loaded: keep a copy to restore.
+  std::vector<T> data(params.data(), params.data() + params.flat_size());
+  try {
+    read_params(f, "params", params);
+    if (opt) {
+      for (auto& [name, buf] : opt->state())
+        for (const auto& info : params.infos()) {
+          const std::string p = "optimizer/" + name + "/" + info.name;
+          if (!f.exists(p)) fail(path, ": no optimizer state '", p, "' (a checkpoint of another optimizer?)");
+          f.read_into(p, buf + info.offset, info.shape);
+        }
+      opt->set_steps(f.attr_int("optimizer_steps"));
+    }
+  } catch (...) {
+    std::copy(data.begin(), data.end(), params.data());
+    throw;
+  }
+  TrainState st;
+  st.global_step = f.attr_int("global_step");
+  st.epoch = f.attr_int("epoch");
+  st.step_in_epoch = f.attr_int("step_in_epoch");
+  st.seed = uint64_t(f.attr_int("seed"));
+  st.lr = f.attr_double("lr");
+  st.best_top1 = f.attr_double("best_top1");
+  st.best_epoch = f.attr_int("best_epoch");
+  st.train_loss_sum = f.attr_double("train_loss_sum");
+  st.train_loss_count = f.attr_int("train_loss_count");
+  st.epoch_seconds = f.attr_double("epoch_seconds");
+  std::vector<std::vector<double>> cols;
+  for (const char* c : kMetricCols) cols.push_back(f.read<double>("metrics/" + std::string(c)));
+  for (size_t i = 0; i < cols[0].size(); ++i) {
+    EpochMetrics m;
+    for (int c = 0; c < 7; ++c) {
+      if (cols[size_t(c)].size() != cols[0].size()) fail(path, ": metrics columns differ in length");
+      metric_col(m, c) = cols[size_t(c)][i];
+    }
+    st.metrics.push_back(m);
+  }
+  return st;
+}
+
+template void save_checkpoint<float>(const std::string&, const CheckpointMeta&, const Params<float>&, Optimizer<float>*,
+                                     const TrainState&);
+template TrainState load_checkpoint<float>(const std::string&, Params<float>&, Optimizer<float>*);
+
+}  // namespace tapevit

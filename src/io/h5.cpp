@@ -1,0 +1,235 @@
+// src/io/h5.cpp: see tapevit/io/h5.h.
+#include "tapevit/io/h5.h"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <utility>
+
+namespace tapevit {
+
+namespace {
+
+struct Silence {  // HDF5 prints an error stack on every failure; we throw instead.
+  Silence() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+const Silence silence_once;
+
+struct Handle {  // closes any hid_t with the given close function
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~Handle() {
+    if (id >= 0) close(id);
+  }
+};
+
+template <class T>
+hid_t native_type() {
+  if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
+  else if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
+  else if constexpr (std::is_same_v<T, int32_t>) return H5T_NATIVE_INT32;
+  else if constexpr (std::is_same_v<T, int64_t>) return H5T_NATIVE_INT64;
+  else if constexpr (std::is_same_v<T, uint64_t>) return H5T_NATIVE_UINT64;
+  else if constexpr (std::is_same_v<T, uint8_t>) return H5T_NATIVE_UINT8;
+  else static_assert(sizeof(T) == 0, "unsupported HDF5 element type");
+}
+
+}  // namespace
+
+H5File::H5File(const std::string& path, Mode mode) : path_(path) {
+  if (mode == Read) {
+    if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (missing, unreadable or corrupt)");
+    file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  } else {
+    file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  }
+  if (file_ < 0) fail(path, ": cannot ", mode == Read ? "open" : "create", " HDF5 file");
+}
+
+H5File::~H5File() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+void H5File::flush() {
+  if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) fail(path_, ": flush failed");
+}
+
+bool H5File::exists_or_root(const std::string& name) const { return name.empty() || name == "/" || exists(name); }
+
+bool H5File::exists(const std::string& name) const {
+  // H5Lexists must be asked for each path component in turn.
+  std::string prefix;
+  size_t start = name[0] == '/' ? 1 : 0;
+  while (start <= name.size()) {
+    size_t slash = name.find('/', start);
+    std::string part = name.substr(0, slash == std::string::npos ? name.size() : slash);
+    if (H5Lexists(file_, part.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
+
+Shape H5File::shape(const std::string& name) const {
+  Handle ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) fail(path_, ": no dataset '", name, "'");
+  Handle sp{H5Dget_space(ds.id), H5Sclose};
+  int rank = H5Sget_simple_extent_ndims(sp.id);
+  if (rank < 0 || rank > Shape::kMaxRank) fail(path_, ": dataset '", name, "' has unsupported rank ", rank);
+  hsize_t dims[Shape::kMaxRank] = {};
+  H5Sget_simple_extent_dims(sp.id, dims, nullptr);
+  Shape s;
+  s.rank = rank;
+  for (int i = 0; i < rank; ++i) s.dims[i] = int64_t(dims[i]);
+  return s;
+}
+
+std::string H5File::dtype(const std::string& name) const {
+  Handle ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) fail(path_, ": no dataset '", name, "'");
+  Handle ty{H5Dget_type(ds.id), H5Tclose};
+  const size_t size = H5Tget_size(ty.id);
+  switch (H5Tget_class(ty.id)) {
+    case H5T_FLOAT: return size == 2 ? "float16" : size == 4 ? "float32" : size == 8 ? "float64" : "float?";
+    case H5T_INTEGER:
+      return (H5Tget_sign(ty.id) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(8 * size);
+    case H5T_STRING: return "string";
+    default: return "other";
+  }
+}
+
+std::vector<std::string> H5File::list(const std::string& group) const {
+  std::string g = group.empty() ? "/" : group;
+  Handle gr{H5Gopen2(file_, g.c_str(), H5P_DEFAULT), H5Gclose};
+  if (gr.id < 0) fail(path_, ": no group '", g, "'");
+  std::vector<std::string> names;
+  H5Literate(
+      gr.id, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+        static_cast<std::vector<std::string>*>(out)->push_back(name);
+        return 0;
+      },
+      &names);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+template <class T>
+std::vector<T> H5File::read(const std::string& name, Shape* shape_out) const {
+  Shape s = shape(name);
+  std::vector<T> out(size_t(s.numel()));
+  read_into(name, out.data(), s);
+  if (shape_out) *shape_out = s;
+  return out;
+}
+
+template <class T>
+void H5File::read_into(const std::string& name, T* out, const Shape& expect) const {
+  Shape s = shape(name);
+  if (!(s == expect)) fail(path_, ": dataset '", name, "' has shape ", s, ", expected ", expect);
+  Handle ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
+  Handle ty{H5Dget_type(ds.id), H5Tclose};
+  const H5T_class_t cls = H5Tget_class(ty.id);
+  const bool want_float = std::is_floating_point_v<T>;
+  if (cls != H5T_FLOAT && cls != H5T_INTEGER) fail(path_, ": dataset '", name, "' is not numeric");
+  if (want_float != (cls == H5T_FLOAT))
+    fail(path_, ": dataset '", name, "' is ", dtype(name), ", expected ", want_float ? "a float type" : "an integer type");
+  if (H5Dread(ds.id, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+    fail(path_, ": cannot read dataset '", name, "' (truncated or corrupt file?)");
+}
+
+template <class T>
+void H5File::write(const std::string& name, const T* data, const Shape& s) {
+  Handle lcpl{H5Pcreate(H5P_LINK_CREATE), H5Pclose};
+  H5Pset_create_intermediate_group(lcpl.id, 1);
+  hsize_t dims[Shape::kMaxRank];
+  for (int i = 0; i < s.rank; ++i) dims[i] = hsize_t(s.dims[i]);
+  Handle sp{s.rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(s.rank, dims, nullptr), H5Sclose};
+  Handle ds{H5Dcreate2(file_, name.c_str(), native_type<T>(), sp.id, lcpl.id, H5P_DEFAULT, H5P_DEFAULT), H5Dclose};
+  if (ds.id < 0) fail(path_, ": cannot create dataset '", name, "'");
+  if (H5Dwrite(ds.id, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    fail(path_, ": cannot write dataset '", name, "' (disk full?)");
+}
+
+namespace {
+void write_attr(hid_t file, const std::string& path, const std::string& obj, const std::string& key, hid_t type,
+                const void* value) {
+  if (H5Aexists_by_name(file, obj.c_str(), key.c_str(), H5P_DEFAULT) > 0)
+    H5Adelete_by_name(file, obj.c_str(), key.c_str(), H5P_DEFAULT);
+  Handle sp{H5Screate(H5S_SCALAR), H5Sclose};
+  Handle at{H5Acreate_by_name(file, obj.c_str(), key.c_str(), type, sp.id, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            H5Aclose};
+  if (at.id < 0 || H5Awrite(at.id, type, value) < 0) fail(path, ": cannot write attribute '", key, "' on '", obj, "'");
+}
+
+Handle open_attr(hid_t file, const std::string& path, const std::string& obj, const std::string& key) {
+  Handle at{H5Aopen_by_name(file, obj.c_str(), key.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+  if (at.id < 0) fail(path, ": no attribute '", key, "' on '", obj, "'");
+  return Handle{std::exchange(at.id, -1), H5Aclose};
+}
+}  // namespace
+
+void H5File::set_attr(const std::string& key, const std::string& value, const std::string& obj) {
+  Handle ty{H5Tcopy(H5T_C_S1), H5Tclose};  // variable-length UTF-8: h5py reads it as str
+  H5Tset_size(ty.id, H5T_VARIABLE);
+  H5Tset_cset(ty.id, H5T_CSET_UTF8);
+  const char* p = value.c_str();
+  write_attr(file_, path_, obj, key, ty.id, &p);
+}
+void H5File::set_attr(const std::string& key, double value, const std::string& obj) {
+  write_attr(file_, path_, obj, key, H5T_NATIVE_DOUBLE, &value);
+}
+void H5File::set_attr(const std::string& key, int64_t value, const std::string& obj) {
+  write_attr(file_, path_, obj, key, H5T_NATIVE_INT64, &value);
+}
+
+bool H5File::has_attr(const std::string& key, const std::string& obj) const {
+  return exists_or_root(obj) && H5Aexists_by_name(file_, obj.c_str(), key.c_str(), H5P_DEFAULT) > 0;
+}
+
+std::string H5File::attr_string(const std::string& key, const std::string& obj) const {
+  Handle at = open_attr(file_, path_, obj, key);
+  Handle ty{H5Aget_type(at.id), H5Tclose};
+  if (H5Tget_class(ty.id) != H5T_STRING) fail(path_, ": attribute '", key, "' on '", obj, "' is not a string");
+  if (H5Tis_variable_str(ty.id) > 0) {
+    Handle mt{H5Tcopy(H5T_C_S1), H5Tclose};
+    H5Tset_size(mt.id, H5T_VARIABLE);
+    H5Tset_cset(mt.id, H5Tget_cset(ty.id));
+    char* s = nullptr;
+    if (H5Aread(at.id, mt.id, &s) < 0) fail(path_, ": cannot read attribute '", key, "' on '", obj, "'");
+    std::string out = s ? s : "";
+    H5free_memory(s);
+    return out;
+  }
+  std::string out(H5Tget_size(ty.id), '\0');
+  if (H5Aread(at.id, ty.id, out.data()) < 0) fail(path_, ": cannot read attribute '", key, "' on '", obj, "'");
+  return out.substr(0, out.find('\0'));
+}
+
+double H5File::attr_double(const std::string& key, const std::string& obj) const {
+  Handle at = open_attr(file_, path_, obj, key);
+  double v = 0;
+  if (H5Aread(at.id, H5T_NATIVE_DOUBLE, &v) < 0) fail(path_, ": attribute '", key, "' on '", obj, "' is not numeric");
+  return v;
+}
+
+int64_t H5File::attr_int(const std::string& key, const std::string& obj) const {
+  Handle at = open_attr(file_, path_, obj, key);
+  int64_t v = 0;
+  if (H5Aread(at.id, H5T_NATIVE_INT64, &v) < 0) fail(path_, ": attribute '", key, "' on '", obj, "' is not an integer");
+  return v;
+}
+
+#define TAPEVIT_INSTANTIATE(T)                                                           \
+  template std::vector<T> H5File::read<T>(const std::string&, Shape*) const;             \
+  template void H5File::read_into<T>(const std::string&, T*, const Shape&) const;        \
+  template void H5File::write<T>(const std::string&, const T*, const Shape&);
+TAPEVIT_INSTANTIATE(float)
+TAPEVIT_INSTANTIATE(double)
+TAPEVIT_INSTANTIATE(int32_t)
+TAPEVIT_INSTANTIATE(int64_t)
+TAPEVIT_INSTANTIATE(uint64_t)
+TAPEVIT_INSTANTIATE(uint8_t)
+
+}  // namespace tapevit

@@ -1,0 +1,276 @@
+// src/io/pretrained.cpp: see tapevit/io/pretrained.h.
+#include "tapevit/io/pretrained.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tapevit/io/h5.h"
+#include "tapevit/io/safetensors.h"
+
+namespace tapevit {
+
+namespace {
+
+// One weights file, whatever its format: names -> shapes, and a reader of float32 values.
+struct Source {
+  std::string path;
+  std::map<std::string, Shape> shapes;
+  std::function<std::vector<float>(const std::string&)> read;
+  std::shared_ptr<void> keep;  // the open file
+};
+
+bool is_hdf5(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail(path, ": cannot open weights file");
+  unsigned char sig[8] = {};
+  const size_t n = std::fread(sig, 1, 8, f);
+  std::fclose(f);
+  static const unsigned char kSig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  return n == 8 && std::equal(sig, sig + 8, kSig);
+}
+
+Source open_source(const std::string& path) {
+  Source s;
+  s.path = path;
+  if (is_hdf5(path)) {
+    auto f = std::make_shared<H5File>(path, H5File::Read);
+    const std::string group = f->exists("params") ? "params" : "/";
+    const std::string prefix = group == "/" ? "" : group + "/";
+    for (const auto& name : f->list(group)) s.shapes[name] = f->shape(prefix + name);
+    s.read = [f, prefix](const std::string& name) { return f->read<float>(prefix + name); };
+    s.keep = f;
+  } else {
+    auto f = std::make_shared<SafetensorsFile>(path);
+    for (const auto& t : f->tensors()) s.shapes[t.name] = t.shape;
+    s.read = [f](const std::string& name) { return f->read_f32(*f->find(name)); };
+    s.keep = f;
+  }
+  return s;
+}
+
+double keys_cubic(double x) {  // a = -0.5 (PIL, and PyTorch's antialiased bicubic)
+  constexpr double a = -0.5;
+  x = std::abs(x);
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+// (out, in) interpolation matrix of one axis; PyTorch's _compute_indices_weights_aa.
+std::vector<double> aa_weights(int64_t in, int64_t out) {
+  const double scale = double(in) / double(out);
+  const double support = scale >= 1 ? 2.0 * scale : 2.0, inv = scale >= 1 ? 1.0 / scale : 1.0;
+  std::vector<double> W(size_t(out * in), 0.0);
+  for (int64_t i = 0; i < out; ++i) {
+    const double center = scale * (double(i) + 0.5);
+    const int64_t lo = std::max<int64_t>(int64_t(center - support + 0.5), 0);
+    const int64_t hi = std::min<int64_t>(int64_t(center + support + 0.5), in);
+    double total = 0;
+    for (int64_t j = lo; j < hi; ++j) total += W[size_t(i * in + j)] = keys_cubic((double(j) - center + 0.5) * inv);
+    for (int64_t j = lo; j < hi; ++j) W[size_t(i * in + j)] /= total;
+  }
+  return W;
+}
+
+}  // namespace
+
+void resize_bicubic_aa(const float* src, int64_t channels, int64_t in_h, int64_t in_w, float* dst, int64_t out_h,
+                       int64_t out_w) {
+  const std::vector<double> Wh = aa_weights(in_h, out_h), Ww = aa_weights(in_w, out_w);
+  std::vector<double> rows(size_t(in_h * out_w));
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* x = src + c * in_h * in_w;
+    for (int64_t y = 0; y < in_h; ++y)  // horizontal pass first, as PyTorch
+      for (int64_t o = 0; o < out_w; ++o) {
+        double acc = 0;
+        for (int64_t j = 0; j < in_w; ++j) acc += Ww[size_t(o * in_w + j)] * double(x[y * in_w + j]);
+        rows[size_t(y * out_w + o)] = acc;
+      }
+    for (int64_t o = 0; o < out_h; ++o)
+      for (int64_t xo = 0; xo < out_w; ++xo) {
+        double acc = 0;
+        for (int64_t y = 0; y < in_h; ++y) acc += Wh[size_t(o * in_h + y)] * rows[size_t(y * out_w + xo)];
+        dst[c * out_h * out_w + o * out_w + xo] = float(acc);
+      }
+  }
+}
+
+std::vector<float> resample_pos_embed(const std::vector<float>& pos, int64_t C, int64_t prefix, int64_t old_h,
+                                      int64_t old_w, int64_t new_h, int64_t new_w) {
+  // (prefix + HW, C) -> prefix rows kept; grid as C planes (C, H, W), resized, back to (HW, C)
+  std::vector<float> planes(size_t(C * old_h * old_w)), resized(size_t(C * new_h * new_w));
+  for (int64_t p = 0; p < old_h * old_w; ++p)
+    for (int64_t c = 0; c < C; ++c) planes[size_t(c * old_h * old_w + p)] = pos[size_t((prefix + p) * C + c)];
+  resize_bicubic_aa(planes.data(), C, old_h, old_w, resized.data(), new_h, new_w);
+  std::vector<float> out(size_t((prefix + new_h * new_w) * C));
+  std::copy(pos.begin(), pos.begin() + prefix * C, out.begin());
+  for (int64_t p = 0; p < new_h * new_w; ++p)
+    for (int64_t c = 0; c < C; ++c) out[size_t((prefix + p) * C + c)] = resized[size_t(c * new_h * new_w + p)];
+  return out;
+}
+
+std::vector<float> adapt_input_conv(const std::vector<float>& w, const Shape& shape, int64_t in_chans,
+                                    const std::string& where) {
+  if (shape.rank != 4 || shape[1] != 3)
+    fail(where, ": patch_embed.proj.weight ", shape, " can be adapted to in_chans ", in_chans,
+         " only from 3 input channels (timm's adapt_input_conv)");
+  const int64_t O = shape[0], PP = shape[2] * shape[3];
+  std::vector<float> out(size_t(O * in_chans * PP));
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < in_chans; ++c)
+      for (int64_t k = 0; k < PP; ++k) {
+        const float* src = w.data() + o * 3 * PP;
+        float v;
+        if (in_chans == 1)
+          v = src[k] + src[PP + k] + src[2 * PP + k];  // sum over RGB
+        else
+          v = src[(c % 3) * PP + k] * float(3.0 / double(in_chans));  // tile RGB, rescale
+        out[size_t((o * in_chans + c) * PP + k)] = v;
+      }
+  return out;
+}
+
+int64_t LoadReport::count(const std::string& action) const {
+  return std::count_if(rows.begin(), rows.end(), [&](const LoadAction& r) { return r.action == action; });
+}
+
+std::string LoadReport::table() const {
+  std::ostringstream os;
+  os << "weights from " << path << ": " << count("loaded") << " loaded, " << count("resampled") << " resampled, "
+     << count("adapted") << " adapted, " << count("re-initialised") << " re-initialised, " << count("missing")
+     << " missing (kept init), " << count("ignored") << " ignored\n";
+  for (const auto& r : rows)
+    if (r.action != "loaded") os << "  " << r.action << ": " << r.name << (r.detail.empty() ? "" : "  (" + r.detail + ")") << "\n";
+  return os.str();
+}
+
+void export_safetensors(const std::string& path, const Params<float>& params, std::map<std::string, std::string> metadata) {
+  std::vector<SafeTensorOut> out;
+  for (const auto& info : params.infos()) out.push_back({info.name, info.shape, params.data() + info.offset});
+  metadata["format"] = "pt";
+  write_safetensors(path, out, metadata);
+}
+
+std::string timm_hub_config(const std::string& architecture, const VitConfig& v, const std::vector<double>& mean,
+                            const std::vector<double>& std) {
+  const auto per_channel = [&](const std::vector<double>& x) {
+    return x.size() == 1 ? std::vector<double>(size_t(v.in_chans), x[0]) : x;
+  };
+  nlohmann::ordered_json j;
+  j["architecture"] = architecture;
+  j["num_classes"] = v.num_classes;
+  j["num_features"] = v.embed_dim;
+  j["global_pool"] = v.global_pool;
+  j["model_args"] = {{"img_size", v.img_size},       {"patch_size", v.patch_size}, {"in_chans", v.in_chans},
+                     {"num_classes", v.num_classes}, {"embed_dim", v.embed_dim},   {"depth", v.depth},
+                     {"num_heads", v.num_heads},     {"mlp_ratio", v.mlp_ratio},   {"qkv_bias", v.qkv_bias},
+                     {"global_pool", v.global_pool}, {"class_token", true}};
+  if (v.init_values > 0) j["model_args"]["init_values"] = v.init_values;
+  j["pretrained_cfg"] = {{"input_size", {v.in_chans, v.img_size, v.img_size}},
+                         {"interpolation", "bicubic"},
+                         {"crop_pct", 1.0},
+                         {"mean", per_channel(mean)},
+                         {"std", per_channel(std)},
+                         {"num_classes", v.num_classes},
+                         {"first_conv", "patch_embed.proj"},
+                         {"classifier", "head"}};
+  return j.dump(2) + "\n";
+}
+
+LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict) {
+  Source src = open_source(path);
+  auto shape_of = [&](const std::string& n) -> const Shape* {
+    auto it = src.shapes.find(n);
+    return it == src.shapes.end() ? nullptr : &it->second;
+  };
+
+  // 1. the architecture the file implies, against the config
+  {
+    std::ostringstream bad;
+    auto check = [&](const char* key, int64_t file_value, int64_t cfg_value, const std::string& from) {
+      if (file_value != cfg_value)
+        bad << "\n  " << key << ": the file has " << file_value << " (" << from << "), the config says " << cfg_value;
+    };
+    if (const Shape* s = shape_of("patch_embed.proj.weight"); s && s->rank == 4) {
+      check("embed_dim", (*s)[0], cfg.embed_dim, "patch_embed.proj.weight " + s->str());
+      check("patch_size", (*s)[2], cfg.patch_size, "patch_embed.proj.weight " + s->str());
+    }
+    int64_t depth = 0;
+    for (const auto& [n, s] : src.shapes)
+      if (n.rfind("blocks.", 0) == 0) depth = std::max<int64_t>(depth, std::stoll(n.substr(7)) + 1);
+    if (depth) check("depth", depth, cfg.depth, "blocks.0 .. blocks." + std::to_string(depth - 1));
+    if (const Shape* s = shape_of("blocks.0.mlp.fc1.weight"); s && s->rank == 2)
+      check("mlp hidden (embed_dim * mlp_ratio)", (*s)[0], cfg.mlp_hidden(), "blocks.0.mlp.fc1.weight " + s->str());
+    if (depth) check("qkv_bias", shape_of("blocks.0.attn.qkv.bias") != nullptr, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
+    if (!bad.str().empty()) fail(path, ": the weights do not fit the model's architecture:", bad.str());
+  }
+
+  // 2. tensor by tensor
+  LoadReport rep;
+  rep.path = path;
+  std::ostringstream problems;
+  int64_t nproblems = 0;
+  std::vector<std::pair<size_t, std::vector<float>>> values;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const ParamInfo& info = params.info(i);
+    const Shape* fs = shape_of(info.name);
+    const bool is_head = info.name == "head.weight" || info.name == "head.bias";
+    if (!fs) {
+      if (is_head) {
+        rep.rows.push_back({info.name, "re-initialised", "not in the file"});
+      } else if (!strict) {
+        rep.rows.push_back({info.name, "missing", "not in the file " + info.shape.str()});
+      } else {
+        problems << "\n  missing:    " << info.name << " " << info.shape;
+        ++nproblems;
+      }
+      continue;
+    }
+    if (*fs == info.shape) {
+      values.emplace_back(i, src.read(info.name));
+      rep.rows.push_back({info.name, "loaded", ""});
+    } else if (is_head) {
+      rep.rows.push_back({info.name, "re-initialised", "num_classes: file " + fs->str() + ", model " + info.shape.str()});
+    } else if (info.name == "pos_embed" && fs->rank == 3 && (*fs)[2] == info.shape[2] && (*fs)[0] == 1) {
+      const int64_t old_n = (*fs)[1] - 1, old_g = int64_t(std::llround(std::sqrt(double(old_n))));
+      if (old_n <= 0 || old_g * old_g != old_n) fail(path, ": pos_embed ", *fs, " is not 1 + a square grid of tokens");
+      const int64_t g = cfg.grid();
+      values.emplace_back(i, resample_pos_embed(src.read(info.name), info.shape[2], 1, old_g, old_g, g, g));
+      rep.rows.push_back({info.name, "resampled", "grid " + std::to_string(old_g) + "x" + std::to_string(old_g) + " -> " +
+                                                      std::to_string(g) + "x" + std::to_string(g) + ", bicubic antialias"});
+    } else if (info.name == "patch_embed.proj.weight" && fs->rank == 4 && (*fs)[0] == info.shape[0] &&
+               (*fs)[2] == info.shape[2] && (*fs)[3] == info.shape[3] && (*fs)[1] != info.shape[1]) {
+      values.emplace_back(i, adapt_input_conv(src.read(info.name), *fs, info.shape[1], path));
+      rep.rows.push_back({info.name, "adapted", "in_chans " + std::to_string((*fs)[1]) + " -> " + std::to_string(info.shape[1])});
+    } else if (!strict) {
+      rep.rows.push_back({info.name, "missing", "file " + fs->str() + ", model " + info.shape.str() + "; kept init"});
+    } else {
+      problems << "\n  mismatched: " << info.name << " file " << *fs << ", model " << info.shape;
+      ++nproblems;
+    }
+  }
+  for (const auto& [name, s] : src.shapes)
+    if (!params.find(name)) {
+      if (strict) {
+        problems << "\n  unexpected: " << name << " " << s;
+        ++nproblems;
+      } else {
+        rep.rows.push_back({name, "ignored", "not in the model " + s.str()});
+      }
+    }
+  if (nproblems)
+    fail(path, ": ", nproblems, " tensor", nproblems > 1 ? "s do" : " does", " not fit the model (strict loading):",
+         problems.str());
+  // 3. only now, with everything checked, overwrite the parameters
+  for (auto& [i, v] : values) std::copy(v.begin(), v.end(), params.data() + params.info(i).offset);
+  return rep;
+}
+
+}  // namespace tapevit
