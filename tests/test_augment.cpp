@@ -116,7 +116,7 @@ TEST_CASE("Augment: validate names the offending key") {
   CHECK_NOTHROW(ok.validate(3));
 }
 
-TEST_CASE("Loader: eval visits every sample once, in order; the last batch is smaller") {
+TEST_CASE("Loader: eval visits every sample once, in order, and the last batch is smaller") {
   const Dataset d = make_data(52, 1, 1, 1, 7, [](int64_t i, int64_t) { return int(i); });
   AugmentConfig a = plain(true);
   a.mixup = 1;  // ignored in eval
@@ -286,7 +286,7 @@ TEST_CASE("Augment: random crop with zero padding and horizontal flip give one o
   for (size_t k = 0; k < 15; ++k) CHECK(o.x[k] == doctest::Approx(norm(int(10 + k))));
 }
 
-TEST_CASE("Augment: mixup pairs sample i with B-1-i; targets lam*y1 + (1-lam)*y2; images the same mix") {
+TEST_CASE("Augment: mixup pairs sample i with B-1-i, targets lam*y1 + (1-lam)*y2, images the same mix") {
   const Dataset d = make_data(40, 2, 4, 3, 5, [](int64_t i, int64_t k) { return int((i * 37 + k * 11) % 256); });
   AugmentConfig a = plain(true);
   a.crop_padding = 1;
@@ -331,7 +331,7 @@ TEST_CASE("Augment: mixup pairs sample i with B-1-i; targets lam*y1 + (1-lam)*y2
   CHECK(lams.size() == 15u);  // one fresh lam per batch
 }
 
-TEST_CASE("Augment: cutmix pastes one box from the partner; the target weight is the box's area fraction") {
+TEST_CASE("Augment: cutmix pastes one box from the partner, and the target weight is the box's area fraction") {
   // images constant per sample and distinct, so every pixel tells which sample it came from
   const int64_t C = 2, H = 7, W = 6, HW = H * W, B = 6;
   const Dataset d = make_data(30, C, H, W, 6, [](int64_t i, int64_t k) { return int(5 + 8 * i + (k >= HW ? 1 : 0)); });
@@ -385,7 +385,7 @@ TEST_CASE("Augment: cutmix pastes one box from the partner; the target weight is
   CHECK(clipped > 0);  // and some are cut by the border (timm clips, correct_lam recomputes lam)
 }
 
-TEST_CASE("Augment: lam ~ Beta(alpha, alpha); mixup_prob and mixup_switch_prob are the batch fractions") {
+TEST_CASE("Augment: lam ~ Beta(alpha, alpha), and mixup_prob and mixup_switch_prob are the batch fractions") {
   // two 1x1 samples, labels 0 and 1, batch 2: row 0's weight on class 0 is lam
   const Dataset d = make_data(2, 1, 1, 1, 2, [](int64_t i, int64_t) { return int(100 * i); });
   auto lams = [&](const AugmentConfig& a, int n) {

@@ -329,7 +329,7 @@ TEST_CASE("Data: Debian's Fashion-MNIST loads 60000 + 10000 balanced 28x28 image
   }
 }
 
-TEST_CASE("Data: select_classes keeps, relabels and caps classes; bad class lists name the key") {
+TEST_CASE("Data: select_classes keeps, relabels and caps classes, and bad class lists name the key") {
   Dataset d;
   d.name = "toy";
   d.n = 8, d.channels = 1, d.height = 1, d.width = 2, d.num_classes = 4;

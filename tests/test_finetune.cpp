@@ -66,7 +66,7 @@ TEST_CASE("Optimizer: an lr scale s steps exactly as the unscaled optimizer at l
   }
 }
 
-TEST_CASE("Fine-tune: freeze = all_but_head trains head.* only; layer_decay runs end to end") {
+TEST_CASE("Fine-tune: freeze = all_but_head trains head.* only, and layer_decay runs end to end") {
   const std::string data = test::make_stripes_mnist("stripes_finetune", 256, 64);
   ConfigValues v;
   auto set = [&](const char* k, const std::string& x) { v[k] = {x, "test"}; };

@@ -175,7 +175,7 @@ TEST_CASE("Optimizer: weight decay skips 1-D tensors, biases, pos_embed and cls_
   }
 }
 
-TEST_CASE("Optimizer: a frozen parameter and its state stay untouched; the others still match torch") {
+TEST_CASE("Optimizer: a frozen parameter and its state stay untouched, and the others still match torch") {
   H5File f(kFixture, H5File::Read);
   const std::vector<std::string> frozen = {"head.weight", "blocks.0.norm1.weight"};
   for (const char* cs : kCases) {
@@ -348,7 +348,7 @@ TEST_CASE("clip_grad_norm: matches torch.nn.utils.clip_grad_norm_ (float64 <= 1e
   run(float{}, "f32", 1e-6);
 }
 
-TEST_CASE("clip_grad_norm: hand-checked norm; no clipping when max_norm >= norm + 1e-6 or max_norm <= 0; frozen gradients ignored") {
+TEST_CASE("clip_grad_norm: hand-checked norm, no clipping when max_norm >= norm + 1e-6 or max_norm <= 0, frozen gradients ignored") {
   Params<double> p;
   Var<double> a = p.add("blocks.0.attn.proj.weight", {1, 2}, InitSpec::zeros());
   Var<double> b = p.add("blocks.0.attn.proj.bias", {1}, InitSpec::zeros());

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "fake_data.h"
+#include "svg_check.h"
 #include "tapevit/io/checkpoint.h"
 #include "tapevit/io/h5.h"
 #include "tapevit/train/train.h"
@@ -107,6 +108,10 @@ TEST_CASE("Train: a tiny ViT learns the stripes task and writes its run director
   const std::string csv = slurp(out + "/summary.csv");
   CHECK(csv.rfind("epoch,train_loss,eval_loss,eval_top1,eval_top5,lr,seconds\n1,", 0) == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);
+  std::string svg_error;
+  const auto svg = parse_xml(slurp(out + "/curves.svg"), svg_error);  // redrawn each epoch
+  CHECK_MESSAGE(svg_error.empty(), svg_error);
+  CHECK(std::count_if(svg.begin(), svg.end(), [](const XmlElement& e) { return e.name == "polyline"; }) == 5);
   // the resolved config in the run directory and in the checkpoint reproduces the config
   CHECK(slurp(out + "/config.ini") == f.attr_string("config"));
   TrainConfig again = resolve_config(parse_ini_text(f.attr_string("config"), "ckpt"));

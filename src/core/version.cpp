@@ -15,7 +15,14 @@ const char* version() { return TAPEVIT_VERSION; }
 
 std::string build_info() {
   std::ostringstream os;
-  os << "compiler: " << __VERSION__ << ", C++" << __cplusplus / 100 % 100 << "\n"
+#if defined(__clang__)
+  const char* compiler = "clang ";
+#elif defined(__GNUC__)
+  const char* compiler = "g++ ";
+#else
+  const char* compiler = "";
+#endif
+  os << "compiler: " << compiler << __VERSION__ << ", C++" << __cplusplus / 100 % 100 << "\n"
      << "native (-march=native): " << (TAPEVIT_NATIVE ? "on" : "off") << "\n"
      << "AVX-512 float GEMM: "
      << (detail::sgemm_avx512_built() ? "on" : "off (Eigen's GEMM: built without AVX-512 or TAPEVIT_SGEMM_AVX512=OFF)")

@@ -1,18 +1,18 @@
-// tapevit/train/train.h: training and evaluation of a ViT from a resolved TrainConfig.
+// tapevit/train/train.h: training a ViT from a resolved TrainConfig (the loop is src/train/train.cpp).
 //
 // One step: batch(seed, epoch, step) -> forward (training mode: dropout, drop path) -> soft-target
 // cross-entropy (smoothing and mixup folded into the targets, as timm) -> backward -> clip -> optimizer
-// step at lr = schedule(step). Each epoch ends with an evaluation on the test split, a row in summary.csv,
-// last.h5 and (when top-1 improves) best.h5 in the run directory. Resuming from last.h5 continues on the
+// step at lr = schedule(step). Each epoch ends with an evaluation on the test split, a row in summary.csv, a
+// redrawn curves.svg, last.h5 and (when top-1 improves) best.h5 in the run directory. Resuming from last.h5 continues on the
 // exact batches, draws and optimizer state, so the final weights are bit-identical to an uninterrupted run
 // with the same thread count.
 #pragma once
 #include <ostream>
 #include <string>
 
-#include "tapevit/layers/vit.h"
-#include "tapevit/train/config.h"
 #include "tapevit/data/dataset.h"
+#include "tapevit/train/config.h"
+#include "tapevit/train/evaluate.h"
 
 namespace tapevit {
 
@@ -32,17 +32,6 @@ struct TrainSummary {
 // Throws an Error for bad data, inconsistent configs, a non-finite loss (naming the step) and I/O failures;
 // the last good checkpoint is never overwritten by a partial one.
 TrainSummary train(TrainConfig cfg, const TrainOptions& opts);
-
-struct EvalResult {
-  double loss = 0, top1 = 0, top5 = 0;  // top1/top5 in percent; loss is plain cross-entropy
-  int64_t n = 0;
-  double seconds = 0;
-};
-// Logits (n, num_classes) of n normalised images (n, in_chans, img_size, img_size), in inference mode, `batch`
-// images at a time.
-void predict(const VisionTransformer<float>& model, const float* images, int64_t n, int64_t batch, float* logits);
-
-EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg);
 
 // Fill the data-dependent defaults (data_dir, mean/std) and check the data against the model
 // (channels, image size, classes). Throws naming the keys.

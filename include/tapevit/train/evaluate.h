@@ -1,0 +1,25 @@
+// tapevit/train/evaluate.h: a model on data without training it, as timm's validate(): evaluation on a labelled
+// split (loss, top-1, top-5) and raw logits for images (predict).
+#pragma once
+#include <cstdint>
+
+#include "tapevit/data/dataset.h"
+#include "tapevit/layers/vit.h"
+#include "tapevit/train/config.h"
+
+namespace tapevit {
+
+struct EvalResult {
+  double loss = 0, top1 = 0, top5 = 0;  // top1/top5 in percent; loss is plain cross-entropy
+  int64_t n = 0;
+  double seconds = 0;
+};
+
+// Every sample of `data`, in order, in inference mode, validation_batch_size (or batch_size) at a time.
+EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg);
+
+// Logits (n, num_classes) of n normalised images (n, in_chans, img_size, img_size), in inference mode, `batch`
+// images at a time.
+void predict(const VisionTransformer<float>& model, const float* images, int64_t n, int64_t batch, float* logits);
+
+}  // namespace tapevit

@@ -1,0 +1,64 @@
+// src/train/evaluate.cpp: see tapevit/train/evaluate.h.
+#include "tapevit/train/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <vector>
+
+#include "tapevit/data/loader.h"
+
+namespace tapevit {
+
+void predict(const VisionTransformer<float>& model, const float* images, int64_t n, int64_t batch, float* logits) {
+  const VitConfig& v = model.config();
+  const int64_t img = v.in_chans * v.img_size * v.img_size, K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
+  Tape<float> tape;
+  tape.set_grad_enabled(false);
+  for (int64_t i = 0; i < n; i += batch) {
+    const int64_t b = std::min(batch, n - i);
+    tape.reset();
+    Var<float> out = model(tape, tape.wrap(const_cast<float*>(images + i * img), {b, v.in_chans, v.img_size, v.img_size}));
+    std::copy(out->data, out->data + b * K, logits + i * K);
+  }
+}
+
+EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
+  const VitConfig& v = model.config();
+  BatchLoader loader(data, B, cfg.seed, cfg.aug, /*train=*/false);
+  const int64_t K = v.num_classes, img = v.in_chans * v.img_size * v.img_size;
+  std::vector<float> images(size_t(B * img)), targets(size_t(B * K));
+  std::vector<int32_t> labels(static_cast<size_t>(B));
+  Tape<float> tape;
+  tape.set_grad_enabled(false);
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t top1 = 0, top5 = 0;
+  const int64_t k5 = std::min<int64_t>(5, K);
+  for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
+    const int64_t n = loader.batch(0, s, images.data(), labels.data(), targets.data());
+    tape.reset();
+    Var<float> logits = model(tape, tape.wrap(images.data(), {n, v.in_chans, v.img_size, v.img_size}));
+    for (int64_t b = 0; b < n; ++b) {
+      const float* z = logits->data + b * K;
+      const float mx = *std::max_element(z, z + K);
+      double se = 0;
+      for (int64_t k = 0; k < K; ++k) se += std::exp(double(z[k] - mx));
+      loss_sum += double(mx) + std::log(se) - double(z[labels[size_t(b)]]);
+      int64_t rank = 0;  // classes scoring strictly higher than the true one
+      for (int64_t k = 0; k < K; ++k) rank += z[k] > z[labels[size_t(b)]];
+      top1 += rank < 1;
+      top5 += rank < k5;
+    }
+    r.n += n;
+  }
+  r.loss = loss_sum / double(r.n);
+  r.top1 = 100.0 * double(top1) / double(r.n);
+  r.top5 = 100.0 * double(top5) / double(r.n);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace tapevit

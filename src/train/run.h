@@ -1,0 +1,58 @@
+// src/train/run.h: everything one training run holds, set up before its first step (internal to src/train).
+//
+// Run's constructor is the set-up half of timm's train.py: it binds the data defaults, picks and checks the run
+// directory, loads the data, builds the model (from --init weights when asked), the optimizer and the lr
+// schedule, and restores the state of a resumed run. train.cpp then only loops.
+#pragma once
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tapevit/data/loader.h"
+#include "tapevit/io/checkpoint.h"
+#include "tapevit/layers/vit.h"
+#include "tapevit/optim/lr_schedule.h"
+#include "tapevit/optim/optimizer.h"
+#include "tapevit/train/train.h"
+
+namespace tapevit {
+
+using Clock = std::chrono::steady_clock;
+inline double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct Run {
+  Run(TrainConfig config, const TrainOptions& options);
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
+  TrainConfig cfg;  // resolved: data defaults bound, output set
+  TrainOptions opts;
+  Dataset train_set, test_set;
+  std::unique_ptr<VisionTransformer<float>> model;
+  std::unique_ptr<Optimizer<float>> opt;
+  std::unique_ptr<BatchLoader> loader;  // reads train_set
+  int64_t steps_per_epoch = 0;
+  LrSchedule sched;
+  CheckpointMeta meta;  // what every checkpoint of this run records
+  TrainState st;        // where the run is (restored on resume)
+  std::string last_path, best_path;
+
+  // The batch a step reads, and the tape it records on.
+  std::vector<float> images, targets;
+  std::vector<int32_t> labels;
+  Tape<float> tape;
+
+  // Wall time: of the training steps (throughput), and of the epoch under way.
+  double train_seconds = 0;
+  int64_t train_images = 0;
+  Clock::time_point epoch_start;
+  double epoch_seconds_before = 0;  // of this epoch, spent before a resume
+
+  Params<float>& params() { return model->params(); }
+  void save(const std::string& path) { save_checkpoint(path, meta, params(), opt.get(), st); }
+  // stop_after_steps (tests: an interruption at a chosen step) has been reached.
+  bool stop_requested() const { return opts.stop_after_steps > 0 && st.global_step >= opts.stop_after_steps; }
+};
+
+}  // namespace tapevit
