@@ -124,6 +124,21 @@ expect 1 "rgb.npy: images of shape \[2, 3, 28, 28\], expected \[N, 1, 28, 28\]" 
 expect 2 'exactly one of --checkpoint CKPT and --init WEIGHTS' -- "$TV" predict --input "$WORK/images.npy" --out "$WORK/c.npy"
 expect 1 'tiny.ini: not a .npy file' -- "$TV" predict --input "$WORK/tiny.ini" --out "$WORK/c.npy" --checkpoint "$WORK/run/last.h5"
 
+# top-level help and version; plot from a run's summary.csv
+expect 0 'train .*resume a run' -- "$TV" --help
+expect 2 'plot +draw a run' -- "$TV"
+expect 0 '^tapevit [0-9]+\.[0-9]+\.[0-9]+' -- "$TV" --version
+expect 0 'AVX-512 float GEMM: (on|off)' -- "$TV" --version
+[ -s "$WORK/run/curves.svg" ] || { echo "FAIL: the run did not write curves.svg"; failures=$((failures + 1)); }
+rm -f "$WORK/run/curves.svg"
+expect 0 "wrote $WORK/run/curves.svg \(1 run\)" -- "$TV" plot "$WORK/run"
+grep -q '<polyline class="series"' "$WORK/run/curves.svg" || { echo "FAIL: plot drew no lines"; failures=$((failures + 1)); }
+expect 0 "wrote $WORK/two.svg \(2 runs\)" -- "$TV" plot "$WORK/run/summary.csv" "$WORK/run/summary.csv" --out "$WORK/two.svg"
+expect 2 'several runs needs --out' -- "$TV" plot "$WORK/run/summary.csv" "$WORK/run/summary.csv"
+expect 2 'needs at least one summary.csv' -- "$TV" plot
+expect 1 "tiny.ini:1: no column 'epoch'" -- "$TV" plot "$WORK/tiny.ini" --out "$WORK/x.svg"
+[ -e "$WORK/x.svg" ] && { echo "FAIL: a refused plot wrote its output"; failures=$((failures + 1)); }
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1
