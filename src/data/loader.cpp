@@ -134,6 +134,63 @@ BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed,
 
 int64_t BatchLoader::steps_per_epoch() const { return train_ ? data_.n / batch_ : (data_.n + batch_ - 1) / batch_; }
 
+namespace {
+
+// timm's Mixup._params_per_batch then _mix_batch, in place on images (B, C, H, W): sample i with sample B-1-i.
+// Returns lam (1 when this batch is not mixed).
+double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, const AugmentConfig& aug, uint64_t key) {
+  const int64_t HW = H * W, CHW = C * HW;
+  if (!(Rng::uniform(key, 0) < aug.mixup_prob)) return 1.0;
+  bool cutmix = aug.mixup <= 0;
+  if (aug.mixup > 0 && aug.cutmix > 0) cutmix = Rng::uniform(key, 1) < aug.mixup_switch_prob;
+  double lam = beta_draw(cutmix ? aug.cutmix : aug.mixup, Rng::bits(key, 2));
+  const int64_t half = B / 2;
+  if (cutmix) {
+    // timm's rand_bbox: cut = int(side * sqrt(1 - lam)), centre uniform in the image, half-cuts clipped
+    const double ratio = std::sqrt(1.0 - lam);
+    const int64_t cut_h = int64_t(double(H) * ratio), cut_w = int64_t(double(W) * ratio);
+    const int64_t cy = uniform_int(key, 3, H), cx = uniform_int(key, 4, W);
+    const int64_t y0 = std::clamp<int64_t>(cy - cut_h / 2, 0, H), y1 = std::clamp<int64_t>(cy + cut_h / 2, 0, H);
+    const int64_t x0 = std::clamp<int64_t>(cx - cut_w / 2, 0, W), x1 = std::clamp<int64_t>(cx + cut_w / 2, 0, W);
+    lam = 1.0 - double((y1 - y0) * (x1 - x0)) / double(HW);
+    // both partners take the box from each other: swap it
+#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+    for (int64_t i = 0; i < half; ++i)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t y = y0; y < y1; ++y) {
+          float* a = images + i * CHW + c * HW + y * W;
+          float* b = images + (B - 1 - i) * CHW + c * HW + y * W;
+          std::swap_ranges(a + x0, a + x1, b + x0);
+        }
+  } else {
+    const float l = float(lam), m = float(1.0 - lam);
+#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+    for (int64_t i = 0; i < half; ++i) {
+      float* a = images + i * CHW;
+      float* b = images + (B - 1 - i) * CHW;
+      for (int64_t k = 0; k < CHW; ++k) {
+        const float va = a[k], vb = b[k];
+        a[k] = l * va + m * vb;
+        b[k] = l * vb + m * va;
+      }
+    }
+  }
+  return lam;
+}
+
+// timm's mixup_target: lam * smoothed_onehot(y_i) + (1 - lam) * smoothed_onehot(y_{B-1-i}), targets (B, K).
+void mixup_targets(float* targets, const int32_t* labels, int64_t B, int64_t K, double smoothing, double lam) {
+  const double off = smoothing / double(K), on = 1.0 - smoothing + off;
+  for (int64_t i = 0; i < B; ++i) {
+    const int32_t y1 = labels[i], y2 = labels[B - 1 - i];
+    float* t = targets + i * K;
+    for (int64_t k = 0; k < K; ++k)
+      t[k] = float(lam * (k == y1 ? on : off) + (1.0 - lam) * (k == y2 ? on : off));
+  }
+}
+
+}  // namespace
+
 int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* labels, float* targets) const {
   const int64_t steps = steps_per_epoch();
   if (epoch < 0) fail("BatchLoader::batch: epoch must be >= 0, got ", epoch);
@@ -156,7 +213,7 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
   const uint8_t* pixels = data_.images.data();
   const float* lut = lut_.data();
 
-  // 1. per sample: crop from the zero-padded image, flip, normalise
+  // per sample: crop from the zero-padded image, flip, normalise
 #pragma omp parallel for schedule(static) if (B * CHW >= 16384)
   for (int64_t i = 0; i < B; ++i) {
     const int64_t src = train_ ? perm_[size_t(first + i)] : first + i;
@@ -193,56 +250,11 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
     }
   }
 
-  // 2. per batch: mixup / cutmix (timm's Mixup._params_per_batch, then _mix_batch)
+  // per batch: mixup / cutmix, then the (mixed, smoothed) targets
   double lam = 1.0;
-  if (augment && (aug_.mixup > 0 || aug_.cutmix > 0)) {
-    const uint64_t key = stream_key(seed_, kMix, epoch, step);
-    if (Rng::uniform(key, 0) < aug_.mixup_prob) {
-      bool cutmix = aug_.mixup <= 0;
-      if (aug_.mixup > 0 && aug_.cutmix > 0) cutmix = Rng::uniform(key, 1) < aug_.mixup_switch_prob;
-      lam = beta_draw(cutmix ? aug_.cutmix : aug_.mixup, Rng::bits(key, 2));
-      const int64_t half = B / 2;
-      if (cutmix) {
-        // timm's rand_bbox: cut = int(side * sqrt(1 - lam)), centre uniform in the image, half-cuts clipped
-        const double ratio = std::sqrt(1.0 - lam);
-        const int64_t cut_h = int64_t(double(H) * ratio), cut_w = int64_t(double(W) * ratio);
-        const int64_t cy = uniform_int(key, 3, H), cx = uniform_int(key, 4, W);
-        const int64_t y0 = std::clamp<int64_t>(cy - cut_h / 2, 0, H), y1 = std::clamp<int64_t>(cy + cut_h / 2, 0, H);
-        const int64_t x0 = std::clamp<int64_t>(cx - cut_w / 2, 0, W), x1 = std::clamp<int64_t>(cx + cut_w / 2, 0, W);
-        lam = 1.0 - double((y1 - y0) * (x1 - x0)) / double(HW);
-        // both partners take the box from each other: swap it
-#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
-        for (int64_t i = 0; i < half; ++i)
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t y = y0; y < y1; ++y) {
-              float* a = images + i * CHW + c * HW + y * W;
-              float* b = images + (B - 1 - i) * CHW + c * HW + y * W;
-              std::swap_ranges(a + x0, a + x1, b + x0);
-            }
-      } else {
-        const float l = float(lam), m = float(1.0 - lam);
-#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
-        for (int64_t i = 0; i < half; ++i) {
-          float* a = images + i * CHW;
-          float* b = images + (B - 1 - i) * CHW;
-          for (int64_t k = 0; k < CHW; ++k) {
-            const float va = a[k], vb = b[k];
-            a[k] = l * va + m * vb;
-            b[k] = l * vb + m * va;
-          }
-        }
-      }
-    }
-  }
-
-  // 3. targets: timm's mixup_target (lam = 1 without mixing: smoothed one-hots)
-  const double off = aug_.smoothing / double(K), on = 1.0 - aug_.smoothing + off;
-  for (int64_t i = 0; i < B; ++i) {
-    const int32_t y1 = labels[i], y2 = labels[B - 1 - i];
-    float* t = targets + i * K;
-    for (int64_t k = 0; k < K; ++k)
-      t[k] = float(lam * (k == y1 ? on : off) + (1.0 - lam) * (k == y2 ? on : off));
-  }
+  if (augment && (aug_.mixup > 0 || aug_.cutmix > 0))
+    lam = mix_batch(images, B, C, H, W, aug_, stream_key(seed_, kMix, epoch, step));
+  mixup_targets(targets, labels, B, K, aug_.smoothing, lam);
   return B;
 }
 
