@@ -49,8 +49,8 @@ warmup_epochs = 0.5
 INI
 
 # help lists every key with its default
-expect 0 '--embed_dim 192 .*embedding dim' -- "$TV" train --help
-expect 0 '--opt_betas 0.9, 0.999' -- "$TV" train --help
+expect 0 '--embed_dim VALUE +embedding dim C \(default: 192\)' -- "$TV" train --help
+expect 0 '--opt_betas VALUE .*\(default: 0.9, 0.999\)' -- "$TV" train --help
 expect 2 'usage: tapevit' -- "$TV"
 expect 2 "unknown command 'trian'" -- "$TV" trian
 
@@ -85,7 +85,7 @@ expect 1 'nothing.h5' -- "$TV" eval --checkpoint "$WORK/nothing.h5"
 
 # nothing overwritten: a new run into a used directory is refused; a corrupt checkpoint is refused
 cp "$WORK/run/last.h5" "$WORK/last.copy"
-expect 1 'already holds a run \(last.h5\)' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
+expect 1 'already holds a run \(last.h5, best.h5, summary.csv\)' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
 head -c 5000 "$WORK/run/last.h5" >"$WORK/corrupt.h5"
 expect 1 'corrupt.h5' -- "$TV" train --resume "$WORK/corrupt.h5"
 expect 1 'corrupt.h5' -- "$TV" eval --checkpoint "$WORK/corrupt.h5"
@@ -105,7 +105,7 @@ expect 1 'nothing.safetensors: cannot open' -- "$TV" train --config "$WORK/tiny.
 # export to timm safetensors (+ Hub config.json); predict from the checkpoint and from the exported weights gives
 # the same logits; bad input is refused
 expect 0 'wrote .*model.safetensors: 32 tensors' -- "$TV" export --checkpoint "$WORK/run/last.h5" --out "$WORK/model.safetensors" --hub_config
-expect 0 '"architecture": "vit_tiny_patch16_224"' -- cat "$WORK/config.json"
+expect 0 '"architecture": "vit_custom_patch7_28"' -- cat "$WORK/config.json"
 expect 0 '"embed_dim": 32' -- cat "$WORK/config.json"
 # a uint8 .npy as numpy.save writes it: make_npy SHAPE BYTES FILE
 make_npy() {

@@ -2,23 +2,90 @@
 #include "args.h"
 
 #include <algorithm>
+#include <iomanip>
+#include <iostream>
+#include <map>
+
+#include "tapevit/train/timm_flags.h"
 
 namespace tapevit::cli {
 
-void add_config_keys(po::options_description& desc, const std::vector<std::string>& sections) {
-  TrainConfig defaults;
-  apply_preset(defaults.model, defaults.vit);
-  for (const auto& k : config_keys()) {
-    if (std::find(sections.begin(), sections.end(), k.section) == sections.end()) continue;
-    std::string def = config_get(defaults, k.name);
-    auto* v = po::value<std::string>()->value_name(def.empty() ? "\"\"" : def);
-    if (def == "true" || def == "false") v->implicit_value("true")->value_name(def);  // --no_aug alone means true
-    desc.add_options()(k.name.c_str(), v, ("[" + k.section + "] " + k.help).c_str());
+std::vector<std::string> keys_in(const std::vector<std::string>& sections) {
+  std::vector<std::string> out;
+  for (const auto& k : config_keys())
+    if (std::find(sections.begin(), sections.end(), k.section) != sections.end()) out.push_back(k.name);
+  return out;
+}
+
+namespace {
+
+TrainConfig defaults() {
+  TrainConfig d;
+  apply_preset(d.model, d.vit);
+  return d;
+}
+
+bool is_bool_key(const std::string& key) {
+  const std::string v = config_get(defaults(), key);
+  return v == "true" || v == "false";
+}
+
+// timm's spellings -> tapevit's: "--batch-size=64" -> "--batch_size=64", "-b" -> "--batch_size"; ignored timm
+// flags (and their value) are dropped with a note; unsupported ones throw.
+std::vector<std::string> normalise(const std::vector<std::string>& args, std::vector<std::string>& notes) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    std::string name, rest;
+    if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      const size_t eq = a.find('=');
+      name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      rest = eq == std::string::npos ? "" : a.substr(eq);
+    } else if (a == "-b" || a == "-j" || a == "-vb") {
+      name = a.substr(1);
+    } else {
+      out.push_back(a);
+      continue;
+    }
+    if (const TimmFlag* f = find_timm_flag(name); f && f->kind != TimmFlag::Alias) {
+      if (f->kind == TimmFlag::Unsupported) throw UsageError(unknown_key_message(name));
+      notes.push_back("--" + name + " (timm's) has no effect: " + f->note);
+      if (rest.empty() && i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0 && (f->flag == "workers" || f->flag == "j"))
+        ++i;  // its value
+      continue;
+    }
+    out.push_back("--" + canonical_key(name) + rest);
+  }
+  return out;
+}
+
+}  // namespace
+
+void add_config_keys(po::options_description& desc, const std::vector<std::string>& keys) {
+  for (const auto& name : keys) {
+    auto* v = po::value<std::string>();
+    if (is_bool_key(name)) v->implicit_value("true");  // --no_aug alone means true
+    desc.add_options()(name.c_str(), v, find_config_key(name)->help.c_str());
   }
 }
 
-ConfigValues parse_args(const std::vector<std::string>& args, const po::options_description& desc, po::variables_map& vm,
+void print_keys_help(std::ostream& os, const std::vector<std::string>& keys, const std::string& default_label) {
+  const TrainConfig d = defaults();
+  std::string section;
+  for (const auto& k : config_keys()) {
+    if (std::find(keys.begin(), keys.end(), k.name) == keys.end()) continue;
+    if (k.section != section) os << "  [" << (section = k.section) << "]\n";
+    const std::string arg = "--" + k.name + (is_bool_key(k.name) ? " [true|false]" : " VALUE");
+    std::string def = default_label.empty() ? config_get(d, k.name) : default_label;
+    os << "    " << std::left << std::setw(34) << arg << " " << k.help << " (default: " << (def.empty() ? "\"\"" : def)
+       << ")\n";
+  }
+}
+
+ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_description& desc, po::variables_map& vm,
                         const po::positional_options_description* pos) {
+  std::vector<std::string> notes;
+  const std::vector<std::string> args = normalise(raw, notes);
   po::parsed_options parsed(&desc);
   try {
     po::command_line_parser p(args);
@@ -30,15 +97,17 @@ ConfigValues parse_args(const std::vector<std::string>& args, const po::options_
   } catch (const po::unknown_option& e) {
     std::string name = e.get_option_name();
     while (!name.empty() && name[0] == '-') name.erase(0, 1);
+    if (find_config_key(name)) throw UsageError("--" + name + " is not used by this command (see its --help)");
     const std::string hint = suggest_config_key(name);
-    throw UsageError("unknown option '" + e.get_option_name() + "'" + (hint.empty() ? "" : "; " + hint));
+    throw UsageError("unknown option '--" + name + "'" + (hint.empty() ? "" : "; " + hint));
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
+  for (const auto& n : notes) std::cout << "note: " << n << "\n";
   ConfigValues values;
   for (const auto& o : parsed.options)
     if (find_config_key(o.string_key))  // from vm, which holds the implicit value of a bare boolean flag
-      values[o.string_key] = {vm[o.string_key].as<std::string>(), "command line"};
+      values[o.string_key] = {vm[o.string_key].as<std::string>(), "command line", kCommandLine};
   return values;
 }
 
@@ -47,8 +116,22 @@ void overlay(ConfigValues& base, const ConfigValues& top) {
 }
 
 void overlay_config_files(ConfigValues& values, const po::variables_map& vm) {
-  if (vm.count("config"))
-    for (const auto& file : vm["config"].as<std::vector<std::string>>()) overlay(values, read_config_file(file));
+  if (!vm.count("config")) return;
+  int priority = 1;
+  for (const auto& file : vm["config"].as<std::vector<std::string>>()) overlay(values, read_config_file(file, priority++));
+}
+
+std::string command_line(const std::string& command, const std::vector<std::string>& args) {
+  std::string s = "tapevit " + command;
+  for (const auto& a : args) {
+    const bool plain = !a.empty() && a.find_first_of(" \t\"'$\\;&|<>*?()") == std::string::npos;
+    s += " " + (plain ? a : "'" + a + "'");
+  }
+  return s;
+}
+
+void print_notes(std::ostream& os, const TrainConfig& cfg) {
+  for (const auto& n : cfg.notes) os << "note: " << n << "\n";
 }
 
 }  // namespace tapevit::cli

@@ -1,6 +1,8 @@
-// src/cli/args.h: what every `tapevit` subcommand shares: usage errors (exit code 2), every config key as a
-// --KEY VALUE option, and the layering of config sources (checkpoint < --config files < command line).
+// src/cli/args.h: what every `tapevit` subcommand shares: usage errors (exit code 2), timm's spellings of flags,
+// config keys as --KEY VALUE options with a readable help, and the layering of config sources
+// (checkpoint < --config files in order < command line).
 #pragma once
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -17,15 +19,27 @@ struct UsageError : Error {
   using Error::Error;
 };
 
-// Every config key of these sections as --key VALUE, with its default in the help text.
-void add_config_keys(po::options_description& desc, const std::vector<std::string>& sections);
-// Parse args into fixed options (vm) and config key values (marked "command line"). Throws UsageError.
+// The names of the config keys in these sections, in registry order.
+std::vector<std::string> keys_in(const std::vector<std::string>& sections);
+// Register these config keys as --key VALUE options (a bare boolean flag means true).
+void add_config_keys(po::options_description& desc, const std::vector<std::string>& keys);
+// The help of these keys, by section, with their defaults ("default: <default_label>" when the defaults come from
+// elsewhere, e.g. the checkpoint).
+void print_keys_help(std::ostream& os, const std::vector<std::string>& keys, const std::string& default_label = "");
+
+// Parse args into fixed options (vm) and config key values (priority kCommandLine). timm's spellings are read as
+// tapevit's (--batch-size, -b, --gp); timm flags that only tune PyTorch are dropped with a note (printed to
+// stdout); timm flags tapevit lacks are a UsageError saying what to do instead.
 ConfigValues parse_args(const std::vector<std::string>& args, const po::options_description& desc, po::variables_map& vm,
                         const po::positional_options_description* pos = nullptr);
 // base[k] = top[k] for every key of top.
 void overlay(ConfigValues& base, const ConfigValues& top);
-// Every --config FILE in order, each over what came before.
+// Every --config FILE in order, each over what came before (priorities 1, 2, ...).
 void overlay_config_files(ConfigValues& values, const po::variables_map& vm);
+// "tapevit train --config a.ini ..." as typed (for config.ini and checkpoints).
+std::string command_line(const std::string& command, const std::vector<std::string>& args);
+// The notes resolve_config left (a preset overriding file keys, ...), one "note: ..." line each.
+void print_notes(std::ostream& os, const TrainConfig& cfg);
 
 // The subcommands (src/cli/cmd_*.cpp); each returns the exit code.
 int cmd_train(const std::vector<std::string>& args);

@@ -1,44 +1,82 @@
 // src/cli/cmd_train.cpp: `tapevit train` and `tapevit eval`.
 #include <omp.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <iomanip>
 #include <iostream>
 
 #include "args.h"
+#include "tapevit/data/dataset.h"
 #include "tapevit/io/checkpoint.h"
+#include "tapevit/train/timm_flags.h"
 #include "tapevit/train/train.h"
 
 namespace tapevit::cli {
 
+namespace {
+
+int terminal_columns() {
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+}  // namespace
+
 int cmd_train(const std::vector<std::string>& args) {
   po::options_description fixed("train options");
-  fixed.add_options()("help,h", "show this help")("config", po::value<std::vector<std::string>>()->value_name("FILE"),
-                                                    "INI config file (keys below, in sections [model] [data] [train] [optim]); "
-                                                    "may be given more than once, a later file wins")(
-      "resume", po::value<std::string>()->value_name("CKPT"),
-      "continue the run saved in CKPT (its config, overridden by --config and the keys given here)");
-  po::options_description keys("config keys (command line wins over the config file)");
-  add_config_keys(keys, {"model", "data", "train", "optim"});
+  fixed.add_options()("help,h", "show this help")(
+      "config", po::value<std::vector<std::string>>()->value_name("FILE"),
+      "INI config file (keys below, in sections [model] [data] [train] [optim]); may be given more than once, a "
+      "later file wins")("resume", po::value<std::string>()->value_name("CKPT"),
+                         "continue the run saved in CKPT: its config, overridden by --config files and the keys given "
+                         "here; written beside CKPT unless --output says where")(
+      "force", po::bool_switch(), "write into a directory that holds another run (or a later checkpoint of this one)")(
+      "list_models", po::bool_switch(), "list the model presets and exit")(
+      "timm_flags", po::bool_switch(), "list timm's train.py flags and what tapevit does with each, and exit");
+  const std::vector<std::string> keys = keys_in({"model", "data", "train", "optim"});
+  po::options_description key_options;
+  add_config_keys(key_options, keys);
   po::options_description all;
-  all.add(fixed).add(keys);
+  all.add(fixed).add(key_options);
   po::variables_map vm;
   ConfigValues cli = parse_args(args, all, vm);
   if (vm.count("help")) {
-    std::cout << "usage: tapevit train [--config FILE] [--resume CKPT] [--KEY VALUE ...]\n\n" << all << "\n";
+    std::cout << "usage: tapevit train [--config FILE] [--resume CKPT] [--KEY VALUE ...]\n\n"
+              << fixed << "\nconfig keys (the command line wins over config files; timm's spellings such as "
+                          "--batch-size and -b work too):\n";
+    print_keys_help(std::cout, keys);
+    std::cout << "\nThe defaults above are the built-in ones. scripts/train.sh and the README's quick start add "
+                 "configs/fmnist.ini.\n";
+    return 0;
+  }
+  if (vm["list_models"].as<bool>()) {
+    std::cout << preset_table();
+    return 0;
+  }
+  if (vm["timm_flags"].as<bool>()) {
+    std::cout << timm_flag_table();
     return 0;
   }
   ConfigValues values;
   TrainOptions opts;
   if (vm.count("resume")) {
     opts.resume = vm["resume"].as<std::string>();
-    values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume);
+    values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume, /*priority=*/0);
+    values.erase("output");  // where the run was written then; it writes beside the checkpoint now
   }
   overlay_config_files(values, vm);
   overlay(values, cli);
+  if (!opts.resume.empty() && values.count("init") && values.at("init").priority > 0)
+    throw UsageError("--init starts a new run from weights and --resume continues a run from its checkpoint: give "
+                     "one of them (" + values.at("init").source + " sets init)");
   TrainConfig cfg = resolve_config(values);
+  opts.force = vm["force"].as<bool>();
   opts.out = &std::cout;
   opts.tty = isatty(STDOUT_FILENO);
+  opts.columns = opts.tty ? terminal_columns() : 0;
+  opts.command_line = command_line("train", args);
   train(cfg, opts);
   return 0;
 }
@@ -47,19 +85,23 @@ int cmd_eval(const std::vector<std::string>& args) {
   po::options_description fixed("eval options");
   fixed.add_options()("help,h", "show this help")("checkpoint", po::value<std::string>()->value_name("CKPT"),
                                                     "checkpoint to evaluate (its config gives the model and data)");
-  po::options_description keys("config keys (override the checkpoint's)");
-  add_config_keys(keys, {"data", "train"});
+  const std::vector<std::string> keys = {"dataset", "data_dir", "mean", "std", "classes",
+                                         "validation_batch_size", "batch_size", "threads"};
+  po::options_description key_options;
+  add_config_keys(key_options, keys);
   po::options_description all;
-  all.add(fixed).add(keys);
+  all.add(fixed).add(key_options);
   po::variables_map vm;
   ConfigValues cli = parse_args(args, all, vm);
   if (vm.count("help")) {
-    std::cout << "usage: tapevit eval --checkpoint CKPT [--KEY VALUE ...]\n\n" << all << "\n";
+    std::cout << "usage: tapevit eval --checkpoint CKPT [--KEY VALUE ...]\n\n"
+              << fixed << "\nconfig keys (each defaults to the checkpoint's value):\n";
+    print_keys_help(std::cout, keys, "the checkpoint's");
     return 0;
   }
   if (!vm.count("checkpoint")) throw UsageError("eval needs --checkpoint CKPT");
   const std::string path = vm["checkpoint"].as<std::string>();
-  ConfigValues values = parse_ini_text(read_checkpoint_meta(path).config_ini, path);
+  ConfigValues values = parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0);
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
@@ -69,7 +111,10 @@ int cmd_eval(const std::vector<std::string>& args) {
   Dataset test = load_dataset(cfg.dataset, cfg.data_dir, false);
   select_classes(test, std::vector<int64_t>(cfg.classes.begin(), cfg.classes.end()), 0);
   check_data_fits(cfg, test);
-  EvalResult r = evaluate(model, test, cfg);
+  EvalProgress progress;
+  const bool tty = isatty(STDOUT_FILENO);
+  if (tty) progress = terminal_eval_progress(std::cout, terminal_columns(), "eval");
+  EvalResult r = evaluate(model, test, cfg, progress);
   std::cout << std::fixed << std::setprecision(4) << "eval " << path << " (epoch " << st.epoch << ", step "
             << st.global_step << ") on " << cfg.dataset << " test, " << r.n << " images: loss " << r.loss << "  top1 "
             << std::setprecision(2) << r.top1 << "%  top5 " << r.top5 << "%  (" << std::setprecision(0)

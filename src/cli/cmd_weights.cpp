@@ -28,20 +28,26 @@ int cmd_export(const std::vector<std::string>& args) {
   }
   if (!vm.count("checkpoint") || !vm.count("out")) throw UsageError("export needs --checkpoint CKPT and --out FILE");
   const std::string path = vm["checkpoint"].as<std::string>(), out = vm["out"].as<std::string>();
-  TrainConfig cfg = resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path));
+  namespace fs = std::filesystem;
+  if (fs::path(out).extension() != ".safetensors")
+    throw UsageError("--out " + out + ": the weights are written as safetensors; name the file *.safetensors");
+  TrainConfig cfg = resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   load_checkpoint<float>(path, model.params(), nullptr);
+  if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
   export_safetensors(out, model.params(), {{"tapevit_checkpoint", path}});
   std::cout << "wrote " << out << ": " << model.params().size() << " tensors, " << model.params().numel()
             << " parameters (float32, timm's state_dict names)\n";
   if (vm["hub_config"].as<bool>()) {
-    // timm builds the model from model_args; the architecture names a timm ViT it starts from
-    const bool timm_preset = cfg.model.rfind("vit_", 0) == 0 && cfg.model.find("_patch16_224") != std::string::npos;
     bind_normalisation_defaults(cfg);  // the dataset's mean/std when the config left them empty
-    const std::string json_path = (std::filesystem::path(out).parent_path() / "config.json").string();
-    write_file_atomic(json_path, timm_hub_config(timm_preset ? cfg.model : "vit_tiny_patch16_224", cfg.vit,
-                                                 cfg.aug.mean, cfg.aug.std));
-    std::cout << "wrote " << json_path << "\n";
+    const std::string json_path = (fs::path(out).parent_path() / "config.json").string();
+    const std::string arch = architecture_name(cfg.vit);
+    write_file_atomic(json_path, timm_hub_config(arch, cfg.vit, cfg.aug.mean, cfg.aug.std));
+    std::cout << "wrote " << json_path << ": architecture " << arch
+              << (is_timm_name(arch) ? "" : " (not a timm model name: build it in timm with timm.create_model("
+                                            "'vit_tiny_patch16_224', **model_args), model_args set every architecture "
+                                            "argument)")
+              << "\n";
   }
   return 0;
 }
@@ -54,16 +60,20 @@ int cmd_predict(const std::vector<std::string>& args) {
       "out", po::value<std::string>()->value_name("NPY"), "logits (N, num_classes), float32")(
       "checkpoint", po::value<std::string>()->value_name("CKPT"), "weights and config from a tapevit checkpoint")(
       "config", po::value<std::vector<std::string>>()->value_name("FILE"), "config file(s) for the architecture (with --init)");
-  po::options_description keys("config keys (the architecture for --init: a preset and/or keys)");
-  add_config_keys(keys, {"model", "data", "train"});
+  std::vector<std::string> keys = keys_in({"model"});
+  for (const char* k : {"dataset", "mean", "std", "validation_batch_size", "batch_size", "threads"}) keys.push_back(k);
+  po::options_description key_options;
+  add_config_keys(key_options, keys);
   po::options_description all;
-  all.add(fixed).add(keys);
+  all.add(fixed).add(key_options);
   po::variables_map vm;
   ConfigValues cli = parse_args(args, all, vm);
   if (vm.count("help")) {
     std::cout << "usage: tapevit predict --input images.npy --out logits.npy (--checkpoint CKPT | --init WEIGHTS "
                  "[--config FILE] [--KEY VALUE ...])\n\n"
-              << all << "\n";
+              << fixed << "\nconfig keys (with --checkpoint each defaults to the checkpoint's value; with --init they "
+                          "describe the architecture of the weights):\n";
+    print_keys_help(std::cout, keys);
     return 0;
   }
   if (!vm.count("input") || !vm.count("out")) throw UsageError("predict needs --input NPY and --out NPY");
@@ -71,7 +81,7 @@ int cmd_predict(const std::vector<std::string>& args) {
     throw UsageError("predict needs weights from exactly one of --checkpoint CKPT and --init WEIGHTS");
   ConfigValues values;
   const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
-  if (!ckpt.empty()) values = parse_ini_text(read_checkpoint_meta(ckpt).config_ini, ckpt);
+  if (!ckpt.empty()) values = parse_ini_text(read_checkpoint_meta(ckpt).config_ini, ckpt, 0);
   overlay_config_files(values, vm);
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     else usage(std::cerr);
     return 2;
   } catch (const std::exception& e) {  // tapevit::Error and anything the libraries throw
-    std::cerr << "\ntapevit " << cmd << ": error: " << e.what() << "\n";
+    std::cerr << "tapevit " << cmd << ": error: " << e.what() << "\n";
     return 1;
   }
 }

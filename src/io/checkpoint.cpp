@@ -38,6 +38,11 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
     f.set_attr("config", meta.config_ini);
     f.set_attr("model_config", meta.model_config_json);
     f.set_attr("optimizer", meta.optimizer);
+    f.set_attr("run_id", meta.run_id);
+    f.set_attr("tapevit_version", meta.tapevit_version);
+    f.set_attr("tapevit_commit", meta.tapevit_commit);
+    f.set_attr("created", meta.created);
+    f.set_attr("command_line", meta.command_line);
     f.set_attr("optimizer_steps", opt ? opt->steps() : int64_t(0));
     f.set_attr("global_step", st.global_step);
     f.set_attr("epoch", st.epoch);
@@ -64,37 +69,19 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
   });
 }
 
-CheckpointMeta read_checkpoint_meta(const std::string& path) {
-  H5File f(path, H5File::Read);
-  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
-    fail(path, ": not a tapevit checkpoint (no format = '", kFormat, "' attribute)");
-  return {f.attr_string("config"), f.attr_string("model_config"), f.attr_string("optimizer")};
-}
+namespace {
 
-template <class T>
-TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt) {
-  H5File f(path, H5File::Read);
+// f is a tapevit checkpoint of a version this build reads.
+void check_format(const H5File& f, const std::string& path) {
   if (!f.has_attr("format") || f.attr_string("format") != kFormat)
     fail(path, ": not a tapevit checkpoint (no format = '", kFormat, "' attribute)");
   if (f.attr_int("version") != kVersion)
     fail(path, ": checkpoint version ", f.attr_int("version"), ", this tapevit reads version ", kVersion);
-  // A failure half-way (a corrupt dataset) must not leave the model half-loaded: keep a copy to restore.
-  std::vector<T> data(params.data(), params.data() + params.flat_size());
-  try {
-    read_params(f, "params", params);
-    if (opt) {
-      for (auto& [name, buf] : opt->state())
-        for (const auto& info : params.infos()) {
-          const std::string p = "optimizer/" + name + "/" + info.name;
-          if (!f.exists(p)) fail(path, ": no optimizer state '", p, "' (a checkpoint of another optimizer?)");
-          f.read_into(p, buf + info.offset, info.shape);
-        }
-      opt->set_steps(f.attr_int("optimizer_steps"));
-    }
-  } catch (...) {
-    std::copy(data.begin(), data.end(), params.data());
-    throw;
-  }
+}
+
+std::string attr_or_empty(const H5File& f, const char* name) { return f.has_attr(name) ? f.attr_string(name) : ""; }
+
+TrainState read_state(const H5File& f, const std::string& path) {
   TrainState st;
   st.global_step = f.attr_int("global_step");
   st.epoch = f.attr_int("epoch");
@@ -115,6 +102,47 @@ TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer
       metric_col(m, c) = cols[size_t(c)][i];
     }
     st.metrics.push_back(m);
+  }
+  return st;
+}
+
+}  // namespace
+
+CheckpointMeta read_checkpoint_meta(const std::string& path) {
+  H5File f(path, H5File::Read);
+  check_format(f, path);
+  return {f.attr_string("config"),        f.attr_string("model_config"),      f.attr_string("optimizer"),
+          attr_or_empty(f, "run_id"),     attr_or_empty(f, "tapevit_version"), attr_or_empty(f, "tapevit_commit"),
+          attr_or_empty(f, "created"),    attr_or_empty(f, "command_line")};
+}
+
+TrainState read_checkpoint_state(const std::string& path) {
+  H5File f(path, H5File::Read);
+  check_format(f, path);
+  return read_state(f, path);
+}
+
+template <class T>
+TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt) {
+  H5File f(path, H5File::Read);
+  check_format(f, path);
+  TrainState st = read_state(f, path);
+  // A failure half-way (a corrupt dataset) must not leave the model half-loaded: keep a copy to restore.
+  std::vector<T> data(params.data(), params.data() + params.flat_size());
+  try {
+    read_params(f, "params", params);
+    if (opt) {
+      for (auto& [name, buf] : opt->state())
+        for (const auto& info : params.infos()) {
+          const std::string p = "optimizer/" + name + "/" + info.name;
+          if (!f.exists(p)) fail(path, ": no optimizer state '", p, "' (a checkpoint of another optimizer?)");
+          f.read_into(p, buf + info.offset, info.shape);
+        }
+      opt->set_steps(f.attr_int("optimizer_steps"));
+    }
+  } catch (...) {
+    std::copy(data.begin(), data.end(), params.data());
+    throw;
   }
   return st;
 }

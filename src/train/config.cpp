@@ -223,10 +223,10 @@ const ConfigKey* find_config_key(const std::string& name) {
 }
 
 std::string suggest_config_key(const std::string& name) {
+  const std::string norm = canonical_key(name);
+  // close names only: at most a third of the name's letters wrong (embed_dmi -> embed_dim, not amp -> drop)
+  size_t best_d = std::max<size_t>(1, norm.size() / 3) + 1;
   std::string best;
-  size_t best_d = 4;  // suggest only close names
-  std::string norm = name;
-  std::replace(norm.begin(), norm.end(), '-', '_');  // timm's CLI spells --drop-path
   for (const auto& e : entries()) {
     const size_t d = edit_distance(norm, e.key.name);
     if (d < best_d) best_d = d, best = e.key.name;
@@ -234,7 +234,14 @@ std::string suggest_config_key(const std::string& name) {
   return best.empty() ? "" : "did you mean '" + best + "'?";
 }
 
-ConfigValues parse_ini_text(const std::string& text, const std::string& source) {
+std::string unknown_key_message(const std::string& name) {
+  if (const TimmFlag* f = find_timm_flag(name); f && f->kind == TimmFlag::Unsupported)
+    return "'" + name + "' (timm's --" + f->flag + ") is not supported: " + f->note;
+  const std::string hint = suggest_config_key(name);
+  return "unknown key '" + name + "'" + (hint.empty() ? "" : "; " + hint);
+}
+
+ConfigValues parse_ini_text(const std::string& text, const std::string& source, int priority) {
   namespace po = boost::program_options;
   std::istringstream is(text);
   po::options_description none;
@@ -251,25 +258,25 @@ ConfigValues parse_ini_text(const std::string& text, const std::string& source) 
     if (auto dot = key.find('.'); dot != std::string::npos) section = key.substr(0, dot), key = key.substr(dot + 1);
     if (!section.empty() && !sections.count(section))
       fail(source, ": unknown section [", section, "] (sections: [model], [data], [train], [optim])");
+    const std::string given = key;
+    key = canonical_key(key);  // timm's spellings: batch-size, gp, ...
+    const TimmFlag* timm = find_timm_flag(given);
     const Entry* e = find_entry(key);
-    if (!e) {
-      const std::string hint = suggest_config_key(key);
-      fail(source, ": unknown key '", key, "'", hint.empty() ? "" : "; " + hint);
-    }
-    if (!section.empty() && section != e->key.section)
-      fail(source, ": key '", key, "' belongs in section [", e->key.section, "], not [", section, "]");
+    if (!e && !(timm && timm->kind == TimmFlag::Ignored)) fail(source, ": ", unknown_key_message(given));
+    if (e && !section.empty() && section != e->key.section)
+      fail(source, ": key '", given, "' belongs in section [", e->key.section, "], not [", section, "]");
     if (out.count(key)) fail(source, ": key '", key, "' is given twice");
-    out[key] = {opt.value.empty() ? "" : opt.value.front(), source};
+    out[key] = {opt.value.empty() ? "" : opt.value.front(), source, priority};
   }
   return out;
 }
 
-ConfigValues read_config_file(const std::string& path) {
+ConfigValues read_config_file(const std::string& path, int priority) {
   std::ifstream f(path);
   if (!f) fail(path, ": cannot open config file");
   std::stringstream ss;
   ss << f.rdbuf();
-  return parse_ini_text(ss.str(), path);
+  return parse_ini_text(ss.str(), path, priority);
 }
 
 TrainConfig resolve_config(const ConfigValues& values) {
@@ -282,13 +289,33 @@ TrainConfig resolve_config(const ConfigValues& values) {
     fail(it == values.end() ? "defaults" : it->second.source, ": key 'model': unknown preset '", c.model,
          "' (presets: ", names, ")");
   }
+  // A preset from a higher source than a file's architecture keys replaces them (--model on the command line
+  // over embed_dim in a config file): the model asked for is the model built.
+  const auto model_it = values.find("model");
+  const int model_priority = model_it == values.end() ? -1 : model_it->second.priority;
+  std::map<std::string, std::vector<std::string>> replaced;  // by source
   for (const auto& [key, v] : values) {
     const Entry* e = find_entry(key);
     if (!e) {
-      const std::string hint = suggest_config_key(key);
-      fail(v.source, ": unknown key '", key, "'", hint.empty() ? "" : "; " + hint);
+      if (const TimmFlag* f = find_timm_flag(key); f && f->kind == TimmFlag::Ignored) {
+        c.notes.push_back(key + " (timm's --" + f->flag + ") has no effect: " + f->note);
+        continue;
+      }
+      fail(v.source, ": ", unknown_key_message(key));
     }
-    if (key != "model") e->set(c, v);
+    if (key == "model") continue;
+    const auto& pk = preset_keys();
+    if (v.priority < model_priority && std::find(pk.begin(), pk.end(), key) != pk.end()) {
+      replaced[v.source].push_back(key + " = " + trim(v.value));
+      continue;
+    }
+    e->set(c, v);
+  }
+  for (const auto& [source, keys] : replaced) {
+    std::string list;
+    for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+    c.notes.push_back("model = " + c.model + " (" + model_it->second.source + ") replaces " + list + " from " +
+                      source + "; give them after it to keep them");
   }
   if (c.dataset == "mnist" && !values.count("hflip")) c.aug.hflip = 0;  // digits are not mirror-symmetric
   std::set<std::string> sources;

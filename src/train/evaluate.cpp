@@ -23,7 +23,8 @@ void predict(const VisionTransformer<float>& model, const float* images, int64_t
   }
 }
 
-EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg) {
+EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg,
+                    const EvalProgress& progress) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
   const VitConfig& v = model.config();
@@ -53,6 +54,7 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
       top5 += rank < k5;
     }
     r.n += n;
+    if (progress) progress(s + 1, loader.steps_per_epoch());
   }
   r.loss = loss_sum / double(r.n);
   r.top1 = 100.0 * double(top1) / double(r.n);

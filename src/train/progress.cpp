@@ -18,40 +18,110 @@ std::string hms(double s) {
   return os.str();
 }
 
+std::string status_line(int columns, const std::string& head, double fraction, const std::vector<StatusField>& fields) {
+  const size_t limit = size_t(std::max(columns, 20) - 1);
+  // Keep fields by priority while they fit beside the head.
+  std::vector<size_t> order(fields.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return fields[a].priority < fields[b].priority; });
+  std::vector<bool> keep(fields.size(), false);
+  size_t used = head.size();
+  for (size_t i : order) {
+    const size_t need = 2 + fields[i].text.size();
+    if (fields[i].priority == 0 || used + need <= limit) keep[i] = true, used += need;
+  }
+  // The bar takes what is left, up to 24 cells, if that is at least 8.
+  const size_t room = limit > used + 3 ? limit - used - 3 : 0;
+  std::string line = head;
+  if (room >= 8) {
+    const size_t w = std::min<size_t>(24, room), filled = size_t(double(w) * std::clamp(fraction, 0.0, 1.0));
+    line += " [" + std::string(filled, '#') + std::string(w - filled, '.') + "]";
+  }
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (keep[i]) line += "  " + fields[i].text;
+  if (line.size() > limit) line.resize(limit);
+  return line;
+}
+
+namespace {
+
+std::string fixed(double v, int digits) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
+std::string sci(double v) {
+  std::ostringstream os;
+  os << std::scientific << std::setprecision(2) << v;
+  return os.str();
+}
+
+// Seconds the rest of the run takes: its training steps at the measured rate, and its evaluations at the last one's
+// duration (before the first, at three times the training rate: inference is about that much faster per image).
+double eta_seconds(const Run& run) {
+  const TrainState& st = run.st;
+  const double ips = double(run.train_images) / std::max(run.train_seconds, 1e-9);
+  const double steps_left = double((run.cfg.epochs - st.epoch) * run.steps_per_epoch - st.step_in_epoch);
+  const double eval_s = run.last_eval_seconds > 0 ? run.last_eval_seconds : double(run.test_set.n) / (3 * ips);
+  return steps_left * double(run.cfg.batch_size) / ips + double(run.cfg.epochs - st.epoch) * eval_s;
+}
+
+void draw(Run& run, std::ostream& out, const std::string& line) {
+  out << "\r" << line << "\033[K" << std::flush;
+  run.line_open = true;
+}
+
+}  // namespace
+
 void print_header(const Run& run, std::ostream& out) {
   const TrainConfig& cfg = run.cfg;
-  out << "tapevit train: " << cfg.model << " (" << run.model->params().numel() << " parameters), " << cfg.dataset
-      << " " << run.train_set.n << " train / " << run.test_set.n << " test, batch " << cfg.batch_size << ", "
-      << run.steps_per_epoch << " steps/epoch, " << cfg.epochs << " epochs, " << omp_get_max_threads() << " threads\n"
+  out << "tapevit train: " << describe_architecture(cfg.model, cfg.vit) << ", " << run.model->params().numel()
+      << " parameters\n"
+      << "data: " << cfg.dataset << " " << run.train_set.n << " train / " << run.test_set.n << " eval, batch "
+      << cfg.batch_size << ", " << run.steps_per_epoch << " steps/epoch, " << cfg.epochs << " epochs, "
+      << omp_get_max_threads() << " threads\n"
       << "run directory: " << cfg.output << (run.opts.resume.empty() ? "" : " (resumed from " + run.opts.resume + ")")
       << "\n";
+  for (const auto& n : cfg.notes) out << "note: " << n << "\n";
   out.flush();
 }
 
-void print_progress(const Run& run, std::ostream& out) {
+void print_progress(Run& run, std::ostream& out) {
   const TrainConfig& cfg = run.cfg;
   const TrainState& st = run.st;
   const bool tty = run.opts.tty;
   if (!(tty || st.step_in_epoch % cfg.log_interval == 0 || st.step_in_epoch == run.steps_per_epoch)) return;
   const double ips = double(run.train_images) / std::max(run.train_seconds, 1e-9);
-  const double eta =
-      double((cfg.epochs - st.epoch) * run.steps_per_epoch - st.step_in_epoch) * double(cfg.batch_size) / ips;
-  std::ostringstream line;
-  line << "epoch " << st.epoch + 1 << "/" << cfg.epochs << " ";
+  const std::string head = "epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(cfg.epochs);
+  const std::vector<StatusField> fields = {
+      {std::to_string(st.step_in_epoch) + "/" + std::to_string(run.steps_per_epoch), 0},
+      {"loss " + fixed(st.train_loss_sum / double(st.train_loss_count), 4), 1},
+      {"lr " + sci(st.lr), 4},
+      {std::to_string(int64_t(ips)) + " img/s", 3},
+      {"eta " + hms(eta_seconds(run)), 2}};
   if (tty) {
-    const int w = 24, filled = int(w * st.step_in_epoch / run.steps_per_epoch);
-    line << "[" << std::string(size_t(filled), '#') << std::string(size_t(w - filled), '.') << "] ";
+    draw(run, out, status_line(run.opts.columns > 0 ? run.opts.columns : 80, head,
+                               double(st.step_in_epoch) / double(run.steps_per_epoch), fields));
   } else {
-    line << "step ";
+    std::string line = head + " step";
+    for (const auto& f : fields) line += "  " + f.text;
+    out << line << "\n" << std::flush;
   }
-  line << st.step_in_epoch << "/" << run.steps_per_epoch << "  loss " << std::fixed << std::setprecision(4)
-       << st.train_loss_sum / double(st.train_loss_count) << "  lr " << std::scientific << std::setprecision(2)
-       << st.lr << std::defaultfloat << "  " << int64_t(ips) << " img/s  eta " << hms(eta);
-  if (tty) out << "\r" << line.str() << "\033[K" << std::flush;
-  else out << line.str() << "\n" << std::flush;
 }
 
-void print_epoch(const Run& run, const EpochMetrics& m, bool best, std::ostream& out) {
+EvalProgress eval_progress(Run& run, std::ostream& out) {
+  if (!run.opts.tty) return {};
+  return [&run, &out](int64_t done, int64_t total) {
+    const std::string head = "epoch " + std::to_string(run.st.epoch + 1) + "/" + std::to_string(run.cfg.epochs) + " eval";
+    draw(run, out, status_line(run.opts.columns > 0 ? run.opts.columns : 80, head, double(done) / double(total),
+                               {{std::to_string(done) + "/" + std::to_string(total), 0}}));
+  };
+}
+
+void print_epoch(Run& run, const EpochMetrics& m, bool best, std::ostream& out) {
+  if (run.line_open) out << "\r\033[K";  // the epoch's line replaces the bar
+  run.line_open = false;
   out << "epoch " << run.st.epoch << "/" << run.cfg.epochs << "  train_loss " << std::fixed << std::setprecision(4)
       << m.train_loss << "  eval_loss " << m.eval_loss << "  top1 " << std::setprecision(2) << m.eval_top1
       << "%  top5 " << m.eval_top5 << "%  lr " << std::scientific << std::setprecision(2) << m.lr << std::defaultfloat
@@ -65,6 +135,13 @@ void print_done(const Run& run, const TrainSummary& sum, std::ostream& out) {
       << sum.best_top1 << "% (epoch " << sum.best_epoch << "), last " << sum.last_top1 << "%; " << run.cfg.output
       << "/{last,best}.h5, summary.csv, curves.svg\n"
       << std::defaultfloat << std::flush;
+}
+
+EvalProgress terminal_eval_progress(std::ostream& out, int columns, const std::string& label) {
+  return [&out, columns, label](int64_t done, int64_t total) {
+    out << "\r" << status_line(columns, label, double(done) / double(total), {{std::to_string(done) + "/" + std::to_string(total), 0}})
+        << "\033[K" << (done == total ? "\r\033[K" : "") << std::flush;
+  };
 }
 
 }  // namespace tapevit

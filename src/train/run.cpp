@@ -4,12 +4,16 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdio>
 #include <ctime>
+#include <random>
+#include <sstream>
 #include <filesystem>
 
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/pretrained.h"
 #include "tapevit/io/vit_json.h"
+#include "tapevit/version.h"
 
 namespace tapevit {
 
@@ -49,14 +53,91 @@ std::string default_run_dir(const std::string& model) {
   return "runs/" + std::string(buf) + "-" + model;
 }
 
-// The run directory: a new run never takes one that already holds a run's checkpoints.
-void choose_output(TrainConfig& cfg, const TrainOptions& opts) {
-  if (cfg.output.empty())
-    cfg.output = opts.resume.empty() ? default_run_dir(cfg.model) : fs::path(opts.resume).parent_path().string();
+std::string now_text() {
+  std::time_t t = std::time(nullptr);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", std::localtime(&t));
+  return buf;
+}
+
+std::string new_run_id() {
+  std::random_device rd;
+  const uint64_t x = splitmix64((uint64_t(rd()) << 32 | rd()) ^
+                                uint64_t(std::chrono::system_clock::now().time_since_epoch().count()));
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)x);
+  return buf;
+}
+
+// The files in `dir` that hold a run's results.
+std::vector<std::string> run_files(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const char* f : {"last.h5", "best.h5", "summary.csv"})
+    if (fs::exists(dir / f)) out.push_back(f);
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& xs) {
+  std::string s;
+  for (const auto& x : xs) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+// A run's config without what may change between its sessions (the length, where it writes, threads, logging).
+std::string identity_config(const std::string& ini) {
+  std::istringstream is(ini);
+  std::string out;
+  for (std::string line; std::getline(is, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::string key = line.substr(0, line.find(' '));
+    if (key != "epochs" && key != "output" && key != "threads" && key != "log_interval" && key != "checkpoint_steps")
+      out += line + "\n";
+  }
+  return out;
+}
+
+// Is the run in checkpoint `a` the run in checkpoint `b`? By run_id; for checkpoints older than run ids, by seed
+// and config.
+bool same_run(const CheckpointMeta& a, const TrainState& sa, const CheckpointMeta& b, const TrainState& sb) {
+  if (!a.run_id.empty() && !b.run_id.empty()) return a.run_id == b.run_id;
+  return sa.seed == sb.seed && identity_config(a.config_ini) == identity_config(b.config_ini);
+}
+
+// Where a run writes, refusing a directory whose files it would overwrite and should not (see train.h).
+void choose_output(TrainConfig& cfg, const TrainOptions& opts, const CheckpointMeta& resumed_meta,
+                   const TrainState& resumed) {
+  if (opts.resume.empty()) {
+    if (cfg.output.empty()) cfg.output = default_run_dir(cfg.model);
+    const auto found = run_files(cfg.output);
+    if (!found.empty() && !opts.force)
+      fail("output directory ", cfg.output, " already holds a run (", joined(found), "); resume it with --resume ",
+           (fs::path(cfg.output) / "last.h5").string(), ", choose another --output, or pass --force to overwrite it");
+    return;
+  }
+  if (cfg.output.empty()) cfg.output = fs::path(opts.resume).parent_path().string();
   if (cfg.output.empty()) cfg.output = ".";
-  if (opts.resume.empty() && fs::exists(fs::path(cfg.output) / "last.h5"))
-    fail("output directory ", cfg.output, " already holds a run (last.h5); resume it with --resume ", cfg.output,
-         "/last.h5 or choose another --output");
+  const fs::path last = fs::path(cfg.output) / "last.h5";
+  std::error_code ec;
+  if (opts.force || fs::equivalent(last, opts.resume, ec)) return;  // resuming a directory's own last.h5
+  if (!fs::exists(last)) {
+    const auto found = run_files(cfg.output);
+    if (!found.empty())
+      fail("output directory ", cfg.output, " holds another run's files (", joined(found), "); resuming ", opts.resume,
+           " there would overwrite them. Choose another --output, or pass --force");
+    return;
+  }
+  const CheckpointMeta there = read_checkpoint_meta(last.string());
+  const TrainState there_state = read_checkpoint_state(last.string());
+  if (!same_run(resumed_meta, resumed, there, there_state))
+    fail("output directory ", cfg.output, " holds another run (its last.h5: seed ", there_state.seed, ", step ",
+         there_state.global_step, ", epoch ", there_state.epoch,
+         there.created.empty() ? std::string() : ", started " + there.created, "); resuming ", opts.resume,
+         " there would overwrite its last.h5, best.h5, summary.csv and config.ini. Choose another --output (or leave "
+         "it out to write beside ", opts.resume, "), or pass --force to overwrite that run");
+  if (there_state.global_step > resumed.global_step)
+    fail(last.string(), " is at step ", there_state.global_step, ", further than ", opts.resume, " (step ",
+         resumed.global_step, "); resuming from ", opts.resume, " would overwrite it. Resume from ", last.string(),
+         ", choose another --output, or pass --force");
 }
 
 LrSchedule make_schedule(const TrainConfig& cfg, int64_t steps_per_epoch) {
@@ -77,7 +158,24 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
   bind_data_defaults(cfg);
   cfg.validate();
-  choose_output(cfg, opts);
+  CheckpointMeta resumed_meta;
+  TrainState resumed;
+  if (!opts.resume.empty()) {
+    resumed_meta = read_checkpoint_meta(opts.resume);
+    resumed = read_checkpoint_state(opts.resume);
+    const ConfigValues before = parse_ini_text(resumed_meta.config_ini, opts.resume);
+    const std::string started_from = before.count("init") ? before.at("init").value : "";
+    if (cfg.init != started_from)
+      fail("init = '", cfg.init, "' cannot apply to a resumed run: it continues from the weights in ", opts.resume,
+           ". Leave init out, or start a new run (another --output) from those weights");
+    if (resumed.epoch >= cfg.epochs) {  // nothing to do: change nothing
+      complete = true;
+      cfg.output = fs::path(opts.resume).parent_path().string();
+      st = resumed;
+      return;
+    }
+  }
+  choose_output(cfg, opts, resumed_meta, resumed);
 
   train_set = load_dataset(cfg.dataset, cfg.data_dir, true);
   test_set = load_dataset(cfg.dataset, cfg.data_dir, false);
@@ -100,7 +198,16 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   steps_per_epoch = loader->steps_per_epoch();
   sched = make_schedule(cfg, steps_per_epoch);
 
-  meta = {config_to_ini(cfg), vit_config_to_json(cfg.vit).dump(), cfg.optim.opt};
+  meta.optimizer = cfg.optim.opt;
+  meta.model_config_json = vit_config_to_json(cfg.vit).dump();
+  meta.run_id = resumed_meta.run_id.empty() ? new_run_id() : resumed_meta.run_id;
+  meta.created = resumed_meta.created.empty() ? now_text() : resumed_meta.created;
+  meta.tapevit_version = version();
+  meta.tapevit_commit = commit();
+  meta.command_line = opts.command_line;
+  meta.config_ini = "# tapevit " + meta.tapevit_version + " (commit " + meta.tapevit_commit + "), run " + meta.run_id +
+                    " started " + meta.created + (opts.resume.empty() ? "" : ", resumed " + now_text()) + "\n" +
+                    (opts.command_line.empty() ? "" : "# command: " + opts.command_line + "\n") + config_to_ini(cfg);
   st.seed = cfg.seed;
   if (!opts.resume.empty()) {
     st = load_checkpoint(opts.resume, params(), opt.get());

@@ -28,6 +28,7 @@ struct Run {
 
   TrainConfig cfg;  // resolved: data defaults bound, output set
   TrainOptions opts;
+  bool complete = false;  // a resumed run with no epoch left: nothing below is set up, nothing is written
   Dataset train_set, test_set;
   std::unique_ptr<VisionTransformer<float>> model;
   std::unique_ptr<Optimizer<float>> opt;
@@ -48,6 +49,8 @@ struct Run {
   int64_t train_images = 0;
   Clock::time_point epoch_start;
   double epoch_seconds_before = 0;  // of this epoch, spent before a resume
+  double last_eval_seconds = 0;     // the latest evaluation's duration (for the ETA)
+  bool line_open = false;           // a live progress line is on the terminal (end it before anything else)
 
   Params<float>& params() { return model->params(); }
   void save(const std::string& path) { save_checkpoint(path, meta, params(), opt.get(), st); }

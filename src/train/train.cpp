@@ -68,7 +68,6 @@ bool train_one_epoch(Run& run) {
     }
     if (mid_epoch && run.stop_requested()) return false;
   }
-  if (run.opts.out && run.opts.tty) *run.opts.out << "\n";
   return true;
 }
 
@@ -117,11 +116,31 @@ TrainSummary summarise(const Run& run, double seconds) {
 TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
   const auto t_start = Clock::now();
   Run run(std::move(cfg), opts);
+  if (run.complete) {
+    TrainSummary sum = summarise(run, since(t_start));
+    sum.already_complete = true;
+    if (opts.out)
+      *opts.out << opts.resume << ": the run is already complete (" << run.st.epoch << " of " << run.cfg.epochs
+                << " epochs); pass --epochs N (N > " << run.st.epoch << ") to extend it. Nothing was changed.\n";
+    return sum;
+  }
   if (opts.out) print_header(run, *opts.out);
-  while (run.st.epoch < run.cfg.epochs) {
-    if (!train_one_epoch(run)) return summarise(run, since(t_start));  // interrupted mid-epoch
-    end_epoch(run, evaluate(*run.model, run.test_set, run.cfg));
-    if (run.stop_requested()) break;
+  try {
+    while (run.st.epoch < run.cfg.epochs) {
+      if (!train_one_epoch(run)) {  // interrupted mid-epoch
+        if (run.line_open && opts.out) *opts.out << "\n";
+        return summarise(run, since(t_start));
+      }
+      const auto t_eval = Clock::now();
+      const EvalResult ev = evaluate(*run.model, run.test_set, run.cfg,
+                                     opts.out ? eval_progress(run, *opts.out) : EvalProgress{});
+      run.last_eval_seconds = since(t_eval);
+      end_epoch(run, ev);
+      if (run.stop_requested()) break;
+    }
+  } catch (...) {
+    if (run.line_open && opts.out) *opts.out << "\n" << std::flush;  // an error starts on a line of its own
+    throw;
   }
   const TrainSummary sum = summarise(run, since(t_start));
   if (opts.out) print_done(run, sum, *opts.out);

@@ -8,7 +8,7 @@
 //   attributes on /: format ("tapevit-checkpoint"), version, config (the resolved INI), model_config (JSON,
 //   timm argument names), optimizer, optimizer_steps, global_step, epoch (epochs finished), step_in_epoch
 //   (batches done in the unfinished epoch), seed, lr, best_top1, best_epoch, train_loss_sum, train_loss_count,
-//   epoch_seconds.
+//   epoch_seconds; run_id, tapevit_version, tapevit_commit, created, command_line (see CheckpointMeta).
 // Data order, augmentation and dropout draws are pure functions of (seed, epoch, step), so these attributes
 // are the whole RNG state. Saving writes a temporary file beside the target, syncs it and renames it over
 // the target, so a crash at any moment leaves the previous checkpoint intact.
@@ -42,6 +42,11 @@ struct TrainState {
 
 struct CheckpointMeta {
   std::string config_ini, model_config_json, optimizer;
+  // Which run this is: drawn when a run starts, kept by every checkpoint it writes (also after a resume, a copy
+  // or a move), so that a resume can tell its own run directory from another run's. "" in older checkpoints.
+  std::string run_id;
+  // Where the run came from: tapevit version and commit, the date it started and its command line.
+  std::string tapevit_version, tapevit_commit, created, command_line;
 };
 
 template <class T>
@@ -52,6 +57,8 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
 template <class T>
 TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt);
 CheckpointMeta read_checkpoint_meta(const std::string& path);
+// The training state alone (step, epoch, metrics, ...), without reading any tensor.
+TrainState read_checkpoint_state(const std::string& path);
 
 
 

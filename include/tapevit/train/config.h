@@ -16,6 +16,7 @@
 #include "tapevit/optim/optimizer.h"
 #include "tapevit/data/loader.h"
 #include "tapevit/train/presets.h"
+#include "tapevit/train/timm_flags.h"
 
 namespace tapevit {
 
@@ -46,6 +47,10 @@ struct TrainConfig {
   double layer_decay = 0;     // timm's layer-wise lr decay (0 = off; e.g. 0.65 to 0.75 for fine-tuning)
   std::string freeze = "none";  // "none" | "all_but_head" (a linear probe: only head.* trains)
 
+  // What resolving the config decided that a user should hear about (a preset overriding a file's keys, a
+  // timm flag that has no effect here). Not a key: not written to config files.
+  std::vector<std::string> notes;
+
   // Cross-key checks (the model's own validate() included); throws naming the keys.
   void validate() const;
 };
@@ -57,20 +62,27 @@ const std::vector<ConfigKey>& config_keys();
 const ConfigKey* find_config_key(const std::string& name);
 // "did you mean 'embed_dim'?" for a misspelt key, or "" when nothing is close.
 std::string suggest_config_key(const std::string& name);
+// "unknown key 'x'; did you mean 'y'?", or for a timm flag tapevit does not have, what to do instead.
+std::string unknown_key_message(const std::string& name);
 
 // Raw key=value pairs in the order they should apply, each remembering where it came from.
 struct ConfigValue {
   std::string value, source;  // source: a file path or "command line"
+  // Which source wins: a checkpoint's config 0, config files 1, 2, ... in order, the command line kCommandLine. Keys
+  // a preset sets are taken from the preset when `model` comes from a higher source than they do.
+  int priority = 1;
 };
+constexpr int kCommandLine = 1000;
 using ConfigValues = std::map<std::string, ConfigValue>;
 
-// Reads an INI file (Boost.Program_options' parser); checks keys and sections. Throws naming the file.
-ConfigValues read_config_file(const std::string& path);
+// Reads an INI file (Boost.Program_options' parser); checks keys and sections; timm's spellings are read as the
+// tapevit keys (timm_flags.h). Throws naming the file and the key.
+ConfigValues read_config_file(const std::string& path, int priority = 1);
 // Resolve defaults <- preset(model) <- values (already merged, command line over file).
 TrainConfig resolve_config(const ConfigValues& values);
 // The resolved config as an INI text that read_config_file/resolve_config read back to the same config.
 std::string config_to_ini(const TrainConfig& cfg);
-ConfigValues parse_ini_text(const std::string& text, const std::string& source);
+ConfigValues parse_ini_text(const std::string& text, const std::string& source, int priority = 1);
 
 // The value of a key as text, and the default value (for --help).
 std::string config_get(const TrainConfig& cfg, const std::string& key);

@@ -2,6 +2,9 @@
 // split (loss, top-1, top-5) and raw logits for images (predict).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
 
 #include "tapevit/data/dataset.h"
 #include "tapevit/layers/vit.h"
@@ -15,8 +18,15 @@ struct EvalResult {
   double seconds = 0;
 };
 
+// Called after each evaluation batch with (batches done, batches in all).
+using EvalProgress = std::function<void(int64_t done, int64_t total)>;
+
 // Every sample of `data`, in order, in inference mode, validation_batch_size (or batch_size) at a time.
-EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg);
+EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg,
+                    const EvalProgress& progress = {});
+
+// A live "label [####....] 12/79" line on a terminal `columns` wide, cleared when the evaluation ends.
+EvalProgress terminal_eval_progress(std::ostream& out, int columns, const std::string& label);
 
 // Logits (n, num_classes) of n normalised images (n, in_chans, img_size, img_size), in inference mode, `batch`
 // images at a time.

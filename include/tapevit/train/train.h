@@ -17,20 +17,29 @@
 namespace tapevit {
 
 struct TrainOptions {
-  std::string resume;            // checkpoint to continue from ("" = a new run)
+  // Checkpoint to continue from ("" = a new run). The run directory is then cfg.output when set, else the
+  // checkpoint's own directory (wherever it has been copied or moved).
+  std::string resume;
+  // Write into a directory that holds another run's files (or a later checkpoint of this run) instead of refusing.
+  bool force = false;
   std::ostream* out = nullptr;   // progress and summaries; nullptr = silent
   bool tty = false;              // a live progress bar instead of periodic lines
+  int columns = 0;               // the terminal's width for the live bar (0 = 80)
   int64_t stop_after_steps = 0;  // stop as if interrupted once this many optimizer steps are done (0 = never)
+  std::string command_line;      // recorded in config.ini and the checkpoints
 };
 
 struct TrainSummary {
   std::string run_dir;
   int64_t epochs_done = 0, steps = 0, best_epoch = -1;
   double best_top1 = 0, last_top1 = 0, seconds = 0, train_images_per_second = 0;
+  bool already_complete = false;  // a resumed run had nothing left to do; nothing was written
 };
 
 // Throws an Error for bad data, inconsistent configs, a non-finite loss (naming the step) and I/O failures;
-// the last good checkpoint is never overwritten by a partial one.
+// the last good checkpoint is never overwritten by a partial one. A run never writes into a directory that holds
+// another run (a new run: any last.h5, best.h5 or summary.csv; a resume: another run's, or a later checkpoint of
+// its own) unless opts.force. Resuming a run that has done cfg.epochs epochs changes nothing.
 TrainSummary train(TrainConfig cfg, const TrainOptions& opts);
 
 // Fill the data-dependent defaults (data_dir, mean/std) and check the data against the model
