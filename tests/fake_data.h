@@ -66,4 +66,20 @@ inline std::string make_stripes_mnist(const std::string& name, int64_t n_train, 
   return dir.string();
 }
 
+// A CIFAR-10 binary directory (data_batch_1..5.bin, test_batch.bin) of noise images labelled i % 10: for
+// tests of shapes and messages, not of learning.
+inline void write_noise_cifar(const std::filesystem::path& dir, int64_t per_batch) {
+  std::filesystem::create_directories(dir);
+  uint64_t x = 1;
+  auto file = [&](const std::string& name) {
+    std::ofstream f(dir / name, std::ios::binary);
+    for (int64_t i = 0; i < per_batch; ++i) {
+      f.put(char(i % 10));
+      for (int p = 0; p < 3 * 32 * 32; ++p) f.put(char((x = x * 6364136223846793005ull + 1442695040888963407ull) >> 56));
+    }
+  };
+  for (int b = 1; b <= 5; ++b) file("data_batch_" + std::to_string(b) + ".bin");
+  file("test_batch.bin");
+}
+
 }  // namespace tapevit::test

@@ -102,7 +102,7 @@ TEST_CASE("Augment: validate names the offending key") {
   bad([](AugmentConfig& a) { a.mixup_switch_prob = 2; }, "mixup_switch_prob");
   bad([](AugmentConfig& a) { a.smoothing = 1; }, "smoothing");
   bad([](AugmentConfig& a) { a.smoothing = -0.1; }, "smoothing");
-  bad([](AugmentConfig& a) { a.crop_padding = -1; }, "crop_padding");
+  bad([](AugmentConfig& a) { a.crop_padding = -1; }, "crop_pad");
 
   AugmentConfig ok;  // defaults with per-channel, broadcast or empty (= the data set's) statistics
   ok.mean = {0.5, 0.5, 0.5};

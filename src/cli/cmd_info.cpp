@@ -1,4 +1,5 @@
-// src/cli/cmd_info.cpp: looking at what a run left: `tapevit info` (a checkpoint or any HDF5 file) and
+// src/cli/cmd_info.cpp: looking at what a run left: `tapevit info` (a run directory, a checkpoint, a safetensors
+// file or any HDF5 file) and
 // `tapevit plot` (curves.svg from summary.csv files).
 #include <filesystem>
 #include <iomanip>
@@ -7,62 +8,176 @@
 
 #include "args.h"
 #include "tapevit/io/atomic_file.h"
+#include "tapevit/io/checkpoint.h"
 #include "tapevit/io/h5.h"
+#include "tapevit/io/pretrained.h"
+#include "tapevit/io/safetensors.h"
 #include "tapevit/train/curves.h"
 
 namespace tapevit::cli {
 
 namespace {
 
-void list_datasets(const H5File& f, const std::string& group, std::ostream& os) {
+namespace fs = std::filesystem;
+
+// Every dataset below `group` (a row each), the first `limit` of them when limit > 0, none when limit < 0; counts
+// them in total.
+void list_datasets(const H5File& f, const std::string& group, std::ostream& os, int64_t& shown, int64_t limit,
+                   int64_t& total) {
   for (const auto& name : f.list(group)) {
     const std::string path = group == "/" ? name : group + "/" + name;
+    Shape s;
     try {
-      Shape s = f.shape(path);
-      os << "  " << std::left << std::setw(52) << path << " " << std::setw(18) << s.str() << " " << f.dtype(path) << "\n";
+      s = f.shape(path);
     } catch (const Error&) {
-      list_datasets(f, path, os);  // a group
+      list_datasets(f, path, os, shown, limit, total);  // a group
+      continue;
     }
+    ++total;
+    if (limit < 0 || (limit > 0 && shown >= limit)) continue;  // limit < 0: count only
+    os << "    " << std::left << std::setw(52) << path << " " << std::setw(18) << s.str() << " " << f.dtype(path) << "\n";
+    ++shown;
+  }
+}
+
+void print_tensors(const H5File& f, const std::string& group, std::ostream& os, bool all) {
+  int64_t shown = 0, total = 0;
+  list_datasets(f, group, os, shown, all ? 0 : 12, total);
+  if (shown < total) os << "    ... " << total - shown << " more (--tensors lists every tensor)\n";
+}
+
+void print_metrics(const TrainState& st, std::ostream& os) {
+  if (st.metrics.empty()) return;
+  os << "  metrics:\n    epoch  train_loss  eval_loss   top1    top5   seconds\n";
+  for (const auto& m : st.metrics)
+    os << std::fixed << "    " << std::setw(5) << int64_t(m.epoch) << std::setprecision(4) << std::setw(12) << m.train_loss
+       << std::setw(11) << m.eval_loss << std::setprecision(2) << std::setw(8) << m.eval_top1 << std::setw(8)
+       << m.eval_top5 << std::setprecision(1) << std::setw(10) << m.seconds << "\n"
+       << std::defaultfloat;
+}
+
+// The run a checkpoint belongs to: architecture, data, where it is, best epoch, provenance.
+void print_run_summary(const std::string& ckpt, std::ostream& os) {
+  const CheckpointMeta meta = read_checkpoint_meta(ckpt);
+  const TrainState st = read_checkpoint_state(ckpt);
+  const TrainConfig cfg = resolve_config(parse_ini_text(meta.config_ini, ckpt, 0));
+  VisionTransformer<float> model(cfg.vit, 0);  // for its parameter count
+  os << "  model: " << describe_architecture(cfg.model, cfg.vit) << ", "
+     << model.params().numel() << " parameters\n"
+     << "  data: " << cfg.dataset << ", batch " << cfg.batch_size << ", " << cfg.optim.opt << " lr " << cfg.lr << "\n"
+     << "  progress: epoch " << st.epoch << " of " << cfg.epochs << (st.step_in_epoch ? " (+" + std::to_string(st.step_in_epoch) + " batches)" : "")
+     << ", step " << st.global_step << (st.epoch >= cfg.epochs ? ", complete" : "") << "\n";
+  if (st.best_epoch > 0)
+    os << "  best: epoch " << st.best_epoch << ", eval top1 " << std::fixed << std::setprecision(2) << st.best_top1
+       << "%" << std::defaultfloat << "\n";
+  if (!meta.run_id.empty())
+    os << "  run " << meta.run_id << ", started " << meta.created << ", tapevit " << meta.tapevit_version << " (commit "
+       << meta.tapevit_commit << ")\n";
+  if (!meta.command_line.empty()) os << "  command: " << meta.command_line << "\n";
+  print_metrics(st, os);
+}
+
+void info_run_directory(const std::string& dir, bool all, std::ostream& os) {
+  const fs::path last = fs::path(dir) / "last.h5";
+  if (!fs::exists(last)) fail(dir, ": not a run directory (no last.h5)");
+  os << dir << ": a tapevit run\n";
+  print_run_summary(last.string(), os);
+  os << "  files:";
+  for (const char* f : {"config.ini", "last.h5", "best.h5", "summary.csv", "curves.svg"})
+    if (fs::exists(fs::path(dir) / f)) os << " " << f;
+  os << "\n  resume: tapevit train --resume " << last.string() << " [--epochs N]\n";
+  if (all) {
+    H5File f(last.string(), H5File::Read);
+    os << "  tensors of last.h5:\n";
+    print_tensors(f, "/", os, true);
+  }
+}
+
+void info_checkpoint(const std::string& path, bool all, bool config, std::ostream& os) {
+  H5File f(path, H5File::Read);
+  os << path << ": tapevit checkpoint v" << f.attr_int("version") << ", optimizer " << f.attr_string("optimizer") << " ("
+     << f.attr_int("optimizer_steps") << " steps), lr " << f.attr_double("lr") << "\n";
+  print_run_summary(path, os);
+  if (config) {
+    os << "  config:\n";
+    std::istringstream cfg(f.attr_string("config"));
+    for (std::string line; std::getline(cfg, line);) os << "    " << line << "\n";
+  }
+  int64_t shown = 0, total = 0;
+  list_datasets(f, "params", os, shown, -1, total);
+  os << "  tensors: " << total << " parameters under /params, optimizer state under /optimizer, metrics under /metrics"
+     << (all ? ":\n" : " (--tensors lists them)\n");
+  if (all) print_tensors(f, "/", os, true);
+}
+
+void info_safetensors(const std::string& path, bool all, std::ostream& os) {
+  SafetensorsFile f(path);
+  std::map<std::string, Shape> shapes;
+  std::map<std::string, int64_t> dtypes;
+  int64_t numel = 0;
+  for (const auto& t : f.tensors()) shapes[t.name] = t.shape, ++dtypes[t.dtype], numel += t.shape.numel();
+  os << path << ": safetensors, " << f.tensors().size() << " tensors, " << numel << " values (";
+  for (auto it = dtypes.begin(); it != dtypes.end(); ++it) os << (it == dtypes.begin() ? "" : ", ") << it->second << " " << it->first;
+  os << ")\n";
+  for (const auto& [k, v] : f.metadata()) os << "  metadata " << k << ": " << v << "\n";
+  const ImpliedArchitecture a = implied_architecture(shapes);
+  if (a.embed_dim && a.depth) {
+    os << "  fits a ViT with " << a.describe() << " (num_heads is not in the weights)\n";
+    std::string fits;
+    for (const auto& name : preset_names()) {
+      VitConfig v;
+      apply_preset(name, v);
+      if (v.embed_dim == a.embed_dim && v.depth == a.depth && v.patch_size == a.patch_size && v.mlp_hidden() == a.mlp_hidden)
+        fits += (fits.empty() ? "" : ", ") + name + " (num_heads " + std::to_string(v.num_heads) + ")";
+    }
+    os << "  presets of that shape: " << (fits.empty() ? "none (set the keys above)" : fits) << "\n";
+  } else {
+    os << "  not a timm ViT state_dict (no patch_embed.proj.weight / blocks.N)\n";
+  }
+  os << "  tensors:\n";
+  int64_t shown = 0;
+  for (const auto& t : f.tensors()) {
+    if (!all && shown == 12) {
+      os << "    ... " << f.tensors().size() - 12 << " more (--tensors lists every tensor)\n";
+      break;
+    }
+    os << "    " << std::left << std::setw(52) << t.name << " " << std::setw(18) << t.shape.str() << " " << t.dtype << "\n";
+    ++shown;
   }
 }
 
 }  // namespace
 
 int cmd_info(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: tapevit info FILE\n  FILE: a tapevit checkpoint (.h5) or any HDF5 file\n";
-    return args.empty() ? 2 : 0;
+  po::options_description desc("info options");
+  desc.add_options()("help,h", "show this help")("path", po::value<std::string>()->value_name("PATH"),
+                                                   "a run directory, a tapevit checkpoint (.h5), a .safetensors file "
+                                                   "or any HDF5 file")(
+      "tensors", po::bool_switch(), "list every tensor")("config", po::bool_switch(), "show a checkpoint's whole config");
+  po::positional_options_description pos;
+  pos.add("path", 1);
+  po::variables_map vm;
+  parse_args(args, desc, vm, &pos);
+  if (vm.count("help") || !vm.count("path")) {
+    std::cout << "usage: tapevit info PATH [--tensors] [--config]\n\n" << desc << "\n";
+    if (!vm.count("help")) throw UsageError("info needs a PATH");
+    return 0;
   }
-  if (args.size() != 1) throw UsageError("info takes one file");
-  const std::string& path = args[0];
-  H5File f(path, H5File::Read);
-  if (f.has_attr("format") && f.attr_string("format") == "tapevit-checkpoint") {
-    std::cout << path << ": tapevit checkpoint v" << f.attr_int("version") << "\n"
-              << "  epoch " << f.attr_int("epoch") << " (+" << f.attr_int("step_in_epoch") << " batches), step "
-              << f.attr_int("global_step") << ", optimizer " << f.attr_string("optimizer") << " ("
-              << f.attr_int("optimizer_steps") << " steps), lr " << f.attr_double("lr") << ", best top1 "
-              << f.attr_double("best_top1") << "% (epoch " << f.attr_int("best_epoch") << ")\n"
-              << "  model: " << f.attr_string("model_config") << "\n";
-    auto ep = f.read<double>("metrics/epoch");
-    if (!ep.empty()) {
-      auto tl = f.read<double>("metrics/train_loss"), el = f.read<double>("metrics/eval_loss"),
-           t1 = f.read<double>("metrics/eval_top1"), t5 = f.read<double>("metrics/eval_top5"),
-           sec = f.read<double>("metrics/seconds");
-      std::cout << "  metrics:\n    epoch  train_loss  eval_loss   top1    top5   seconds\n";
-      for (size_t i = 0; i < ep.size(); ++i)
-        std::cout << std::fixed << "    " << std::setw(5) << int64_t(ep[i]) << std::setprecision(4) << std::setw(12)
-                  << tl[i] << std::setw(11) << el[i] << std::setprecision(2) << std::setw(8) << t1[i] << std::setw(8)
-                  << t5[i] << std::setprecision(1) << std::setw(10) << sec[i] << "\n"
-                  << std::defaultfloat;
-    }
-    std::cout << "  config:\n";
-    std::istringstream cfg(f.attr_string("config"));
-    for (std::string line; std::getline(cfg, line);) std::cout << "    " << line << "\n";
+  const std::string path = vm["path"].as<std::string>();
+  const bool all = vm["tensors"].as<bool>();
+  if (fs::is_directory(path)) {
+    info_run_directory(path, all, std::cout);
+  } else if (fs::path(path).extension() == ".safetensors") {
+    info_safetensors(path, all, std::cout);
   } else {
-    std::cout << path << ": HDF5 file\n";
+    H5File f(path, H5File::Read);
+    if (f.has_attr("format") && f.attr_string("format") == "tapevit-checkpoint") {
+      info_checkpoint(path, all, vm["config"].as<bool>(), std::cout);
+    } else {
+      std::cout << path << ": HDF5 file\n  tensors:\n";
+      print_tensors(f, "/", std::cout, all);
+    }
   }
-  std::cout << "  tensors:\n";
-  list_datasets(f, "/", std::cout);
   return 0;
 }
 

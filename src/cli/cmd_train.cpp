@@ -72,6 +72,7 @@ int cmd_train(const std::vector<std::string>& args) {
     throw UsageError("--init starts a new run from weights and --resume continues a run from its checkpoint: give "
                      "one of them (" + values.at("init").source + " sets init)");
   TrainConfig cfg = resolve_config(values);
+  print_notes(std::cout, cfg);
   opts.force = vm["force"].as<bool>();
   opts.out = &std::cout;
   opts.tty = isatty(STDOUT_FILENO);
@@ -104,6 +105,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   ConfigValues values = parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0);
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
+  print_notes(std::cout, cfg);
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
   bind_data_defaults(cfg);
   VisionTransformer<float> model(cfg.vit, cfg.seed);

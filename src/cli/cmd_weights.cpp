@@ -85,6 +85,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   overlay_config_files(values, vm);
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
+  print_notes(std::cerr, cfg);  // stdout may be a pipe of results
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   if (!ckpt.empty())

@@ -1,7 +1,10 @@
 // src/data/datasets.cpp: the data set registry: which reader, which default directory and which
 // normalisation statistics belong to each kind ("fashion-mnist", "mnist", "cifar10").
+#include <cmath>
+
 #include "tapevit/data/dataset.h"
 #include "tapevit/error.h"
+#include "tapevit/rng.h"
 
 #include <algorithm>
 
@@ -54,6 +57,35 @@ void select_classes(Dataset& d, const std::vector<int64_t>& classes, int64_t per
   d.num_classes = K;
   d.images.resize(size_t(kept * pix));
   d.labels.resize(size_t(kept));
+}
+
+Dataset hold_out(Dataset& d, double fraction, uint64_t seed) {
+  if (!(fraction > 0 && fraction < 1)) fail("key 'val_fraction' must be in (0, 1), got ", fraction);
+  // Per class: a seeded shuffle of its samples; the first round(fraction * n_c) of it are held out.
+  std::vector<std::vector<int64_t>> by_class(size_t(d.num_classes));
+  for (int64_t i = 0; i < d.n; ++i) by_class[size_t(d.labels[size_t(i)])].push_back(i);
+  std::vector<char> out(size_t(d.n), 0);
+  const uint64_t key = splitmix64(seed ^ hash_name("tapevit.data.hold_out"));
+  for (size_t c = 0; c < by_class.size(); ++c) {
+    auto& idx = by_class[c];
+    const uint64_t kc = splitmix64(key ^ uint64_t(c));
+    for (size_t i = idx.size(); i > 1; --i)  // Fisher-Yates, counter-based
+      std::swap(idx[i - 1], idx[std::min(i - 1, size_t(Rng::uniform(kc, uint64_t(i)) * double(i)))]);
+    const size_t k = size_t(std::llround(fraction * double(idx.size())));
+    for (size_t i = 0; i < k; ++i) out[size_t(idx[i])] = 1;
+  }
+  Dataset held = d, kept = d;
+  held.images.clear(), held.labels.clear(), kept.images.clear(), kept.labels.clear();
+  const int64_t pix = d.channels * d.height * d.width;
+  for (int64_t i = 0; i < d.n; ++i) {  // both keep file order
+    Dataset& to = out[size_t(i)] ? held : kept;
+    to.images.insert(to.images.end(), d.images.begin() + i * pix, d.images.begin() + (i + 1) * pix);
+    to.labels.push_back(d.labels[size_t(i)]);
+  }
+  held.n = int64_t(held.labels.size()), kept.n = int64_t(kept.labels.size());
+  if (held.n == 0) fail("key 'val_fraction' = ", fraction, " holds out no image of '", d.name, "' (", d.n, " images)");
+  d = std::move(kept);
+  return held;
 }
 
 std::string default_data_dir(const std::string& kind) {

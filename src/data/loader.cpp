@@ -71,7 +71,7 @@ double beta_draw(double a, uint64_t key) {
 }
 
 void check_unit(const char* key, double x) {
-  if (!(x >= 0 && x <= 1)) fail("augmentation: ", key, " must be in [0, 1], got ", x);
+  if (!(x >= 0 && x <= 1)) fail("key '", key, "' must be in [0, 1], got ", x);
 }
 
 }  // namespace
@@ -81,38 +81,38 @@ void check_unit(const char* key, double x) {
 void AugmentConfig::validate(int64_t channels) const {
   for (const auto* v : {&mean, &std}) {
     const char* key = v == &mean ? "mean" : "std";
-    if (!v->empty() && int64_t(v->size()) != 1 && int64_t(v->size()) != channels)
-      fail("augmentation: ", key, " has ", v->size(), " values, expected ", channels, " (one per channel) or 1");
+    if (channels > 0 && !v->empty() && int64_t(v->size()) != 1 && int64_t(v->size()) != channels)
+      fail("key '", key, "' has ", v->size(), " values, expected ", channels, " (one per channel) or 1 (for all)");
     for (double x : *v) {
-      if (!std::isfinite(x)) fail("augmentation: ", key, " must be finite, got ", x);
-      if (v == &std && !(x > 0)) fail("augmentation: std must be > 0, got ", x);
+      if (!std::isfinite(x)) fail("key '", key, "' must be finite, got ", x);
+      if (v == &std && !(x > 0)) fail("key 'std' must be > 0, got ", x);
     }
   }
-  if (crop_padding < 0) fail("augmentation: crop_padding must be >= 0, got ", crop_padding);
+  if (crop_padding < 0) fail("key 'crop_pad' must be >= 0, got ", crop_padding);
   check_unit("hflip", hflip);
-  if (!(mixup >= 0 && std::isfinite(mixup))) fail("augmentation: mixup (Beta alpha) must be >= 0, got ", mixup);
-  if (!(cutmix >= 0 && std::isfinite(cutmix))) fail("augmentation: cutmix (Beta alpha) must be >= 0, got ", cutmix);
+  if (!(mixup >= 0 && std::isfinite(mixup))) fail("key 'mixup' (Beta alpha) must be >= 0, got ", mixup);
+  if (!(cutmix >= 0 && std::isfinite(cutmix))) fail("key 'cutmix' (Beta alpha) must be >= 0, got ", cutmix);
   check_unit("mixup_prob", mixup_prob);
   check_unit("mixup_switch_prob", mixup_switch_prob);
-  if (!(smoothing >= 0 && smoothing < 1)) fail("augmentation: smoothing must be in [0, 1), got ", smoothing);
+  if (!(smoothing >= 0 && smoothing < 1)) fail("key 'smoothing' must be in [0, 1), got ", smoothing);
 }
 
 BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed, const AugmentConfig& aug, bool train)
     : data_(data), batch_(batch_size), seed_(seed), aug_(aug), train_(train) {
   const int64_t C = data.channels, HW = data.height * data.width;
-  if (batch_size <= 0) fail("BatchLoader: batch_size must be positive, got ", batch_size);
+  if (batch_size <= 0) fail("key 'batch_size' must be positive, got ", batch_size);
   if (data.n < 0 || C <= 0 || data.height <= 0 || data.width <= 0 || data.num_classes <= 0)
-    fail("BatchLoader: data set '", data.name, "' has n=", data.n, ", shape [", C, ", ", data.height, ", ",
+    fail("data set '", data.name, "' has n=", data.n, ", shape [", C, ", ", data.height, ", ",
          data.width, "], ", data.num_classes, " classes");
   if (int64_t(data.images.size()) != data.n * C * HW || int64_t(data.labels.size()) != data.n)
-    fail("BatchLoader: data set '", data.name, "' holds ", data.images.size(), " pixels and ", data.labels.size(),
+    fail("data set '", data.name, "' holds ", data.images.size(), " pixels and ", data.labels.size(),
          " labels, expected ", data.n * C * HW, " and ", data.n);
   for (int64_t i = 0; i < data.n; ++i)
     if (data.labels[size_t(i)] < 0 || data.labels[size_t(i)] >= data.num_classes)
-      fail("BatchLoader: label ", data.labels[size_t(i)], " of sample ", i, " of '", data.name, "' is outside [0, ",
+      fail("label ", data.labels[size_t(i)], " of sample ", i, " of '", data.name, "' is outside [0, ",
            data.num_classes, ")");
   if (train && data.n < batch_size)
-    fail("BatchLoader: batch_size ", batch_size, " is larger than the '", data.name, "' training set (", data.n,
+    fail("batch_size ", batch_size, " is larger than the '", data.name, "' training set (", data.n,
          " samples); a training epoch drops its last incomplete batch, so it would have none");
 
   if (aug_.mean.empty() || aug_.std.empty()) {

@@ -2,6 +2,7 @@
 #include "tapevit/io/pretrained.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -184,6 +185,38 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
   return j.dump(2) + "\n";
 }
 
+std::string ImpliedArchitecture::describe() const {
+  std::ostringstream os;
+  os << "embed_dim " << embed_dim << ", depth " << depth << ", patch_size " << patch_size << ", in_chans " << in_chans
+     << ", mlp hidden " << mlp_hidden << ", qkv_bias " << (qkv_bias ? "true" : "false");
+  if (img_size) os << ", img_size " << img_size;
+  os << ", num_classes " << num_classes << (num_classes ? "" : " (no head)");
+  return os.str();
+}
+
+ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& shapes) {
+  auto shape_of = [&](const std::string& n) -> const Shape* {
+    auto it = shapes.find(n);
+    return it == shapes.end() ? nullptr : &it->second;
+  };
+  ImpliedArchitecture a;
+  if (const Shape* s = shape_of("patch_embed.proj.weight"); s && s->rank == 4)
+    a.embed_dim = (*s)[0], a.in_chans = (*s)[1], a.patch_size = (*s)[2];
+  for (const auto& [n, s] : shapes)
+    if (n.rfind("blocks.", 0) == 0 && n.size() > 7 && std::isdigit((unsigned char)n[7]))
+      a.depth = std::max<int64_t>(a.depth, std::stoll(n.substr(7)) + 1);
+  if (const Shape* s = shape_of("blocks.0.mlp.fc1.weight"); s && s->rank == 2) a.mlp_hidden = (*s)[0];
+  a.qkv_bias = shape_of("blocks.0.attn.qkv.bias") != nullptr;
+  if (const Shape* s = shape_of("head.weight"); s && s->rank == 2) a.num_classes = (*s)[0];
+  if (const Shape* s = shape_of("pos_embed"); s && s->rank == 3 && a.patch_size) {
+    const int64_t g = int64_t(std::llround(std::sqrt(double((*s)[1] - 1))));
+    if (g * g == (*s)[1] - 1) a.img_size = g * a.patch_size;
+  }
+  return a;
+}
+
+std::map<std::string, Shape> weights_shapes(const std::string& path) { return open_source(path).shapes; }
+
 LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict) {
   Source src = open_source(path);
   auto shape_of = [&](const std::string& n) -> const Shape* {
@@ -193,23 +226,28 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
 
   // 1. the architecture the file implies, against the config
   {
-    std::ostringstream bad;
+    const ImpliedArchitecture f = implied_architecture(src.shapes);
+    std::ostringstream bad, keys;
     auto check = [&](const char* key, int64_t file_value, int64_t cfg_value, const std::string& from) {
-      if (file_value != cfg_value)
-        bad << "\n  " << key << ": the file has " << file_value << " (" << from << "), the config says " << cfg_value;
+      if (file_value == cfg_value) return;
+      bad << "\n  " << key << ": the file has " << file_value << " (" << from << "), the config says " << cfg_value;
+      if (std::string(key) != "mlp hidden (embed_dim * mlp_ratio)")
+        keys << (keys.str().empty() ? "" : ", ") << key << " = " << (std::string(key) == "qkv_bias" ? (file_value ? "true" : "false") : std::to_string(file_value));
     };
-    if (const Shape* s = shape_of("patch_embed.proj.weight"); s && s->rank == 4) {
-      check("embed_dim", (*s)[0], cfg.embed_dim, "patch_embed.proj.weight " + s->str());
-      check("patch_size", (*s)[2], cfg.patch_size, "patch_embed.proj.weight " + s->str());
+    const std::string pe = f.embed_dim ? "patch_embed.proj.weight " + shape_of("patch_embed.proj.weight")->str() : "";
+    if (f.embed_dim) check("embed_dim", f.embed_dim, cfg.embed_dim, pe);
+    if (f.patch_size) check("patch_size", f.patch_size, cfg.patch_size, pe);
+    if (f.depth) check("depth", f.depth, cfg.depth, "blocks.0 .. blocks." + std::to_string(f.depth - 1));
+    if (f.mlp_hidden)
+      check("mlp hidden (embed_dim * mlp_ratio)", f.mlp_hidden, cfg.mlp_hidden(),
+            "blocks.0.mlp.fc1.weight " + shape_of("blocks.0.mlp.fc1.weight")->str());
+    if (f.depth) check("qkv_bias", f.qkv_bias, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
+    if (!bad.str().empty()) {
+      if (f.embed_dim && f.mlp_hidden && f.mlp_hidden != cfg.mlp_hidden())
+        keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << double(f.mlp_hidden) / double(f.embed_dim);
+      fail(path, ": the weights do not fit the model's architecture:", bad.str(), "\n  set ", keys.str(),
+           " (and num_heads: it is not in the weights)");
     }
-    int64_t depth = 0;
-    for (const auto& [n, s] : src.shapes)
-      if (n.rfind("blocks.", 0) == 0) depth = std::max<int64_t>(depth, std::stoll(n.substr(7)) + 1);
-    if (depth) check("depth", depth, cfg.depth, "blocks.0 .. blocks." + std::to_string(depth - 1));
-    if (const Shape* s = shape_of("blocks.0.mlp.fc1.weight"); s && s->rank == 2)
-      check("mlp hidden (embed_dim * mlp_ratio)", (*s)[0], cfg.mlp_hidden(), "blocks.0.mlp.fc1.weight " + s->str());
-    if (depth) check("qkv_bias", shape_of("blocks.0.attn.qkv.bias") != nullptr, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
-    if (!bad.str().empty()) fail(path, ": the weights do not fit the model's architecture:", bad.str());
   }
 
   // 2. tensor by tensor

@@ -106,7 +106,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     const auto* bytes = static_cast<const uint8_t*>(map_);
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = n << 8 | bytes[i];  // little-endian
-    if (n > kMaxHeader) fail(path, ": header length ", n, " exceeds the format's limit of ", kMaxHeader, " bytes");
+    // Another kind of file (an HDF5 checkpoint, a .pth, a .npy) gives an absurd length or no JSON object after it.
+    const bool json_follows = n >= 2 && n <= size_ - 8 && bytes[8] == '{';
+    if (n > kMaxHeader || (n <= size_ - 8 && !json_follows))
+      fail(path, ": not a safetensors file (it should start with an 8-byte header length, then a JSON header; here "
+                 "the length reads ", n, n > kMaxHeader ? ", which exceeds the format's limit of " + std::to_string(kMaxHeader) + " bytes)" : std::string(" and no '{' follows)"));
     if (n > size_ - 8)
       fail(path, ": header length ", n, " runs past the end of the file (", size_, " bytes): truncated or not safetensors");
     const nlohmann::json header = parse_header(path, reinterpret_cast<const char*>(bytes + 8), size_t(n));

@@ -143,6 +143,8 @@ const std::vector<Entry>& entries() {
       list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)),
       list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)),
       int_key("train_per_class", "data", "keep the first N training images of each class (0: all)", F(train_per_class)),
+      num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out, not on the test split (0: the test split)", F(val_fraction)),
+      int_key("val_per_class", "data", "evaluate on the first N images of each class (0: all; -1: 100 when train_per_class is set, else all)", F(val_per_class)),
       bool_key("no_aug", "data", "turn training augmentation off (crop, flip, mixup, cutmix)", F(no_aug)),
       int_key("crop_pad", "data", "random crop padding in pixels (0 = no crop)", F(aug.crop_padding)),
       num_key("hflip", "data", "horizontal flip probability", F(aug.hflip)),
@@ -363,6 +365,8 @@ void TrainConfig::validate() const {
   nonneg("threads", double(threads));
   nonneg("checkpoint_steps", double(checkpoint_steps));
   nonneg("train_per_class", double(train_per_class));
+  if (!(val_fraction >= 0 && val_fraction < 1)) fail("key 'val_fraction' must be in [0, 1), got ", val_fraction);
+  if (val_per_class < -1) fail("key 'val_per_class' must be >= -1, got ", val_per_class);
   for (double c : classes)
     if (c != std::floor(c) || c < 0) fail("key 'classes' takes class numbers (integers >= 0), got ", c);
   positive("lr", lr);

@@ -63,7 +63,7 @@ double eta_seconds(const Run& run) {
   const TrainState& st = run.st;
   const double ips = double(run.train_images) / std::max(run.train_seconds, 1e-9);
   const double steps_left = double((run.cfg.epochs - st.epoch) * run.steps_per_epoch - st.step_in_epoch);
-  const double eval_s = run.last_eval_seconds > 0 ? run.last_eval_seconds : double(run.test_set.n) / (3 * ips);
+  const double eval_s = run.last_eval_seconds > 0 ? run.last_eval_seconds : double(run.eval_set.n) / (3 * ips);
   return steps_left * double(run.cfg.batch_size) / ips + double(run.cfg.epochs - st.epoch) * eval_s;
 }
 
@@ -78,12 +78,11 @@ void print_header(const Run& run, std::ostream& out) {
   const TrainConfig& cfg = run.cfg;
   out << "tapevit train: " << describe_architecture(cfg.model, cfg.vit) << ", " << run.model->params().numel()
       << " parameters\n"
-      << "data: " << cfg.dataset << " " << run.train_set.n << " train / " << run.test_set.n << " eval, batch "
+      << "data: " << cfg.dataset << " " << run.train_set.n << " train / " << run.eval_set.n << " eval (" << run.eval_name << "), batch "
       << cfg.batch_size << ", " << run.steps_per_epoch << " steps/epoch, " << cfg.epochs << " epochs, "
       << omp_get_max_threads() << " threads\n"
       << "run directory: " << cfg.output << (run.opts.resume.empty() ? "" : " (resumed from " + run.opts.resume + ")")
       << "\n";
-  for (const auto& n : cfg.notes) out << "note: " << n << "\n";
   out.flush();
 }
 

@@ -20,11 +20,13 @@ namespace tapevit {
 namespace fs = std::filesystem;
 
 void bind_normalisation_defaults(TrainConfig& cfg) {
+  const bool given = !cfg.aug.mean.empty() || !cfg.aug.std.empty();
   std::vector<double> mean, std;
   default_mean_std(cfg.dataset, mean, std);
   if (cfg.aug.mean.empty()) cfg.aug.mean = mean;
   if (cfg.aug.std.empty()) cfg.aug.std = std;
-  cfg.aug.validate(cfg.vit.in_chans);
+  // The user's values must fit the model; the data set's own are checked against its images (check_data_fits).
+  cfg.aug.validate(given ? cfg.vit.in_chans : 0);
 }
 
 void bind_data_defaults(TrainConfig& cfg) {
@@ -36,12 +38,16 @@ void bind_data_defaults(TrainConfig& cfg) {
 
 void check_data_fits(const TrainConfig& cfg, const Dataset& d) {
   const VitConfig& v = cfg.vit;
+  std::string presets;
+  for (const auto& p : presets_for_data(d.channels, d.height, d.num_classes))
+    presets += (presets.empty() ? ", or model = " : " or ") + p;
   if (d.channels != v.in_chans || d.height != v.img_size || d.width != v.img_size)
     fail("dataset '", d.name, "' in ", cfg.data_dir, " has ", d.channels, "x", d.height, "x", d.width,
          " images but the model expects in_chans ", v.in_chans, " and img_size ", v.img_size,
-         " (set in_chans = ", d.channels, ", img_size = ", d.height, ")");
+         " (set in_chans = ", d.channels, ", img_size = ", d.height, presets, ")");
   if (d.num_classes != v.num_classes)
-    fail("dataset '", d.name, "' has ", d.num_classes, " classes but num_classes = ", v.num_classes);
+    fail("dataset '", d.name, "' has ", d.num_classes, " classes but num_classes = ", v.num_classes,
+         " (set num_classes = ", d.num_classes, presets, ")");
 }
 
 namespace {
@@ -156,8 +162,8 @@ LrSchedule make_schedule(const TrainConfig& cfg, int64_t steps_per_epoch) {
 
 Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
+  cfg.validate();  // the keys as given (the data set's defaults are checked against its images)
   bind_data_defaults(cfg);
-  cfg.validate();
   CheckpointMeta resumed_meta;
   TrainState resumed;
   if (!opts.resume.empty()) {
@@ -178,12 +184,21 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   choose_output(cfg, opts, resumed_meta, resumed);
 
   train_set = load_dataset(cfg.dataset, cfg.data_dir, true);
-  test_set = load_dataset(cfg.dataset, cfg.data_dir, false);
+  if (cfg.val_fraction > 0) {
+    eval_set = hold_out(train_set, cfg.val_fraction, cfg.seed);
+    eval_name = "held out of train (val_fraction " + config_get(cfg, "val_fraction") + ")";
+  } else {
+    eval_set = load_dataset(cfg.dataset, cfg.data_dir, false);
+    eval_name = "test split";
+  }
   const std::vector<int64_t> classes(cfg.classes.begin(), cfg.classes.end());
   select_classes(train_set, classes, cfg.train_per_class);
-  select_classes(test_set, classes, 0);  // the whole test split of the kept classes
+  const int64_t val_per_class = cfg.val_per_class >= 0 ? cfg.val_per_class : cfg.train_per_class > 0 ? 100 : 0;
+  select_classes(eval_set, classes, val_per_class);
+  if (val_per_class > 0)
+    eval_name += ", first " + std::to_string(val_per_class) + " per class (val_per_class; 0 for all)";
   check_data_fits(cfg, train_set);
-  check_data_fits(cfg, test_set);
+  check_data_fits(cfg, eval_set);
 
   model = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);
   if (!cfg.init.empty() && opts.resume.empty()) {  // a resumed run takes its weights from the checkpoint

@@ -29,7 +29,8 @@ struct Run {
   TrainConfig cfg;  // resolved: data defaults bound, output set
   TrainOptions opts;
   bool complete = false;  // a resumed run with no epoch left: nothing below is set up, nothing is written
-  Dataset train_set, test_set;
+  Dataset train_set, eval_set;  // eval_set: what each epoch is evaluated on (and best.h5 chosen by)
+  std::string eval_name;         // "test split", "held out of train (val_fraction 0.1)", ...
   std::unique_ptr<VisionTransformer<float>> model;
   std::unique_ptr<Optimizer<float>> opt;
   std::unique_ptr<BatchLoader> loader;  // reads train_set

@@ -132,7 +132,7 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
         return summarise(run, since(t_start));
       }
       const auto t_eval = Clock::now();
-      const EvalResult ev = evaluate(*run.model, run.test_set, run.cfg,
+      const EvalResult ev = evaluate(*run.model, run.eval_set, run.cfg,
                                      opts.out ? eval_progress(run, *opts.out) : EvalProgress{});
       run.last_eval_seconds = since(t_eval);
       end_epoch(run, ev);

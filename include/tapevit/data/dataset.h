@@ -25,6 +25,11 @@ Dataset load_dataset(const std::string& kind, const std::string& dir, bool train
 // transfer-learning experiments on part of a data set. Throws naming a class that is out of range or repeated.
 void select_classes(Dataset& d, const std::vector<int64_t>& classes, int64_t per_class);
 
+// Moves a seeded, per-class fraction of d's samples into the returned data set (a validation split held out of
+// train, so that choosing the best epoch does not look at the test split); both keep file order. Throws naming
+// val_fraction when it is outside (0, 1) or holds out nothing.
+Dataset hold_out(Dataset& d, double fraction, uint64_t seed);
+
 // The default directory for a kind ("/usr/share/datasets/fashion-mnist" for fashion-mnist, Debian's
 // dataset-fashion-mnist package; "" where there is no packaged default).
 std::string default_data_dir(const std::string& kind);

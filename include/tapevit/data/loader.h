@@ -20,7 +20,7 @@ struct AugmentConfig {
   double mixup_switch_prob = 0.5; // with both on: probability of cutmix instead of mixup (timm's --mixup-switch-prob)
   double smoothing = 0.1;         // label smoothing folded into the targets as timm's mixup_target
   std::vector<double> mean, std;  // per channel, applied after augmentation: (x/255 - mean) / std
-  void validate(int64_t channels) const;  // throws naming the key
+  void validate(int64_t channels) const;  // throws naming the key; channels 0: mean/std counts not checked
 };
 
 class BatchLoader {

@@ -21,6 +21,17 @@
 
 namespace tapevit {
 
+// The architecture a state_dict's shapes imply (num_heads is not among them). 0 / false where the file does not
+// say (no head: num_classes 0; no pos_embed: img_size 0).
+struct ImpliedArchitecture {
+  int64_t embed_dim = 0, patch_size = 0, in_chans = 0, depth = 0, mlp_hidden = 0, num_classes = 0, img_size = 0;
+  bool qkv_bias = false;
+  std::string describe() const;  // "embed_dim 192, depth 12, patch 16, ..."
+};
+ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& shapes);
+// Every tensor's shape in a timm safetensors file or a tapevit checkpoint (/params), by name.
+std::map<std::string, Shape> weights_shapes(const std::string& path);
+
 struct LoadAction {
   std::string name, action, detail;  // action: loaded | resampled | adapted | re-initialised | missing | ignored
 };
