@@ -71,6 +71,7 @@ int cmd_train(const std::vector<std::string>& args) {
   if (!opts.resume.empty() && values.count("init") && values.at("init").priority > 0)
     throw UsageError("--init starts a new run from weights and --resume continues a run from its checkpoint: give "
                      "one of them (" + values.at("init").source + " sets init)");
+  if (opts.resume.empty()) layer_hub_config(values, std::cout);
   TrainConfig cfg = resolve_config(values);
   print_notes(std::cout, cfg);
   opts.force = vm["force"].as<bool>();

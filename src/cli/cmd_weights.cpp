@@ -84,6 +84,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   if (!ckpt.empty()) values = parse_ini_text(read_checkpoint_meta(ckpt).config_ini, ckpt, 0);
   overlay_config_files(values, vm);
   overlay(values, cli);
+  if (ckpt.empty()) layer_hub_config(values, std::cerr);
   TrainConfig cfg = resolve_config(values);
   print_notes(std::cerr, cfg);  // stdout may be a pipe of results
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));

@@ -243,7 +243,7 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
             "blocks.0.mlp.fc1.weight " + shape_of("blocks.0.mlp.fc1.weight")->str());
     if (f.depth) check("qkv_bias", f.qkv_bias, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
     if (!bad.str().empty()) {
-      if (f.embed_dim && f.mlp_hidden && f.mlp_hidden != cfg.mlp_hidden())
+      if (f.embed_dim && f.mlp_hidden && double(f.mlp_hidden) / double(f.embed_dim) != cfg.mlp_ratio)
         keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << double(f.mlp_hidden) / double(f.embed_dim);
       fail(path, ": the weights do not fit the model's architecture:", bad.str(), "\n  set ", keys.str(),
            " (and num_heads: it is not in the weights)");

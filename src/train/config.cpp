@@ -295,7 +295,6 @@ TrainConfig resolve_config(const ConfigValues& values) {
   // over embed_dim in a config file): the model asked for is the model built.
   const auto model_it = values.find("model");
   const int model_priority = model_it == values.end() ? -1 : model_it->second.priority;
-  std::map<std::string, std::vector<std::string>> replaced;  // by source
   for (const auto& [key, v] : values) {
     const Entry* e = find_entry(key);
     if (!e) {
@@ -308,17 +307,19 @@ TrainConfig resolve_config(const ConfigValues& values) {
     if (key == "model") continue;
     const auto& pk = preset_keys();
     if (v.priority < model_priority && std::find(pk.begin(), pk.end(), key) != pk.end()) {
-      replaced[v.source].push_back(key + " = " + trim(v.value));
-      continue;
+      continue;  // named in a note below
     }
     e->set(c, v);
   }
-  for (const auto& [source, keys] : replaced) {
-    std::string list;
-    for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
-    c.notes.push_back("model = " + c.model + " (" + model_it->second.source + ") replaces " + list + " from " +
-                      source + "; give them after it to keep them");
-  }
+  std::map<std::string, std::string> replaced_by_source;  // in preset_keys() order
+  for (const auto& key : preset_keys())
+    if (auto it = values.find(key); it != values.end() && it->second.priority < model_priority) {
+      std::string& list = replaced_by_source[it->second.source];
+      list += (list.empty() ? "" : ", ") + key + " = " + trim(it->second.value);
+    }
+  for (const auto& [source, list] : replaced_by_source)
+    c.notes.push_back("model = " + c.model + " (" + model_it->second.source + ") replaces " + list + " from " + source +
+                      "; give them after it to keep them");
   if (c.dataset == "mnist" && !values.count("hflip")) c.aug.hflip = 0;  // digits are not mirror-symmetric
   std::set<std::string> sources;
   for (const auto& [key, v] : values) sources.insert(v.source);

@@ -1,0 +1,148 @@
+// tests/test_first_hour.cpp: the library side of a timm user's first hour: timm's spellings and the answers for
+// flags tapevit lacks, a command-line preset over a file's architecture keys, timm's Hub config.json, the held-out
+// validation split, and a status line that fits any terminal width.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "tapevit/data/dataset.h"
+#include "tapevit/io/pretrained.h"
+#include "tapevit/train/config.h"
+#include "tapevit/train/hub_config.h"
+#include "tapevit/train/timm_flags.h"
+#include "test_util.h"
+#include "train/progress.h"  // internal: status_line
+
+using namespace tapevit;
+using namespace tapevit::test;
+namespace fs = std::filesystem;
+
+TEST_CASE("timm flags: dashed spellings and timm's names map to tapevit keys") {
+  CHECK(canonical_key("batch-size") == "batch_size");
+  CHECK(canonical_key("batch_size") == "batch_size");
+  CHECK(canonical_key("b") == "batch_size");
+  CHECK(canonical_key("gp") == "global_pool");
+  CHECK(canonical_key("initial-checkpoint") == "init");
+  CHECK(canonical_key("recovery-interval") == "checkpoint_steps");
+  CHECK(canonical_key("warmup-epochs") == "warmup_epochs");
+  CHECK(canonical_key("no-such-thing") == "no_such_thing");
+  // every alias names a real key; every other entry says why or what instead
+  std::set<std::string> seen;
+  for (const auto& f : timm_flags()) {
+    CHECK_MESSAGE(seen.insert(f.flag).second, "listed twice: " << f.flag);
+    if (f.kind == TimmFlag::Alias) CHECK_MESSAGE(find_config_key(f.key) != nullptr, f.flag << " -> " << f.key);
+    else CHECK_MESSAGE(!f.note.empty(), f.flag);
+  }
+}
+
+TEST_CASE("timm flags: unsupported ones get a specific answer, and suggestions stay close") {
+  CHECK(unknown_key_message("amp") == "'amp' (timm's --amp) is not supported: training runs in float32 (bfloat16 mixed precision is planned)");
+  CHECK(contains(unknown_key_message("experiment"), "--output runs/NAME"));
+  CHECK(suggest_config_key("embed_dmi") == "did you mean 'embed_dim'?");
+  CHECK(suggest_config_key("epoch") == "did you mean 'epochs'?");
+  CHECK(suggest_config_key("amp").empty());  // not 'drop'
+  CHECK(suggest_config_key("frobnicate").empty());
+  CHECK(suggest_config_key("xyz").empty());
+}
+
+TEST_CASE("Config: timm's spellings in a config file are read as tapevit keys") {
+  const ConfigValues v = parse_ini_text("[train]\nbatch-size = 32\n[model]\ngp = avg\ndrop-path = 0.1\n", "t.ini");
+  CHECK(v.at("batch_size").value == "32");
+  CHECK(v.at("global_pool").value == "avg");
+  CHECK(v.at("drop_path").value == "0.1");
+  expect_error([] { parse_ini_text("[train]\namp = true\n", "t.ini"); }, {"t.ini: 'amp' (timm's --amp) is not supported"});
+  TrainConfig c = resolve_config(parse_ini_text("[train]\nworkers = 8\n", "t.ini"));  // accepted, no effect
+  REQUIRE(c.notes.size() == 1);
+  CHECK(contains(c.notes[0], "workers (timm's --workers) has no effect"));
+}
+
+TEST_CASE("Config: a preset from a later source replaces the architecture keys of an earlier one, with a note") {
+  ConfigValues v = parse_ini_text("[model]\nmodel = vit_fmnist\nembed_dim = 64\ndepth = 4\nnum_heads = 2\n[train]\nepochs = 3\n",
+                                  "f.ini", 1);
+  {
+    TrainConfig same = resolve_config(v);  // the same file: its keys modify its preset
+    CHECK(same.vit.embed_dim == 64);
+    CHECK(same.notes.empty());
+  }
+  v["model"] = {"vit_cifar", "command line", kCommandLine};
+  TrainConfig c = resolve_config(v);
+  CHECK(c.vit.embed_dim == 192);
+  CHECK(c.vit.depth == 6);
+  CHECK(c.vit.num_heads == 3);
+  CHECK(c.vit.in_chans == 3);
+  CHECK(c.epochs == 3);  // not an architecture key: the file's value stays
+  REQUIRE(c.notes.size() == 1);
+  CHECK(c.notes[0] == "model = vit_cifar (command line) replaces embed_dim = 64, depth = 4, num_heads = 2 from f.ini; "
+                      "give them after it to keep them");
+  v["depth"] = {"2", "command line", kCommandLine};  // given with the preset: applies
+  CHECK(resolve_config(v).vit.depth == 2);
+  CHECK(contains(describe_architecture("vit_cifar", resolve_config(v).vit), "(changed from the preset: depth 6 -> 2)"));
+}
+
+TEST_CASE("Hub config.json: what tapevit export writes reads back as the same architecture") {
+  VitConfig v;
+  apply_preset("vit_cifar", v);
+  v.depth = 3;
+  const fs::path dir = fs::temp_directory_path() / "tapevit_hub_config";
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << timm_hub_config("vit_custom_patch4_32", v, {0.5}, {0.25});
+  std::ofstream(dir / "model.safetensors") << "x";
+  CHECK(hub_config_beside((dir / "model.safetensors").string()) == (dir / "config.json").string());
+  CHECK(hub_config_beside((dir / "model.h5").string()).empty());
+  const ConfigValues values = read_hub_config((dir / "config.json").string());
+  CHECK(values.count("model") == 0);  // not a preset name
+  TrainConfig c = resolve_config(values);
+  CHECK(c.vit.embed_dim == 192);
+  CHECK(c.vit.depth == 3);
+  CHECK(c.vit.in_chans == 3);
+  CHECK(c.vit.img_size == 32);
+  CHECK(c.aug.mean == std::vector<double>{0.5, 0.5, 0.5});
+  std::ofstream(dir / "reg.json") << R"({"architecture": "vit_base_patch14_reg4_dinov2", "model_args": {"reg_tokens": 4}})";
+  expect_error([&] { read_hub_config((dir / "reg.json").string()); }, {"reg.json: model_args 'reg_tokens' = 4"});
+  std::ofstream(dir / "bad.json") << "{not json";
+  expect_error([&] { read_hub_config((dir / "bad.json").string()); }, {"bad.json: not valid JSON"});
+}
+
+TEST_CASE("Data: hold_out moves a seeded fraction of each class, disjoint and reproducible") {
+  Dataset d;
+  d.name = "t", d.n = 300, d.channels = 1, d.height = 1, d.width = 1, d.num_classes = 3;
+  for (int i = 0; i < 300; ++i) d.images.push_back(uint8_t(i % 251)), d.labels.push_back(i < 150 ? 0 : i < 250 ? 1 : 2);
+  Dataset a = d, b = d, c = d;
+  const Dataset ha = hold_out(a, 0.2, 1), hb = hold_out(b, 0.2, 1), hc = hold_out(c, 0.2, 2);
+  CHECK(ha.n == 30 + 20 + 10);  // per class: 150, 100, 50
+  CHECK(a.n == 240);
+  CHECK(ha.labels == hb.labels);
+  CHECK(ha.images == hb.images);
+  CHECK(hc.images != ha.images);  // another seed, another split
+  std::vector<int> per(3, 0);
+  for (int32_t y : ha.labels) ++per[size_t(y)];
+  CHECK(per == std::vector<int>{30, 20, 10});
+  // disjoint: every original sample is in exactly one part (pixel values i % 251 with labels identify samples)
+  std::multiset<std::pair<int, int>> all, parts;
+  for (int i = 0; i < 300; ++i) all.insert({d.images[size_t(i)], d.labels[size_t(i)]});
+  for (int i = 0; i < ha.n; ++i) parts.insert({ha.images[size_t(i)], ha.labels[size_t(i)]});
+  for (int i = 0; i < a.n; ++i) parts.insert({a.images[size_t(i)], a.labels[size_t(i)]});
+  CHECK(all == parts);
+  Dataset e = d;
+  expect_error([&] { hold_out(e, 1.5, 1); }, {"val_fraction", "(0, 1)"});
+  expect_error([&] { hold_out(e, 0.001, 1); }, {"val_fraction", "holds out no image"});
+}
+
+TEST_CASE("Display: a status line fits every terminal width and keeps what matters") {
+  const std::vector<StatusField> fields = {{"123/938", 0}, {"loss 0.1234", 1}, {"lr 2.00e-03", 4}, {"1900 img/s", 3},
+                                           {"eta 5m03s", 2}};
+  for (int cols = 20; cols <= 200; ++cols) {
+    const std::string line = status_line(cols, "epoch 3/13", 0.5, fields);
+    CHECK_MESSAGE(line.size() <= size_t(cols - 1), cols << " columns: '" << line << "'");
+    CHECK(line.rfind("epoch 3/13", 0) == 0);
+    if (cols >= 24) CHECK_MESSAGE(contains(line, "123/938"), cols << ": " << line);
+  }
+  const std::string wide = status_line(160, "epoch 3/13", 0.5, fields);
+  CHECK(contains(wide, "[############............]"));
+  for (const auto& f : fields) CHECK(contains(wide, f.text));
+  const std::string narrow = status_line(50, "epoch 3/13", 0.5, fields);
+  CHECK(contains(narrow, "loss 0.1234"));  // before lr and throughput
+  CHECK(!contains(narrow, "lr 2.00e-03"));
+}
