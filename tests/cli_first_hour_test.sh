@@ -5,6 +5,7 @@
 # 70/80/160-column terminals, `info` on a run directory and a safetensors file, export's names.
 #   tests/cli_first_hour_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
+README=$(dirname "$(realpath "$0")")/../README.md
 TV=$(realpath "$1")
 MAKE_DATA=$(realpath "$2")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_first_hour.XXXXXX")
@@ -112,6 +113,8 @@ out=$("$TV" train --frobnicate 2>&1)
 grep -q "did you mean" <<<"$out" && fail "an unrelated flag got a suggestion: $out"
 expect 0 '\| `--batch-size` \| `batch_size` \|' -- "$TV" train --timm_flags
 expect 0 'vit_fmnist_tiny +28 +4 +1 +10 +64 +4 +2' -- "$TV" train --list_models
+# the README's table is the command's
+while IFS= read -r row; do grep -qxF -- "$row" "$README" || fail "README lacks the timm flag row: $row"; done < <("$TV" train --timm_flags)
 
 # 8. the live display fits the terminal: every redraw of the line at most COLUMNS-1 characters
 for cols in 70 80 160; do
