@@ -60,8 +60,11 @@ int cmd_predict(const std::vector<std::string>& args) {
       "out", po::value<std::string>()->value_name("NPY"), "logits (N, num_classes), float32")(
       "checkpoint", po::value<std::string>()->value_name("CKPT"), "weights and config from a tapevit checkpoint")(
       "config", po::value<std::vector<std::string>>()->value_name("FILE"), "config file(s) for the architecture (with --init)");
-  std::vector<std::string> keys = keys_in({"model"});
-  for (const char* k : {"dataset", "mean", "std", "validation_batch_size", "batch_size", "threads"}) keys.push_back(k);
+  // the architecture and the weights (no training-only keys such as dropout), normalisation, batching
+  const std::vector<std::string> keys = {"model",     "img_size",    "patch_size", "in_chans",   "num_classes",
+                                         "embed_dim", "depth",       "num_heads",  "mlp_ratio",  "qkv_bias",
+                                         "init_values", "global_pool", "init",     "init_strict", "dataset",
+                                         "mean",      "std",         "validation_batch_size", "batch_size", "threads"};
   po::options_description key_options;
   add_config_keys(key_options, keys);
   po::options_description all;
