@@ -10,24 +10,8 @@ TV=$(realpath "$1")
 MAKE_DATA=$(realpath "$2")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_first_hour.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$(realpath "$0")")/cli_lib.sh"
 
-# expect CODE PATTERN -- CMD...: CMD exits with CODE and its stdout+stderr matches the grep -E PATTERN
-expect() {
-  local code=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$(timeout 300 "$@" 2>&1)
-  rc=$?
-  if [ "$rc" != "$code" ] || ! grep -qE -- "$pattern" <<<"$out"; then
-    fail "$* -> exit $rc (want $code), output:"
-    sed 's/^/    /' <<<"$out"
-    echo "    (wanted /$pattern/)"
-  else
-    echo "ok:   $* ~ /$pattern/"
-  fi
-}
 # same_files DIR COPY: every run file of DIR is byte-identical to the one in COPY
 same_files() {
   for f in last.h5 best.h5 summary.csv config.ini; do

@@ -8,24 +8,7 @@ TV=$1
 MAKE_DATA=$2
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_cli.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-failures=0
-
-# expect CODE PATTERN -- CMD...: CMD exits with CODE and its stdout+stderr matches the grep -E PATTERN
-expect() {
-  local code=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$(timeout 300 "$@" 2>&1)  # a bad-input check that trains instead of failing must not hang the suite
-  rc=$?
-  if [ "$rc" != "$code" ] || ! grep -qE -- "$pattern" <<<"$out"; then
-    echo "FAIL: $* -> exit $rc (want $code), output:"
-    sed 's/^/    /' <<<"$out"
-    echo "    (wanted /$pattern/)"
-    failures=$((failures + 1))
-  else
-    echo "ok:   $* ~ /$pattern/"
-  fi
-}
+source "$(dirname "$(realpath "$0")")/cli_lib.sh"
 
 "$MAKE_DATA" "$WORK/data" 640 160
 cat >"$WORK/tiny.ini" <<INI

@@ -112,6 +112,15 @@ ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_d
   return values;
 }
 
+ConfigValues parse_command(const std::vector<std::string>& args, const po::options_description& fixed,
+                           const std::vector<std::string>& keys, po::variables_map& vm) {
+  po::options_description key_options;
+  add_config_keys(key_options, keys);
+  po::options_description all;
+  all.add(fixed).add(key_options);
+  return parse_args(args, all, vm);
+}
+
 void overlay(ConfigValues& base, const ConfigValues& top) {
   for (const auto& [k, v] : top) base[k] = v;
 }

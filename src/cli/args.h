@@ -32,6 +32,9 @@ void print_keys_help(std::ostream& os, const std::vector<std::string>& keys, con
 // stdout); timm flags tapevit lacks are a UsageError saying what to do instead.
 ConfigValues parse_args(const std::vector<std::string>& args, const po::options_description& desc, po::variables_map& vm,
                         const po::positional_options_description* pos = nullptr);
+// A subcommand's parse: its fixed options plus these config keys; returns the keys' command-line values.
+ConfigValues parse_command(const std::vector<std::string>& args, const po::options_description& fixed,
+                           const std::vector<std::string>& keys, po::variables_map& vm);
 // base[k] = top[k] for every key of top.
 void overlay(ConfigValues& base, const ConfigValues& top);
 // Every --config FILE in order, each over what came before (priorities 1, 2, ...).

@@ -36,12 +36,8 @@ int cmd_train(const std::vector<std::string>& args) {
       "list_models", po::bool_switch(), "list the model presets and exit")(
       "timm_flags", po::bool_switch(), "list timm's train.py flags and what tapevit does with each, and exit");
   const std::vector<std::string> keys = keys_in({"model", "data", "train", "optim"});
-  po::options_description key_options;
-  add_config_keys(key_options, keys);
-  po::options_description all;
-  all.add(fixed).add(key_options);
   po::variables_map vm;
-  ConfigValues cli = parse_args(args, all, vm);
+  ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
     std::cout << "usage: tapevit train [--config FILE] [--resume CKPT] [--KEY VALUE ...]\n\n"
               << fixed << "\nconfig keys (the command line wins over config files; timm's spellings such as "
@@ -89,12 +85,8 @@ int cmd_eval(const std::vector<std::string>& args) {
                                                     "checkpoint to evaluate (its config gives the model and data)");
   const std::vector<std::string> keys = {"dataset", "data_dir", "mean", "std", "classes",
                                          "validation_batch_size", "batch_size", "threads"};
-  po::options_description key_options;
-  add_config_keys(key_options, keys);
-  po::options_description all;
-  all.add(fixed).add(key_options);
   po::variables_map vm;
-  ConfigValues cli = parse_args(args, all, vm);
+  ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
     std::cout << "usage: tapevit eval --checkpoint CKPT [--KEY VALUE ...]\n\n"
               << fixed << "\nconfig keys (each defaults to the checkpoint's value):\n";

@@ -65,12 +65,8 @@ int cmd_predict(const std::vector<std::string>& args) {
                                          "embed_dim", "depth",       "num_heads",  "mlp_ratio",  "qkv_bias",
                                          "init_values", "global_pool", "init",     "init_strict", "dataset",
                                          "mean",      "std",         "validation_batch_size", "batch_size", "threads"};
-  po::options_description key_options;
-  add_config_keys(key_options, keys);
-  po::options_description all;
-  all.add(fixed).add(key_options);
   po::variables_map vm;
-  ConfigValues cli = parse_args(args, all, vm);
+  ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
     std::cout << "usage: tapevit predict --input images.npy --out logits.npy (--checkpoint CKPT | --init WEIGHTS "
                  "[--config FILE] [--KEY VALUE ...])\n\n"
