@@ -57,10 +57,10 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
   Var<T> w = lin.weight, b = lin.bias;
   const T* scale = drop_path_scale(t, B, drop_path);
   Var<T> out = t.tensor(x->shape, t.needs_grad(x, a, w, b));
-  const bool gelu_in = act == Act::Gelu;
-  T* acted = gelu_in ? t.temp(R * In) : nullptr;
-  if (gelu_in) gelu_forward(acted, a->data, R * In);
-  const T* in = gelu_in ? acted : a->data;
+  const bool act_in = act != Act::Identity;
+  T* acted = act_in ? t.temp(R * In) : nullptr;
+  if (act_in) act_forward(act, acted, a->data, R * In);
+  const T* in = act_in ? acted : a->data;
   if (!scale) {  // out = x + b, then out += act(a) W^T in the GEMM's accumulator
     const T* xd = x->data;
     const T* bd = b ? b->data : nullptr;
@@ -75,7 +75,7 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
     residual_forward(out->data, x->data, branch, static_cast<const T*>(nullptr), scale, B, N, C);
     t.release(branch, R * C);
   }
-  if (gelu_in) t.release(acted, R * In);
+  if (act_in) t.release(acted, R * In);
   if (!out->requires_grad) return out;
   Tape<T>* tp = &t;
   t.record(out, [=] {
@@ -93,20 +93,20 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
     }
     T* dw = tp->grad(w, w->shape);
     T* db = b ? tp->grad(b, b->shape) : nullptr;
-    if (dw || db) {  // the Linear's own gradients, on act(a) (GELU recomputed)
-      T* re = gelu_in && dw ? tp->temp(R * In) : nullptr;
-      if (re) gelu_forward(re, a->data, R * In);
+    if (dw || db) {  // the Linear's own gradients, on act(a) (recomputed)
+      T* re = act_in && dw ? tp->temp(R * In) : nullptr;
+      if (re) act_forward(act, re, a->data, R * In);
       linear_backward<T>(nullptr, dw, db, dbranch, re ? re : a->data, w->data, R, In, C);
       if (re) tp->release(re, R * In);
     }
     bool fresh = false;
     if (T* da = tp->grad_or_fresh(a, a->shape, fresh)) {
-      if (!gelu_in) {
+      if (!act_in) {
         gemm<T>(false, false, R, In, C, 1, dbranch, C, w->data, In, fresh ? T(0) : T(1), da, In);  // da += d branch W
       } else {
         T* dact = tp->temp(R * In);
         gemm<T>(false, false, R, In, C, 1, dbranch, C, w->data, In, 0, dact, In);
-        gelu_backward(da, dact, a->data, R * In, fresh);
+        act_backward(act, da, dact, a->data, R * In, fresh);
         tp->release(dact, R * In);
       }
     }

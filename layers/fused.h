@@ -4,8 +4,8 @@
 //   norm_linear:      y = Linear(LayerNorm(x))
 //                     keeps x (which the residual stream keeps anyway) and the per-row mean and rstd; the
 //                     normalised rows are a temporary, recomputed bitwise in backward.
-//   residual_linear:  out = x + drop_path(Linear(act(a))),   act = identity or exact GELU
-//                     keeps a only; act(a), the branch and their gradients are temporaries (GELU recomputed
+//   residual_linear:  out = x + drop_path(Linear(act(a))),   act = identity or an MLP activation (gelu.h)
+//                     keeps a only; act(a), the branch and their gradients are temporaries (act recomputed
 //                     in backward). The residual add happens in the GEMM's accumulator.
 //
 // Per token, a pre-norm block then keeps qkv (3C), the attention output (C), the mid-block residual (C), the
@@ -14,12 +14,11 @@
 // and both projection outputs).
 // Drop path draws from t.rng exactly as residual_add does, so both paths give the same samples.
 #pragma once
+#include "tapevit/layers/gelu.h"
 #include "tapevit/layers/layernorm.h"
 #include "tapevit/layers/linear.h"
 
 namespace tapevit {
-
-enum class Act { Identity, Gelu };
 
 // x (B, N, C) -> (B, N, lin.out); lin.in == ln.dim == C.
 template <class T>

@@ -46,25 +46,123 @@ void gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
   }
 }
 
+// gelu_tanh and quick_gelu: the same chunked Eigen packets as gelu (tanh and exp vectorise).
 template <class T>
-Var<T> gelu(Tape<T>& t, Var<T> x) {
+void gelu_tanh_forward(T* y, const T* x, int64_t n) {
+  const T k = T(0.79788456080286535588), c3 = T(0.044715);  // sqrt(2/pi)
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    CArr<T> xs(x + i0, len);
+    Arr<T>(y + i0, len) = T(0.5) * xs * (T(1) + (k * (xs + c3 * xs.cube())).tanh());
+  }
+}
+
+template <class T>
+void gelu_tanh_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
+  const T k = T(0.79788456080286535588), c3 = T(0.044715);
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    CArr<T> xs(x + i0, len), g(dy + i0, len);
+    const Eigen::Array<T, Eigen::Dynamic, 1> th = (k * (xs + c3 * xs.cube())).tanh();
+    auto d = g * (T(0.5) * (T(1) + th) + T(0.5) * xs * (T(1) - th.square()) * k * (T(1) + T(3) * c3 * xs.square()));
+    if (assign)
+      Arr<T>(dx + i0, len) = d;
+    else
+      Arr<T>(dx + i0, len) += d;
+  }
+}
+
+template <class T>
+void quick_gelu_forward(T* y, const T* x, int64_t n) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    CArr<T> xs(x + i0, len);
+    Arr<T>(y + i0, len) = xs / (T(1) + (T(-1.702) * xs).exp());
+  }
+}
+
+template <class T>
+void quick_gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    CArr<T> xs(x + i0, len), g(dy + i0, len);
+    const Eigen::Array<T, Eigen::Dynamic, 1> s = T(1) / (T(1) + (T(-1.702) * xs).exp());
+    auto d = g * (s + T(1.702) * xs * s * (T(1) - s));
+    if (assign)
+      Arr<T>(dx + i0, len) = d;
+    else
+      Arr<T>(dx + i0, len) += d;
+  }
+}
+
+Act act_from_name(const std::string& name) {
+  if (name == "gelu") return Act::Gelu;
+  if (name == "gelu_tanh") return Act::GeluTanh;
+  if (name == "quick_gelu") return Act::QuickGelu;
+  fail("key 'act_layer' must be gelu, gelu_tanh or quick_gelu, got '", name, "'");
+}
+
+template <class T>
+void act_forward(Act act, T* y, const T* x, int64_t n) {
+  switch (act) {
+    case Act::Identity: std::copy(x, x + n, y); break;
+    case Act::Gelu: gelu_forward(y, x, n); break;
+    case Act::GeluTanh: gelu_tanh_forward(y, x, n); break;
+    case Act::QuickGelu: quick_gelu_forward(y, x, n); break;
+  }
+}
+
+template <class T>
+void act_backward(Act act, T* dx, const T* dy, const T* x, int64_t n, bool assign) {
+  switch (act) {
+    case Act::Identity:
+      for (int64_t i = 0; i < n; ++i) dx[i] = assign ? dy[i] : dx[i] + dy[i];
+      break;
+    case Act::Gelu: gelu_backward(dx, dy, x, n, assign); break;
+    case Act::GeluTanh: gelu_tanh_backward(dx, dy, x, n, assign); break;
+    case Act::QuickGelu: quick_gelu_backward(dx, dy, x, n, assign); break;
+  }
+}
+
+template <class T>
+Var<T> activation(Tape<T>& t, Var<T> x, Act act) {
   const int64_t n = x->numel();
   Var<T> y = t.tensor(x->shape, t.needs_grad(x));
-  gelu_forward(y->data, x->data, n);
+  act_forward(act, y->data, x->data, n);
   if (y->requires_grad) {
     Tape<T>* tp = &t;
     t.record(y, [=] {
       if (!y->grad) return;
-      gelu_backward(tp->grad(x, x->shape), y->grad, x->data, n);
+      act_backward(act, tp->grad(x, x->shape), y->grad, x->data, n);
     });
   }
   return y;
 }
 
-#define TAPEVIT_INSTANTIATE(T)                                        \
-  template void gelu_forward<T>(T*, const T*, int64_t);               \
-  template void gelu_backward<T>(T*, const T*, const T*, int64_t, bool); \
-  template Var<T> gelu<T>(Tape<T>&, Var<T>);
+template <class T>
+Var<T> gelu(Tape<T>& t, Var<T> x) {
+  return activation(t, x, Act::Gelu);
+}
+
+#define TAPEVIT_INSTANTIATE(T)                                                  \
+  template void gelu_forward<T>(T*, const T*, int64_t);                         \
+  template void gelu_backward<T>(T*, const T*, const T*, int64_t, bool);        \
+  template void gelu_tanh_forward<T>(T*, const T*, int64_t);                    \
+  template void gelu_tanh_backward<T>(T*, const T*, const T*, int64_t, bool);   \
+  template void quick_gelu_forward<T>(T*, const T*, int64_t);                   \
+  template void quick_gelu_backward<T>(T*, const T*, const T*, int64_t, bool);  \
+  template void act_forward<T>(Act, T*, const T*, int64_t);                     \
+  template void act_backward<T>(Act, T*, const T*, const T*, int64_t, bool);    \
+  template Var<T> gelu<T>(Tape<T>&, Var<T>);                                    \
+  template Var<T> activation<T>(Tape<T>&, Var<T>, Act);
 TAPEVIT_INSTANTIATE(float)
 TAPEVIT_INSTANTIATE(double)
 

@@ -1,10 +1,17 @@
-// layers/gelu.h: GELU, the exact erf form y = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)),
-// as torch.nn.GELU() (approximate='none'), timm's default act_layer. Not the tanh approximation.
-// x: any shape -> y: same shape. No parameters.
+// layers/gelu.h: the MLP activations of timm's ViTs (act_layer), elementwise, no parameters. x: any shape -> same.
+//   gelu        exact erf form, y = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)): torch.nn.GELU(), timm's default.
+//   gelu_tanh   y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3): GELU(approximate='tanh') (SigLIP).
+//   quick_gelu  y = x sigmoid(1.702 x): OpenAI CLIP's QuickGELU (timm's *_quickgelu models).
 #pragma once
+#include <string>
+
 #include "tapevit/tape.h"
 
 namespace tapevit {
+
+enum class Act { Identity, Gelu, GeluTanh, QuickGelu };
+// "gelu" | "gelu_tanh" | "quick_gelu" -> Act; anything else throws naming act_layer.
+Act act_from_name(const std::string& name);
 
 template <class T>
 void gelu_forward(T* y, const T* x, int64_t n);
@@ -13,6 +20,27 @@ template <class T>
 void gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign = false);
 
 template <class T>
+void gelu_tanh_forward(T* y, const T* x, int64_t n);
+// dx += dy * (0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2))
+template <class T>
+void gelu_tanh_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign = false);
+
+template <class T>
+void quick_gelu_forward(T* y, const T* x, int64_t n);
+// dx += dy * (s + 1.702 x s (1 - s)),  s = sigmoid(1.702 x)
+template <class T>
+void quick_gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign = false);
+
+// The kernels above by Act (Identity copies / passes dy through).
+template <class T>
+void act_forward(Act act, T* y, const T* x, int64_t n);
+template <class T>
+void act_backward(Act act, T* dx, const T* dy, const T* x, int64_t n, bool assign = false);
+
+template <class T>
 Var<T> gelu(Tape<T>& t, Var<T> x);
+// One tape node of any of the activations.
+template <class T>
+Var<T> activation(Tape<T>& t, Var<T> x, Act act);
 
 }  // namespace tapevit

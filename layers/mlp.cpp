@@ -7,12 +7,12 @@
 namespace tapevit {
 
 template <class T>
-Mlp<T>::Mlp(Params<T>& p, const std::string& name, int64_t dim, int64_t hidden, double drop_)
-    : drop(drop_), fc1(p, name + ".fc1", dim, hidden), fc2(p, name + ".fc2", hidden, dim) {}
+Mlp<T>::Mlp(Params<T>& p, const std::string& name, int64_t dim, int64_t hidden, double drop_, Act act_)
+    : drop(drop_), act(act_), fc1(p, name + ".fc1", dim, hidden), fc2(p, name + ".fc2", hidden, dim) {}
 
 template <class T>
 Var<T> Mlp<T>::operator()(Tape<T>& t, Var<T> x) const {
-  Var<T> h = dropout(t, gelu(t, fc1(t, x)), drop);
+  Var<T> h = dropout(t, activation(t, fc1(t, x), act), drop);
   return dropout(t, fc2(t, h), drop);
 }
 

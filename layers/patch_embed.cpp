@@ -40,14 +40,15 @@ void patch_scatter_add(T* dx, const T* dpatches, int64_t B, int64_t Ci, int64_t 
 }
 
 template <class T>
-PatchEmbed<T>::PatchEmbed(Params<T>& p, const std::string& name_, int64_t img, int64_t patch, int64_t ci, int64_t d)
+PatchEmbed<T>::PatchEmbed(Params<T>& p, const std::string& name_, int64_t img, int64_t patch, int64_t ci, int64_t d,
+                          bool with_bias)
     : name(name_), img_size(img), patch_size(patch), in_chans(ci), dim(d) {
-  if (patch <= 0 || img % patch != 0)
-    fail("PatchEmbed '", name, "': img_size ", img, " is not divisible by patch_size ", patch);
+  if (patch <= 0 || img < patch)
+    fail("PatchEmbed '", name, "': img_size ", img, " is smaller than patch_size ", patch);
   // torch.nn.Conv2d.reset_parameters: kaiming_uniform(a=sqrt 5) == U(+-1/sqrt(fan_in)), bias likewise.
   const double bound = 1.0 / std::sqrt(double(ci * patch * patch));
   weight = p.add(name + ".proj.weight", {d, ci, patch, patch}, InitSpec::uniform(bound));
-  bias = p.add(name + ".proj.bias", {d}, InitSpec::uniform(bound));
+  if (with_bias) bias = p.add(name + ".proj.bias", {d}, InitSpec::uniform(bound));
 }
 
 template <class T>
@@ -59,7 +60,7 @@ Var<T> PatchEmbed<T>::operator()(Tape<T>& t, Var<T> x) const {
   T* patches = t.scratch(B * Np * K);
   patch_gather(patches, x->data, B, Ci, S, P);
   Var<T> y = t.tensor({B, Np, C}, t.needs_grad(x, weight, bias));
-  linear_forward(y->data, patches, weight->data, bias->data, B * Np, K, C);
+  linear_forward(y->data, patches, weight->data, bias ? bias->data : nullptr, B * Np, K, C);
   if (y->requires_grad) {
     Var<T> w = weight, b = bias;
     Tape<T>* tp = &t;
@@ -71,7 +72,8 @@ Var<T> PatchEmbed<T>::operator()(Tape<T>& t, Var<T> x) const {
         dpatches = tp->temp(B * Np * K);
         std::memset(dpatches, 0, sizeof(T) * size_t(B * Np * K));
       }
-      linear_backward(dpatches, tp->grad(w, w->shape), tp->grad(b, b->shape), y->grad, patches, w->data, B * Np, K, C);
+      linear_backward(dpatches, tp->grad(w, w->shape), b ? tp->grad(b, b->shape) : nullptr, y->grad, patches, w->data,
+                      B * Np, K, C);
       if (dx) {
         patch_scatter_add(dx, dpatches, B, Ci, S, P);
         tp->release(dpatches, B * Np * K);

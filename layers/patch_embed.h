@@ -1,8 +1,10 @@
 // layers/patch_embed.h: timm.layers.PatchEmbed: Conv2d(in_chans, C, kernel = stride = P) then flatten(2).transpose(1, 2).
 // Done as a gather of non-overlapping patches into rows (Ci*P*P each, in the conv weight's (c, py, px) order)
 // and one GEMM over all B*Np rows.
-// x: (B, Ci, S, S) NCHW -> y: (B, Np, C) with Np = (S/P)^2, patches in row-major grid order.
-// Params: <name>.proj.weight (C, Ci, P, P), <name>.proj.bias (C); PyTorch's Conv2d default init.
+// x: (B, Ci, S, S) NCHW -> y: (B, Np, C) with Np = floor(S/P)^2, patches in row-major grid order; when P does not
+// divide S the last S mod P rows and columns are not read (and get zero gradient), as the stride-P convolution does.
+// Params: <name>.proj.weight (C, Ci, P, P), <name>.proj.bias (C) (none for CLIP's pre_norm ViTs); PyTorch's Conv2d
+// default init.
 #pragma once
 #include <string>
 
@@ -25,7 +27,8 @@ struct PatchEmbed {
   Var<T> weight = nullptr, bias = nullptr;
 
   PatchEmbed() = default;
-  PatchEmbed(Params<T>& p, const std::string& name, int64_t img_size, int64_t patch_size, int64_t in_chans, int64_t dim);
+  PatchEmbed(Params<T>& p, const std::string& name, int64_t img_size, int64_t patch_size, int64_t in_chans, int64_t dim,
+             bool bias = true);
   int64_t grid() const { return img_size / patch_size; }
   int64_t num_patches() const { return grid() * grid(); }
   Var<T> operator()(Tape<T>& t, Var<T> x) const;

@@ -14,7 +14,7 @@ TransformerBlock<T>::TransformerBlock(Params<T>& p, const std::string& name, con
   // Registration order follows timm's state_dict: norm1, attn, ls1, norm2, mlp, ls2.
   if (c.init_values > 0) ls1 = LayerScale<T>(p, name + ".ls1", c.dim, c.init_values);
   norm2 = LayerNorm<T>(p, name + ".norm2", c.dim, c.norm_eps);
-  mlp = Mlp<T>(p, name + ".mlp", c.dim, c.mlp_hidden, c.proj_drop);
+  mlp = Mlp<T>(p, name + ".mlp", c.dim, c.mlp_hidden, c.proj_drop, c.act);
   if (c.init_values > 0) ls2 = LayerScale<T>(p, name + ".ls2", c.dim, c.init_values);
 }
 
@@ -26,7 +26,7 @@ Var<T> TransformerBlock<T>::operator()(Tape<T>& t, Var<T> x) const {
       fail("Block '", attn.name, "' input: got ", x->shape, ", expected [B, N, ", cfg.dim, "]");
     Var<T> o = attention_core(t, norm_linear(t, x, norm1, attn.qkv), cfg.num_heads, cfg.attn_drop, attn.name);
     x = residual_linear(t, x, o, attn.proj, Act::Identity, cfg.drop_path);
-    return residual_linear(t, x, norm_linear(t, x, norm2, mlp.fc1), mlp.fc2, Act::Gelu, cfg.drop_path);
+    return residual_linear(t, x, norm_linear(t, x, norm2, mlp.fc1), mlp.fc2, cfg.act, cfg.drop_path);
   }
   x = residual_add(t, x, attn(t, norm1(t, x)), ls1.gamma, cfg.drop_path);
   x = residual_add(t, x, mlp(t, norm2(t, x)), ls2.gamma, cfg.drop_path);

@@ -20,6 +20,7 @@ struct BlockConfig {
   double proj_drop = 0, attn_drop = 0, drop_path = 0;
   double init_values = 0;  // LayerScale init; 0 = no LayerScale (timm: init_values=None)
   double norm_eps = 1e-6;
+  Act act = Act::Gelu;  // the MLP's activation (timm's act_layer)
 };
 
 template <class T>

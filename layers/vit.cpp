@@ -19,8 +19,7 @@ void VitConfig::validate() const {
   positive("depth", depth);
   positive("num_heads", num_heads);
   if (num_classes < 0) fail("config key 'num_classes' must be >= 0, got ", num_classes);
-  if (img_size % patch_size != 0)
-    fail("config: img_size ", img_size, " is not divisible by patch_size ", patch_size);
+  if (img_size < patch_size) fail("config: img_size ", img_size, " is smaller than patch_size ", patch_size);
   if (embed_dim % num_heads != 0)
     fail("config: embed_dim ", embed_dim, " is not divisible by num_heads ", num_heads);
   if (!(mlp_ratio > 0) || mlp_hidden() <= 0) fail("config key 'mlp_ratio' must be positive, got ", mlp_ratio);
@@ -32,6 +31,12 @@ void VitConfig::validate() const {
   if (init_values < 0) fail("config key 'init_values' must be >= 0 (0 = no LayerScale), got ", init_values);
   if (global_pool != "token" && global_pool != "avg")
     fail("config key 'global_pool' must be 'token' or 'avg', got '", global_pool, "'");
+  if (global_pool == "token" && !class_token)
+    fail("config: global_pool = token needs a class token (class_token = true), or use global_pool = avg");
+  if (reg_tokens < 0) fail("config key 'reg_tokens' must be >= 0, got ", reg_tokens);
+  if (fc_norm != "auto" && fc_norm != "true" && fc_norm != "false")
+    fail("config key 'fc_norm' must be auto, true or false, got '", fc_norm, "'");
+  act_from_name(act_layer);  // throws naming act_layer
   if (!(norm_eps > 0)) fail("config key 'norm_eps' must be positive, got ", norm_eps);
 }
 
@@ -41,9 +46,11 @@ VisionTransformer<T>::VisionTransformer(const VitConfig& cfg, uint64_t seed) : c
   const int64_t C = cfg_.embed_dim;
   Params<T>& p = params_;
   // Registration order is timm's state_dict order.
-  cls_token_ = p.add("cls_token", {1, 1, C}, InitSpec::normal(1e-6));
-  pos_embed_ = p.add("pos_embed", {1, cfg_.num_tokens(), C}, InitSpec::trunc_normal(0.02));
-  patch_embed_ = PatchEmbed<T>(p, "patch_embed", cfg_.img_size, cfg_.patch_size, cfg_.in_chans, C);
+  if (cfg_.class_token) cls_token_ = p.add("cls_token", {1, 1, C}, InitSpec::normal(1e-6));
+  if (cfg_.reg_tokens > 0) reg_token_ = p.add("reg_token", {1, cfg_.reg_tokens, C}, InitSpec::normal(1e-6));
+  pos_embed_ = p.add("pos_embed", {1, cfg_.num_patches() + cfg_.pos_embed_prefix(), C}, InitSpec::trunc_normal(0.02));
+  patch_embed_ = PatchEmbed<T>(p, "patch_embed", cfg_.img_size, cfg_.patch_size, cfg_.in_chans, C, !cfg_.pre_norm);
+  if (cfg_.pre_norm) norm_pre_ = LayerNorm<T>(p, "norm_pre", C, cfg_.norm_eps);
   blocks_.reserve(size_t(cfg_.depth));
   for (int64_t i = 0; i < cfg_.depth; ++i) {
     BlockConfig bc;
@@ -56,13 +63,11 @@ VisionTransformer<T>::VisionTransformer(const VitConfig& cfg, uint64_t seed) : c
     bc.drop_path = cfg_.drop_path_at(i);
     bc.init_values = cfg_.init_values;
     bc.norm_eps = cfg_.norm_eps;
+    bc.act = act_from_name(cfg_.act_layer);
     blocks_.emplace_back(p, "blocks." + std::to_string(i), bc);
   }
-  use_fc_norm_ = cfg_.global_pool == "avg";  // timm: fc_norm=None -> use_fc_norm = global_pool == 'avg'
-  if (use_fc_norm_)
-    fc_norm_ = LayerNorm<T>(p, "fc_norm", C, cfg_.norm_eps);
-  else
-    norm_ = LayerNorm<T>(p, "norm", C, cfg_.norm_eps);
+  if (cfg_.final_norm && !cfg_.use_fc_norm()) norm_ = LayerNorm<T>(p, "norm", C, cfg_.norm_eps);
+  if (cfg_.final_norm && cfg_.use_fc_norm()) fc_norm_ = LayerNorm<T>(p, "fc_norm", C, cfg_.norm_eps);
   if (cfg_.num_classes > 0) head_ = Linear<T>(p, "head", C, cfg_.num_classes);
   p.allocate();
   p.init(seed);
@@ -73,16 +78,16 @@ Var<T> VisionTransformer<T>::operator()(Tape<T>& t, Var<T> images) const {
   const bool inference = !t.grad_enabled();
   const size_t mark = t.mark();
   Var<T> x = patch_embed_(t, images);
-  x = embed_tokens(t, x, cls_token_, pos_embed_);
+  x = embed_tokens(t, x, cls_token_, pos_embed_, reg_token_, cfg_.no_embed_class);
   x = dropout(t, x, cfg_.pos_drop_rate);
+  if (norm_pre_.weight) x = norm_pre_(t, x);
   for (const auto& blk : blocks_) {
     x = blk(t, x);
     if (inference) x = t.collapse(mark, x);  // keep one block's activations, not the network's
   }
-  const Pool mode = use_fc_norm_ ? Pool::Avg : Pool::Token;
-  if (!use_fc_norm_) x = norm_(t, x);
-  x = pool_tokens(t, x, mode);
-  if (use_fc_norm_) x = fc_norm_(t, x);
+  if (norm_.weight) x = norm_(t, x);
+  x = pool_tokens(t, x, cfg_.global_pool == "avg" ? Pool::Avg : Pool::Token, cfg_.num_prefix_tokens());
+  if (fc_norm_.weight) x = fc_norm_(t, x);
   x = dropout(t, x, cfg_.drop_rate);
   return cfg_.num_classes > 0 ? head_(t, x) : x;
 }

@@ -1,10 +1,13 @@
-// layers/vit.h: timm's VisionTransformer (class token, learned absolute pos_embed, pre-norm blocks).
-//   patch_embed -> cat cls_token -> + pos_embed -> pos dropout -> blocks -> norm -> pool -> fc_norm -> head dropout -> head
-// global_pool 'token' takes the cls token after the final `norm`; 'avg' averages the patch tokens and, as timm,
-// then uses `fc_norm` (and has no `norm`).
+// layers/vit.h: timm's VisionTransformer (learned absolute pos_embed, pre-norm blocks) with the options its
+// pretrained families use (DeiT-3, DINOv2 with registers, CLIP, SigLIP, register ViTs):
+//   patch_embed -> prefix [cls, reg_0..reg_R-1] and pos_embed (tokens.h; no_embed_class: patches only) -> pos dropout
+//   -> norm_pre (pre_norm) -> blocks -> norm -> pool -> fc_norm -> head dropout -> head
+// global_pool 'token' takes the class token, 'avg' the mean of the patch tokens (prefix excluded). fc_norm 'auto'
+// is (global_pool == avg); with final_norm, the final LayerNorm is `fc_norm` after pooling when fc_norm is on and
+// `norm` before pooling otherwise (timm). act_layer: the MLPs' activation; norm_eps: every LayerNorm's eps.
 // images: (B, in_chans, img_size, img_size) -> logits: (B, num_classes)  (num_classes 0: pooled features (B, C)).
-// Parameter names and shapes are timm's state_dict: cls_token (1,1,C), pos_embed (1,N,C), patch_embed.proj.*,
-// blocks.i.*, norm.* | fc_norm.*, head.*.
+// Parameter names and shapes are timm's state_dict: cls_token (1,1,C), reg_token (1,R,C), pos_embed (1,P+Np,C) or
+// (1,Np,C), patch_embed.proj.*, norm_pre.*, blocks.i.*, norm.* | fc_norm.*, head.*.
 #pragma once
 #include <string>
 #include <vector>
@@ -29,13 +32,24 @@ struct VitConfig {
   double drop_path_rate = 0;  // stochastic depth, linear from 0 to this over the blocks
   double init_values = 0;     // LayerScale init; 0 = no LayerScale
   std::string global_pool = "token";  // "token" | "avg"
-  double norm_eps = 1e-6;
+  double norm_eps = 1e-6;             // every LayerNorm (CLIP: 1e-5)
+  bool class_token = true;
+  int64_t reg_tokens = 0;             // register tokens after the class token (DINOv2-reg, SBB ViTs)
+  bool no_embed_class = false;        // pos_embed covers the patches only; the prefix gets no position
+  bool pre_norm = false;              // CLIP: norm_pre after the position embedding, no patch_embed bias
+  std::string act_layer = "gelu";     // "gelu" | "gelu_tanh" | "quick_gelu"
+  std::string fc_norm = "auto";       // "auto" (= global_pool is avg) | "true" | "false"
+  bool final_norm = true;
 
   // Throws an Error naming the offending key (embed_dim vs num_heads, img_size vs patch_size, ranges, ...).
   void validate() const;
-  int64_t grid() const { return img_size / patch_size; }
+  int64_t grid() const { return img_size / patch_size; }  // floor, as the stride-P convolution
   int64_t num_patches() const { return grid() * grid(); }
-  int64_t num_tokens() const { return num_patches() + 1; }
+  int64_t num_prefix_tokens() const { return (class_token ? 1 : 0) + reg_tokens; }
+  int64_t num_tokens() const { return num_patches() + num_prefix_tokens(); }
+  // pos_embed's rows: patches, plus the prefix unless no_embed_class (the rows resampling keeps as they are).
+  int64_t pos_embed_prefix() const { return no_embed_class ? 0 : num_prefix_tokens(); }
+  bool use_fc_norm() const { return fc_norm == "auto" ? global_pool == "avg" : fc_norm == "true"; }
   int64_t mlp_hidden() const { return int64_t(double(embed_dim) * mlp_ratio); }  // timm: int(dim * mlp_ratio)
   double drop_path_at(int64_t block) const {                                     // torch.linspace(0, rate, depth)
     return depth > 1 ? drop_path_rate * double(block) / double(depth - 1) : 0.0;
@@ -61,12 +75,12 @@ class VisionTransformer {
  private:
   VitConfig cfg_;
   Params<T> params_;
-  Var<T> cls_token_ = nullptr, pos_embed_ = nullptr;
+  Var<T> cls_token_ = nullptr, reg_token_ = nullptr, pos_embed_ = nullptr;
   PatchEmbed<T> patch_embed_;
+  LayerNorm<T> norm_pre_;
   std::vector<TransformerBlock<T>> blocks_;
-  LayerNorm<T> norm_, fc_norm_;
+  LayerNorm<T> norm_, fc_norm_;  // at most one of them exists (final_norm, use_fc_norm)
   Linear<T> head_;
-  bool use_fc_norm_ = false;
 };
 
 }  // namespace tapevit

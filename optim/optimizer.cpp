@@ -40,16 +40,26 @@ void check_step(const Params<T>& params, int64_t flat_size, size_t count, double
 template <class T>
 std::vector<double> layer_decay_scales(const Params<T>& params, int64_t depth, double decay) {
   if (!(decay > 0 && decay <= 1)) fail("layer_decay: must be in (0, 1], got ", decay);
-  const int64_t max_id = depth + 1;
-  std::vector<double> scales;
+  // timm's VisionTransformer.group_matcher through param_groups_layer_decay: stem
+  // ^cls_token|reg_token|pos_embed|patch_embed (|dist_token for DeiT-distilled) -> 0; ^blocks.i -> i + 1; ^norm (norm
+  // and norm_pre: the regex matches both) -> with the last block; anything else (head, head_dist, fc_norm, attn_pool)
+  // -> one group above. The top group is the head's when there is anything there, else the last block's.
+  auto starts = [](const std::string& n, const char* p) { return n.rfind(p, 0) == 0; };
+  std::vector<int64_t> ids;
+  int64_t max_id = depth;
   for (const auto& info : params.infos()) {
     const std::string& n = info.name;
-    int64_t id = max_id;  // head and anything unmatched
-    if (n == "cls_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0) id = 0;
-    else if (n.rfind("blocks.", 0) == 0) id = std::stoll(n.substr(7)) + 1;
-    else if (n.rfind("norm.", 0) == 0 || n.rfind("fc_norm.", 0) == 0) id = depth;
-    scales.push_back(std::pow(decay, double(max_id - id)));
+    int64_t id = depth + 1;
+    if (starts(n, "cls_token") || starts(n, "reg_token") || starts(n, "dist_token") || starts(n, "pos_embed") ||
+        starts(n, "patch_embed"))
+      id = 0;
+    else if (starts(n, "blocks.")) id = std::stoll(n.substr(7)) + 1;
+    else if (starts(n, "norm")) id = depth;
+    max_id = std::max(max_id, id);
+    ids.push_back(id);
   }
+  std::vector<double> scales;
+  for (int64_t id : ids) scales.push_back(std::pow(decay, double(max_id - id)));
   return scales;
 }
 

@@ -48,9 +48,11 @@ std::unique_ptr<Optimizer<T>> make_optimizer(const OptimConfig& cfg, const Param
 
 // torch.nn.utils.clip_grad_norm_: total L2 norm of all gradients (trainable parameters); if above max_norm,
 // scale every gradient by max_norm / (norm + 1e-6). Returns the norm before clipping. max_norm <= 0: no clipping.
-// timm's layer-wise learning-rate decay for a ViT of `depth` blocks: layer id 0 for the stem (cls_token,
-// pos_embed, patch_embed.*), i + 1 for blocks.i.*, depth for the final norm / fc_norm (with the last block),
-// depth + 1 for the head (and anything else); scale = decay^(depth + 1 - id). One entry per parameter.
+// timm's layer-wise learning-rate decay for a ViT of `depth` blocks (param_groups_layer_decay with the ViT's
+// group_matcher): layer id 0 for the stem (cls_token, reg_token, dist_token, pos_embed, patch_embed.*), i + 1 for
+// blocks.i.*, depth for norm and norm_pre (with the last block), depth + 1 for the head, head_dist, fc_norm and
+// attn_pool; scale = decay^(top id - id), where the top id is depth + 1 when any of those last exist, else depth
+// (a model without a head). One entry per parameter.
 template <class T>
 std::vector<double> layer_decay_scales(const Params<T>& params, int64_t depth, double decay);
 

@@ -23,18 +23,34 @@ VitConfig tiny(const std::string& pool = "token") {
 }
 }  // namespace
 
-TEST_CASE("layer_decay_scales: stem 0, blocks.i i+1, final norm with the last block, head highest") {
-  for (const std::string pool : {"token", "avg"}) {
-    VisionTransformer<float> m(tiny(pool), 1);
+TEST_CASE("layer_decay_scales: timm's groups for token, avg, registers, pre_norm and head-less models") {
+  // timm's rule (param_groups_layer_decay + VisionTransformer.group_matcher, timm 1.0.28): stem
+  // cls/reg/pos/patch_embed 0, blocks.i i+1, norm and norm_pre with the last block, head and fc_norm one above; the
+  // top id is the head's if the model has one of those, else the last block's. depth 2, decay 0.5.
+  struct Case {
+    const char* label;
+    VitConfig cfg;
+    int64_t top;  // the top layer id
+  };
+  VitConfig token = tiny("token"), avg = tiny("avg"), regs = tiny("avg"), clip = tiny("token"), headless = tiny("token");
+  regs.reg_tokens = 2, regs.class_token = false, regs.no_embed_class = true;
+  clip.pre_norm = true;
+  headless.num_classes = 0;  // DINOv2 as published: norm, no head -> top id = depth
+  VitConfig headless_avg = headless;
+  headless_avg.global_pool = "avg";  // fc_norm is in the head group, so it is still there
+  const Case cases[] = {{"token", token, 3}, {"avg", avg, 3}, {"registers", regs, 3}, {"pre_norm", clip, 3},
+                        {"no head", headless, 2}, {"no head, avg (fc_norm)", headless_avg, 3}};
+  for (const auto& c : cases) {
+    VisionTransformer<float> m(c.cfg, 1);
     const auto s = layer_decay_scales(m.params(), 2, 0.5);
     REQUIRE(s.size() == m.params().size());
     for (size_t i = 0; i < s.size(); ++i) {
       const std::string& n = m.params().info(i).name;
-      double want = 1.0;  // head: id 3 = max
-      if (n == "cls_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0) want = 0.125;  // 0.5^3
-      else if (n.rfind("blocks.0.", 0) == 0) want = 0.25;
-      else if (n.rfind("blocks.1.", 0) == 0 || n.rfind("norm.", 0) == 0 || n.rfind("fc_norm.", 0) == 0) want = 0.5;
-      CHECK_MESSAGE(s[i] == want, n);
+      int64_t id = 3;  // head, fc_norm
+      if (n == "cls_token" || n == "reg_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0) id = 0;
+      else if (n.rfind("blocks.0.", 0) == 0) id = 1;
+      else if (n.rfind("blocks.1.", 0) == 0 || n.rfind("norm.", 0) == 0 || n.rfind("norm_pre.", 0) == 0) id = 2;
+      CHECK_MESSAGE(s[i] == std::pow(0.5, double(c.top - id)), c.label << ": " << n);
     }
   }
   VisionTransformer<float> m(tiny(), 1);

@@ -45,14 +45,59 @@ TEST_CASE("PatchEmbed: timm names, Conv2d default init bound, gradients") {
   expect_grads_ok("PatchEmbed img8 P4 Ci2 C5", reps);
 }
 
-TEST_CASE("PatchEmbed: bad image shape and img/patch mismatch are errors") {
+TEST_CASE("PatchEmbed: bad image shapes are errors") {
   Params<float> p;
-  CHECK_THROWS_WITH_AS(PatchEmbed<float>(p, "patch_embed", 30, 4, 3, 8),
-                       "PatchEmbed 'patch_embed': img_size 30 is not divisible by patch_size 4", Error);
+  CHECK_THROWS_WITH_AS(PatchEmbed<float>(p, "patch_embed", 3, 4, 3, 8),
+                       "PatchEmbed 'patch_embed': img_size 3 is smaller than patch_size 4", Error);
   PatchEmbed<float> pe(p, "patch_embed", 28, 4, 1, 8);
   p.allocate();
   std::vector<float> xs(2 * 3 * 28 * 28);
   Tape<float> t(1 << 24);
   CHECK_THROWS_WITH_AS(pe(t, t.wrap(xs.data(), {2, 3, 28, 28})),
                        "PatchEmbed 'patch_embed' input: got [2, 3, 28, 28], expected [B, 1, 28, 28]", Error);
+}
+
+TEST_CASE("PatchEmbed: an img_size the patch does not divide drops the last rows and columns, as the stride-P conv") {
+  // 10x10 images, patch 4: a 2x2 grid reading pixels 0..7; rows and columns 8, 9 are not read
+  Params<double> p;
+  PatchEmbed<double> pe(p, "patch_embed", 10, 4, 2, 3);
+  p.allocate();
+  fill_param(pe.weight, 1);
+  fill_param(pe.bias, 2);
+  CHECK(pe.num_patches() == 4);
+  Leaf x({2, 2, 10, 10}, 3);
+  expect_grads_ok("PatchEmbed img 10 patch 4 (floor grid)",
+                  gradcheck([&](Tape<double>& t) { return pe(t, x.var()); },
+                            {{"x", x.var()}, {"proj.weight", pe.weight, true}, {"proj.bias", pe.bias, true}}, &p));
+  // the unread pixels: changing them changes nothing, and their gradient is exactly zero
+  Tape<double> t(1 << 24);
+  Var<double> y0 = pe(t, x.var());
+  std::vector<double> before(y0->data, y0->data + y0->numel());
+  for (int b = 0; b < 2; ++b)
+    for (int c = 0; c < 2; ++c)
+      for (int i = 0; i < 10; ++i) {
+        x.data[size_t(((b * 2 + c) * 10 + 9) * 10 + i)] += 5;  // row 9
+        x.data[size_t(((b * 2 + c) * 10 + i) * 10 + 8)] -= 5;  // column 8
+      }
+  t.reset();
+  x.value.grad = nullptr;
+  Var<double> y1 = pe(t, x.var());
+  CHECK(std::vector<double>(y1->data, y1->data + y1->numel()) == before);
+  std::vector<double> ones(size_t(y1->numel()), 1.0);
+  t.backward(y1, ones.data());
+  for (int i = 0; i < 10; ++i) {
+    CHECK(x.value.grad[(9) * 10 + i] == 0.0);
+    CHECK(x.value.grad[i * 10 + 8] == 0.0);
+  }
+}
+
+TEST_CASE("PatchEmbed: without a bias (CLIP's pre_norm ViTs) there is no proj.bias and the gradients hold") {
+  Params<double> p;
+  PatchEmbed<double> pe(p, "patch_embed", 8, 4, 3, 5, /*bias=*/false);
+  p.allocate();
+  CHECK(p.find("patch_embed.proj.bias") == nullptr);
+  fill_param(pe.weight, 4);
+  Leaf x({2, 3, 8, 8}, 5);
+  expect_grads_ok("PatchEmbed no bias", gradcheck([&](Tape<double>& t) { return pe(t, x.var()); },
+                                                  {{"x", x.var()}, {"proj.weight", pe.weight, true}}, &p));
 }

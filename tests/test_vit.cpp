@@ -78,8 +78,17 @@ TEST_CASE("ViT: inconsistent configs are errors naming the keys") {
   c.embed_dim = 10; c.num_heads = 3;
   CHECK_THROWS_WITH_AS(c.validate(), "config: embed_dim 10 is not divisible by num_heads 3", Error);
   c = tiny("token", 0, false);
-  c.img_size = 10;
-  CHECK_THROWS_WITH_AS(c.validate(), "config: img_size 10 is not divisible by patch_size 4", Error);
+  c.img_size = 3;
+  CHECK_THROWS_WITH_AS(c.validate(), "config: img_size 3 is smaller than patch_size 4", Error);
+  c = tiny("token", 0, false);
+  c.class_token = false;
+  CHECK_THROWS_WITH_AS(c.validate(), "config: global_pool = token needs a class token (class_token = true), or use global_pool = avg", Error);
+  c = tiny("token", 0, false);
+  c.act_layer = "relu";
+  CHECK_THROWS_WITH_AS(c.validate(), "key 'act_layer' must be gelu, gelu_tanh or quick_gelu, got 'relu'", Error);
+  c = tiny("token", 0, false);
+  c.fc_norm = "maybe";
+  CHECK_THROWS_WITH_AS(c.validate(), "config key 'fc_norm' must be auto, true or false, got 'maybe'", Error);
   c = tiny("max", 0, false);
   CHECK_THROWS_WITH_AS(c.validate(), "config key 'global_pool' must be 'token' or 'avg', got 'max'", Error);
   c = tiny("token", 0, false);
@@ -89,10 +98,30 @@ TEST_CASE("ViT: inconsistent configs are errors naming the keys") {
 
 TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (double)") {
   struct Case { const char* label; VitConfig cfg; double smoothing; };
+  // the families of issue 11: registers, no_embed_class, pre_norm (CLIP), the activations, fc_norm/final_norm,
+  // a floor patch grid
+  VitConfig reg = tiny("avg", 0, false);  // DINOv2-reg / SBB style: cls + 2 registers, avg excludes them
+  reg.reg_tokens = 2;
+  VitConfig noembed = tiny("token", 0.3, false);  // DeiT-3 style: no_embed_class + LayerScale
+  noembed.no_embed_class = true;
+  VitConfig clip = tiny("token", 0, false);  // CLIP: pre_norm, eps 1e-5, quick_gelu
+  clip.pre_norm = true, clip.norm_eps = 1e-5, clip.act_layer = "quick_gelu";
+  VitConfig siglip = tiny("avg", 0, false);  // SigLIP gap: no class token, gelu_tanh, final norm before avg pool
+  siglip.class_token = false, siglip.act_layer = "gelu_tanh", siglip.fc_norm = "false";
+  VitConfig regs_only = tiny("avg", 0, true);  // registers without a class token, no final norm, dropouts
+  regs_only.class_token = false, regs_only.reg_tokens = 3, regs_only.final_norm = false, regs_only.no_embed_class = true;
+  VitConfig floor_grid = tiny("token", 0, false);  // img 10, patch 4: a 2x2 grid, the last rows/columns unread
+  floor_grid.img_size = 10;
   const Case cases[] = {
       {"ViT token pool, smoothing 0.1", tiny("token", 0, false), 0.1},
       {"ViT avg pool + LayerScale", tiny("avg", 0.3, false), 0.0},
       {"ViT token pool, all dropouts + drop path", tiny("token", 0.5, true), 0.1},
+      {"ViT cls + 2 registers, avg pool", reg, 0.0},
+      {"ViT no_embed_class + LayerScale", noembed, 0.1},
+      {"ViT CLIP: pre_norm, eps 1e-5, quick_gelu", clip, 0.0},
+      {"ViT SigLIP gap: no class token, gelu_tanh, norm then avg", siglip, 0.0},
+      {"ViT 3 registers no cls, no_embed_class, no final norm, dropouts", regs_only, 0.1},
+      {"ViT img 10 patch 4 (floor grid)", floor_grid, 0.0},
   };
   for (const auto& cs : cases) {
     VisionTransformer<double> m(cs.cfg, 17);
@@ -103,12 +132,13 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
       const ParamInfo& info = p.info(i);
       if (info.shape.rank == 1)  // LayerNorm weights around 1, biases and LayerScale gammas around 0
         fill_param(p.value(i), 200 + i, 0.2, info.init.kind == InitSpec::Ones ? 1.0 : 0.0);
-      else if (info.name == "cls_token" || info.name == "pos_embed")
+      else if (info.name == "cls_token" || info.name == "pos_embed" || info.name == "reg_token")
         fill_param(p.value(i), 200 + i, 0.5);
       else
         fill_param(p.value(i), 200 + i, 1.0 / std::sqrt(double(info.shape.numel() / info.shape[0])));
     }
-    Leaf img({3, 2, 8, 8}, 5, 1.0, /*requires_grad=*/true);
+    const int64_t S = cs.cfg.img_size;
+    Leaf img({3, 2, S, S}, 5, 1.0, /*requires_grad=*/true);
     int32_t labels[] = {2, 0, 1};
     std::vector<Wrt> wrt{{"images", img.var()}};
     for (size_t i = 0; i < p.size(); ++i) wrt.push_back({p.info(i).name, p.value(i), true});
@@ -117,6 +147,37 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
         /*training=*/cs.cfg.drop_path_rate > 0, /*max_entries=*/12);
     expect_grads_ok(cs.label, reps);
   }
+}
+
+TEST_CASE("ViT: the families' parameters are timm's: registers, no_embed_class, pre_norm, fc_norm and final_norm") {
+  VitConfig c = tiny("avg", 0, false);
+  c.reg_tokens = 4, c.no_embed_class = true, c.pre_norm = true;
+  VisionTransformer<float> m(c);
+  const auto& p = m.params();
+  REQUIRE(p.find("reg_token"));
+  CHECK(p.find("reg_token")->shape == Shape{1, 4, 8});
+  CHECK(p.find("pos_embed")->shape == Shape{1, 4, 8});  // the 2x2 patches only
+  CHECK(p.find("patch_embed.proj.bias") == nullptr);
+  CHECK(p.find("norm_pre.weight"));
+  CHECK(p.find("fc_norm.weight"));  // avg: fc_norm, no norm
+  CHECK(p.find("norm.weight") == nullptr);
+  CHECK(!takes_weight_decay("reg_token", Shape{1, 4, 8}));
+  CHECK(p.find("reg_token")->init.kind == InitSpec::Normal);
+  CHECK(p.find("reg_token")->init.a == 1e-6);
+  c = tiny("avg", 0, false);
+  c.fc_norm = "false";  // SigLIP gap: norm before pooling
+  VisionTransformer<float> g(c);
+  CHECK(g.params().find("norm.weight"));
+  CHECK(g.params().find("fc_norm.weight") == nullptr);
+  c.final_norm = false;
+  VisionTransformer<float> none(c);
+  CHECK(none.params().find("norm.weight") == nullptr);
+  CHECK(none.params().find("fc_norm.weight") == nullptr);
+  c = tiny("token", 0, false);
+  c.fc_norm = "true";
+  VisionTransformer<float> tf(c);
+  CHECK(tf.params().find("fc_norm.weight"));
+  CHECK(tf.params().find("norm.weight") == nullptr);
 }
 
 TEST_CASE("ViT: every named parameter receives a non-zero gradient") {

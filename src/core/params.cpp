@@ -16,7 +16,7 @@ bool takes_weight_decay(const std::string& name, const Shape& shape) {
     return name.size() >= n && name.compare(name.size() - n, n, suf) == 0;
   };
   if (shape.rank <= 1 || ends_with(".bias")) return false;
-  return !(name == "pos_embed" || name == "cls_token" || name == "dist_token");
+  return !(name == "pos_embed" || name == "cls_token" || name == "dist_token" || name == "reg_token");
 }
 
 template <class T>

@@ -277,10 +277,13 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
     } else if (is_head) {
       rep.rows.push_back({info.name, "re-initialised", "num_classes: file " + fs->str() + ", model " + info.shape.str()});
     } else if (info.name == "pos_embed" && fs->rank == 3 && (*fs)[2] == info.shape[2] && (*fs)[0] == 1) {
-      const int64_t old_n = (*fs)[1] - 1, old_g = int64_t(std::llround(std::sqrt(double(old_n))));
-      if (old_n <= 0 || old_g * old_g != old_n) fail(path, ": pos_embed ", *fs, " is not 1 + a square grid of tokens");
+      // timm's resample_abs_pos_embed: the prefix rows (0 with no_embed_class) are kept, the grid is resampled
+      const int64_t prefix = cfg.pos_embed_prefix();
+      const int64_t old_n = (*fs)[1] - prefix, old_g = int64_t(std::llround(std::sqrt(double(std::max<int64_t>(old_n, 0)))));
+      if (old_n <= 0 || old_g * old_g != old_n)
+        fail(path, ": pos_embed ", *fs, " is not ", prefix, " prefix row(s) + a square grid of tokens");
       const int64_t g = cfg.grid();
-      values.emplace_back(i, resample_pos_embed(src.read(info.name), info.shape[2], 1, old_g, old_g, g, g));
+      values.emplace_back(i, resample_pos_embed(src.read(info.name), info.shape[2], prefix, old_g, old_g, g, g));
       rep.rows.push_back({info.name, "resampled", "grid " + std::to_string(old_g) + "x" + std::to_string(old_g) + " -> " +
                                                       std::to_string(g) + "x" + std::to_string(g) + ", bicubic antialias"});
     } else if (info.name == "patch_embed.proj.weight" && fs->rank == 4 && (*fs)[0] == info.shape[0] &&

@@ -27,6 +27,13 @@ void for_each_field(VitConfig& c, F&& f) {
   f("init_values", c.init_values);
   f("global_pool", c.global_pool);
   f("norm_eps", c.norm_eps);
+  f("class_token", c.class_token);
+  f("reg_tokens", c.reg_tokens);
+  f("no_embed_class", c.no_embed_class);
+  f("pre_norm", c.pre_norm);
+  f("act_layer", c.act_layer);
+  f("fc_norm", c.fc_norm);
+  f("final_norm", c.final_norm);
 }
 }  // namespace
 
