@@ -5,9 +5,12 @@ Run by hand (not by CI) with Debian's python3-torch, python3-numpy, python3-h5py
     /usr/bin/python3 tests/make_parity_fixtures.py
 
 The model below is plain PyTorch written to timm's VisionTransformer semantics and state_dict names
-(timm itself is not needed): fused qkv Linear split (B, N, 3, H, D), scale head_dim**-0.5, exact-erf GELU,
-LayerNorm eps 1e-6, pre-norm blocks with optional LayerScale, cls token concatenated before pos_embed is
-added, 'token' pool after `norm` or 'avg' pool followed by `fc_norm`. Parameters are drawn in general
+(timm itself is not needed): fused qkv Linear split (B, N, 3, H, D), scale head_dim**-0.5, pre-norm blocks with
+optional LayerScale, and the options timm's pretrained families use: the prefix [cls_token, reg_token rows] with
+pos_embed added after it is concatenated or, with no_embed_class, to the patches before; pre_norm (norm_pre, no
+patch_embed bias); LayerNorm eps; act_layer gelu (erf) / gelu_tanh / quick_gelu; fc_norm auto|true|false and
+final_norm; 'token' pool (x[:, 0]) or 'avg' over the patch tokens (the prefix excluded); a floor patch grid when
+the patch does not divide the image. Parameters are drawn in general
 position (not timm's init) so every gradient is exercised. Each case stores the weights, the input, the
 targets, and for float32 and float64 the logits, the loss, d(loss)/d(input) and every parameter gradient.
 """
@@ -49,11 +52,20 @@ class LayerScale(nn.Module):
         return x * self.gamma
 
 
+class QuickGELU(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(1.702 * x)
+
+
+def make_act(name):
+    return {'gelu': lambda: nn.GELU(), 'gelu_tanh': lambda: nn.GELU(approximate='tanh'), 'quick_gelu': QuickGELU}[name]()
+
+
 class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
+    def __init__(self, dim, hidden, act_layer='gelu'):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()  # exact erf form
+        self.act = make_act(act_layer)
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x):
@@ -61,13 +73,13 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, num_heads, mlp_ratio, qkv_bias, init_values):
+    def __init__(self, dim, num_heads, mlp_ratio, qkv_bias, init_values, eps=1e-6, act_layer='gelu'):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, num_heads, qkv_bias)
         self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer)
         self.ls2 = LayerScale(dim, init_values) if init_values else nn.Identity()
 
     def forward(self, x):
@@ -77,9 +89,9 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self, patch_size, in_chans, dim):
+    def __init__(self, patch_size, in_chans, dim, bias=True):
         super().__init__()
-        self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size, bias=bias)
 
     def forward(self, x):
         return self.proj(x).flatten(2).transpose(1, 2)
@@ -87,30 +99,49 @@ class PatchEmbed(nn.Module):
 
 class VisionTransformer(nn.Module):
     def __init__(self, img_size, patch_size, in_chans, num_classes, embed_dim, depth, num_heads, mlp_ratio,
-                 qkv_bias, init_values, global_pool):
+                 qkv_bias, init_values, global_pool, class_token=True, reg_tokens=0, no_embed_class=False,
+                 pre_norm=False, norm_eps=1e-6, act_layer='gelu', fc_norm='auto', final_norm=True):
         super().__init__()
         self.global_pool = global_pool
-        n_patches = (img_size // patch_size) ** 2
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, n_patches + 1, embed_dim))
-        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.no_embed_class = no_embed_class
+        self.num_prefix = (1 if class_token else 0) + reg_tokens
+        n_patches = (img_size // patch_size) ** 2  # floor: a stride-P conv drops what does not fill a patch
+        if class_token:
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        if reg_tokens:
+            self.reg_token = nn.Parameter(torch.zeros(1, reg_tokens, embed_dim))
+        self.pos_embed = nn.Parameter(
+            torch.zeros(1, n_patches + (0 if no_embed_class else self.num_prefix), embed_dim))
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, bias=not pre_norm)
+        if pre_norm:
+            self.norm_pre = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.blocks = nn.ModuleList(
-            [Block(embed_dim, num_heads, mlp_ratio, qkv_bias, init_values) for _ in range(depth)])
-        if global_pool == 'avg':
-            self.fc_norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        else:
-            self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+            [Block(embed_dim, num_heads, mlp_ratio, qkv_bias, init_values, norm_eps, act_layer) for _ in range(depth)])
+        use_fc_norm = global_pool == 'avg' if fc_norm == 'auto' else fc_norm == 'true'
+        if final_norm and not use_fc_norm:
+            self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+        if final_norm and use_fc_norm:
+            self.fc_norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes)
 
     def forward(self, x):
         x = self.patch_embed(x)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        B = x.shape[0]
+        prefix = ([self.cls_token.expand(B, -1, -1)] if hasattr(self, 'cls_token') else []) + \
+                 ([self.reg_token.expand(B, -1, -1)] if hasattr(self, 'reg_token') else [])
+        if self.no_embed_class:
+            x = torch.cat(prefix + [x + self.pos_embed], dim=1)
+        else:
+            x = torch.cat(prefix + [x], dim=1) + self.pos_embed
+        if hasattr(self, 'norm_pre'):
+            x = self.norm_pre(x)
         for blk in self.blocks:
             x = blk(x)
-        if self.global_pool == 'avg':
-            x = self.fc_norm(x[:, 1:].mean(dim=1))
-        else:
-            x = self.norm(x)[:, 0]
+        if hasattr(self, 'norm'):
+            x = self.norm(x)
+        x = x[:, self.num_prefix:].mean(dim=1) if self.global_pool == 'avg' else x[:, 0]
+        if hasattr(self, 'fc_norm'):
+            x = self.fc_norm(x)
         return self.head(x)
 
 
@@ -154,8 +185,8 @@ def general_position(model, gen):
             r = torch.randn(p.shape, generator=gen, dtype=torch.float64)
             if p.ndim == 1:
                 p.copy_((1.0 if name.endswith('norm1.weight') or name.endswith('norm2.weight')
-                         or name in ('norm.weight', 'fc_norm.weight') else 0.0) + 0.2 * r)
-            elif name in ('cls_token', 'pos_embed'):
+                         or name in ('norm.weight', 'fc_norm.weight', 'norm_pre.weight') else 0.0) + 0.2 * r)
+            elif name in ('cls_token', 'pos_embed', 'reg_token'):
                 p.copy_(0.5 * r)
             else:
                 p.copy_(r / (p[0].numel() ** 0.5))
@@ -168,6 +199,29 @@ CASES = {
     'avg_ls': dict(cfg=dict(img_size=12, patch_size=3, in_chans=1, num_classes=7, embed_dim=24, depth=2,
                             num_heads=2, mlp_ratio=2.5, qkv_bias=False, init_values=0.1, global_pool='avg'),
                    batch=3, smoothing=0.0, soft=True),
+    # timm's pretrained families at toy sizes (issue 11)
+    'deit3': dict(cfg=dict(img_size=16, patch_size=4, in_chans=3, num_classes=6, embed_dim=24, depth=2, num_heads=3,
+                           mlp_ratio=4.0, qkv_bias=True, init_values=0.1, global_pool='token', no_embed_class=True),
+                  batch=3, smoothing=0.1, soft=False),
+    'dinov2_reg': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=16, depth=2, num_heads=2,
+                                mlp_ratio=4.0, qkv_bias=True, init_values=0.2, global_pool='token', reg_tokens=4,
+                                no_embed_class=True),
+                       batch=3, smoothing=0.0, soft=True),
+    'clip_quickgelu': dict(cfg=dict(img_size=16, patch_size=8, in_chans=3, num_classes=4, embed_dim=16, depth=2,
+                                    num_heads=4, mlp_ratio=4.0, qkv_bias=True, init_values=0.0, global_pool='token',
+                                    pre_norm=True, norm_eps=1e-5, act_layer='quick_gelu'),
+                           batch=4, smoothing=0.1, soft=False),
+    'siglip_gap': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=16, depth=2, num_heads=2,
+                                mlp_ratio=3.0, qkv_bias=True, init_values=0.0, global_pool='avg', class_token=False,
+                                act_layer='gelu_tanh', fc_norm='false'),
+                       batch=3, smoothing=0.0, soft=False),
+    'betwixt_reg_gap': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=20, depth=2,
+                                     num_heads=2, mlp_ratio=4.0, qkv_bias=True, init_values=0.1, global_pool='avg',
+                                     class_token=False, reg_tokens=4, no_embed_class=True),
+                            batch=3, smoothing=0.1, soft=False),
+    'floor_grid': dict(cfg=dict(img_size=14, patch_size=4, in_chans=2, num_classes=3, embed_dim=16, depth=1, num_heads=2,
+                                mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='token'),
+                       batch=2, smoothing=0.0, soft=False),
 }
 
 

@@ -64,7 +64,7 @@ void run_parity(const H5File& f, const std::string& cs, const char* tag, double 
 
   const std::string p = cs + "/" + tag + "/";
   auto report = [&](const std::string& what, Err e) {
-    std::printf("parity %-7s %-4s %-26s rel %.3e  max_abs %.3e\n", cs.c_str(), tag, what.c_str(), e.rel, e.max_abs);
+    std::printf("parity %-15s %-4s %-26s rel %.3e  max_abs %.3e\n", cs.c_str(), tag, what.c_str(), e.rel, e.max_abs);
   };
   auto check = [&](const std::string& what, Err e) {
     CHECK_MESSAGE(e.rel <= tol, cs << " " << std::string(tag) << " " << what << ": relative error " << e.rel << " > " << tol);
@@ -91,7 +91,8 @@ void run_parity(const H5File& f, const std::string& cs, const char* tag, double 
 
 TEST_CASE("Parity with PyTorch: logits, loss and every gradient (float32 <= 1e-5, float64 <= 1e-12)") {
   H5File f(std::string(TAPEVIT_FIXTURES) + "/parity_vit.h5", H5File::Read);
-  for (const char* cs : {"token", "avg_ls"}) {
+  for (const char* cs : {"token", "avg_ls", "deit3", "dinov2_reg", "clip_quickgelu", "siglip_gap", "betwixt_reg_gap",
+                         "floor_grid"}) {
     SUBCASE(cs) {
       run_parity<float>(f, cs, "f32", 1e-5);
       run_parity<double>(f, cs, "f64", 1e-12);
