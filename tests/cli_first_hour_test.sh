@@ -71,8 +71,8 @@ same_files runs/r1 r1.before
 
 # 3. a preset on the command line wins over a config file's architecture keys, and the run says so
 "$TV" train --config tiny.ini --model vit_fmnist_small --epochs 1 --train_per_class 8 --output runs/small >small.log 2>&1
-expect 0 'note: model = vit_fmnist_small \(command line\) replaces patch_size = 7, embed_dim = 32, depth = 2, num_heads = 2 from tiny.ini' -- cat small.log
-expect 0 '^tapevit train: vit_fmnist_small: embed_dim 96, depth 6, num_heads 3, patch 4, mlp 192, 28x28x1 -> 10 classes, [0-9]+ parameters$' -- cat small.log
+expect 0 'note: model = vit_fmnist_small \(command line\) replaces patch_size = 7, embed_dim = 32, depth = 2, num_heads = 2, mlp_ratio = 2 from tiny.ini' -- cat small.log
+expect 0 '^tapevit train: vit_fmnist_small: embed_dim 96, depth 6, num_heads 3, patch 4, mlp 384, 28x28x1 -> 10 classes, [0-9]+ parameters$' -- cat small.log
 expect 0 '^embed_dim = 96$' -- cat runs/small/config.ini
 # ... keys given after the preset on the command line still apply, and the header names what changed
 expect 0 'vit_fmnist_small: embed_dim 48, depth 6, num_heads 3, .*\(changed from the preset: embed_dim 96 -> 48\)' -- "$TV" train --config tiny.ini --model vit_fmnist_small --embed_dim 48 --epochs 1 --train_per_class 8 --output runs/small48

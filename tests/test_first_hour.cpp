@@ -81,10 +81,11 @@ TEST_CASE("Config: a preset from a later source replaces the architecture keys o
   CHECK(contains(describe_architecture("vit_cifar", resolve_config(v).vit), "(changed from the preset: depth 6 -> 2)"));
 }
 
-TEST_CASE("Hub config.json: what tapevit export writes reads back as the same architecture") {
+TEST_CASE("Hub config.json: what tapevit export writes reads back as the same architecture, families included") {
   VitConfig v;
   apply_preset("vit_cifar", v);
   v.depth = 3;
+  v.reg_tokens = 2, v.no_embed_class = true, v.pre_norm = true, v.norm_eps = 1e-5, v.act_layer = "quick_gelu";
   const fs::path dir = fs::temp_directory_path() / "tapevit_hub_config";
   fs::create_directories(dir);
   std::ofstream(dir / "config.json") << timm_hub_config("vit_custom_patch4_32", v, {0.5}, {0.25});
@@ -99,8 +100,22 @@ TEST_CASE("Hub config.json: what tapevit export writes reads back as the same ar
   CHECK(c.vit.in_chans == 3);
   CHECK(c.vit.img_size == 32);
   CHECK(c.aug.mean == std::vector<double>{0.5, 0.5, 0.5});
-  std::ofstream(dir / "reg.json") << R"({"architecture": "vit_base_patch14_reg4_dinov2", "model_args": {"reg_tokens": 4}})";
-  expect_error([&] { read_hub_config((dir / "reg.json").string()); }, {"reg.json: model_args 'reg_tokens' = 4"});
+  CHECK(c.vit.reg_tokens == 2);
+  CHECK(c.vit.no_embed_class);
+  CHECK(c.vit.pre_norm);
+  CHECK(c.vit.norm_eps == 1e-5);
+  CHECK(c.vit.act_layer == "quick_gelu");
+  std::ofstream(dir / "reg.json") << R"({"architecture": "vit_base_patch14_reg4_dinov2", "model_args": {"reg_tokens": 4,
+      "no_embed_class": true, "fc_norm": null, "pre_norm": false, "act_layer": "gelu_tanh"}})";
+  const TrainConfig reg = resolve_config(read_hub_config((dir / "reg.json").string()));
+  CHECK(reg.vit.reg_tokens == 4);
+  CHECK(reg.vit.no_embed_class);
+  CHECK(reg.vit.fc_norm == "auto");
+  CHECK(reg.vit.act_layer == "gelu_tanh");
+  std::ofstream(dir / "clip.json") << R"({"architecture": "vit_large_patch14_clip_224", "model_args": {"pre_norm": true}})";
+  CHECK(resolve_config(read_hub_config((dir / "clip.json").string())).vit.norm_eps == 1e-5);  // timm's CLIP towers
+  std::ofstream(dir / "pad.json") << R"({"architecture": "vit_base_patch16_224", "model_args": {"dynamic_img_pad": true}})";
+  expect_error([&] { read_hub_config((dir / "pad.json").string()); }, {"pad.json: model_args 'dynamic_img_pad' = true"});
   std::ofstream(dir / "bad.json") << "{not json";
   expect_error([&] { read_hub_config((dir / "bad.json").string()); }, {"bad.json: not valid JSON"});
 }

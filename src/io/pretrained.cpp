@@ -172,8 +172,17 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
   j["model_args"] = {{"img_size", v.img_size},       {"patch_size", v.patch_size}, {"in_chans", v.in_chans},
                      {"num_classes", v.num_classes}, {"embed_dim", v.embed_dim},   {"depth", v.depth},
                      {"num_heads", v.num_heads},     {"mlp_ratio", v.mlp_ratio},   {"qkv_bias", v.qkv_bias},
-                     {"global_pool", v.global_pool}, {"class_token", true}};
-  if (v.init_values > 0) j["model_args"]["init_values"] = v.init_values;
+                     {"global_pool", v.global_pool}, {"class_token", v.class_token}};
+  // timm's constructor arguments for the families, written only where they differ from timm's defaults
+  auto& args = j["model_args"];
+  if (v.init_values > 0) args["init_values"] = v.init_values;
+  if (v.reg_tokens > 0) args["reg_tokens"] = v.reg_tokens;
+  if (v.no_embed_class) args["no_embed_class"] = true;
+  if (v.pre_norm) args["pre_norm"] = true;
+  if (v.fc_norm != "auto") args["fc_norm"] = v.fc_norm == "true";
+  if (!v.final_norm) args["final_norm"] = false;
+  if (v.act_layer != "gelu") args["act_layer"] = v.act_layer;
+  if (v.norm_eps != 1e-6) j["norm_eps"] = v.norm_eps;  // timm takes it from the architecture (CLIP: 1e-5)
   j["pretrained_cfg"] = {{"input_size", {v.in_chans, v.img_size, v.img_size}},
                          {"interpolation", "bicubic"},
                          {"crop_pct", 1.0},
@@ -191,6 +200,13 @@ std::string ImpliedArchitecture::describe() const {
      << ", mlp hidden " << mlp_hidden << ", qkv_bias " << (qkv_bias ? "true" : "false");
   if (img_size) os << ", img_size " << img_size;
   os << ", num_classes " << num_classes << (num_classes ? "" : " (no head)");
+  if (!class_token) os << ", class_token false";
+  if (reg_tokens) os << ", reg_tokens " << reg_tokens;
+  if (no_embed_class) os << ", no_embed_class true";
+  if (pre_norm) os << ", pre_norm true";
+  if (!final_norm) os << ", final_norm false";
+  else if (fc_norm) os << ", fc_norm (after pooling)";
+  if (layer_scale) os << ", LayerScale";
   return os.str();
 }
 
@@ -208,9 +224,23 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
   if (const Shape* s = shape_of("blocks.0.mlp.fc1.weight"); s && s->rank == 2) a.mlp_hidden = (*s)[0];
   a.qkv_bias = shape_of("blocks.0.attn.qkv.bias") != nullptr;
   if (const Shape* s = shape_of("head.weight"); s && s->rank == 2) a.num_classes = (*s)[0];
+  a.class_token = shape_of("cls_token") != nullptr;
+  if (const Shape* s = shape_of("reg_token"); s && s->rank == 3) a.reg_tokens = (*s)[1];
+  a.pre_norm = shape_of("norm_pre.weight") != nullptr;
+  a.fc_norm = shape_of("fc_norm.weight") != nullptr;
+  a.final_norm = a.fc_norm || shape_of("norm.weight") != nullptr;
+  a.layer_scale = shape_of("blocks.0.ls1.gamma") != nullptr;
   if (const Shape* s = shape_of("pos_embed"); s && s->rank == 3 && a.patch_size) {
-    const int64_t g = int64_t(std::llround(std::sqrt(double((*s)[1] - 1))));
-    if (g * g == (*s)[1] - 1) a.img_size = g * a.patch_size;
+    // pos_embed rows = grid^2 (no_embed_class) or prefix + grid^2: the square that fits tells which
+    const int64_t rows = (*s)[1], prefix = (a.class_token ? 1 : 0) + a.reg_tokens;
+    for (const int64_t p : {int64_t(0), prefix}) {
+      const int64_t g = int64_t(std::llround(std::sqrt(double(std::max<int64_t>(rows - p, 0)))));
+      if (g > 0 && g * g == rows - p && (p == prefix || prefix > 0)) {
+        a.img_size = g * a.patch_size;
+        a.no_embed_class = p == 0 && prefix > 0;
+        break;
+      }
+    }
   }
   return a;
 }
@@ -228,11 +258,16 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
   {
     const ImpliedArchitecture f = implied_architecture(src.shapes);
     std::ostringstream bad, keys;
+    auto is_flag = [](const std::string& k) {
+      return k == "qkv_bias" || k == "class_token" || k == "pre_norm" || k == "no_embed_class" || k == "final_norm";
+    };
+    auto text = [&](const char* key, int64_t v) { return is_flag(key) ? std::string(v ? "true" : "false") : std::to_string(v); };
     auto check = [&](const char* key, int64_t file_value, int64_t cfg_value, const std::string& from) {
       if (file_value == cfg_value) return;
-      bad << "\n  " << key << ": the file has " << file_value << " (" << from << "), the config says " << cfg_value;
+      bad << "\n  " << key << ": the file has " << text(key, file_value) << " (" << from << "), the config says "
+          << text(key, cfg_value);
       if (std::string(key) != "mlp hidden (embed_dim * mlp_ratio)")
-        keys << (keys.str().empty() ? "" : ", ") << key << " = " << (std::string(key) == "qkv_bias" ? (file_value ? "true" : "false") : std::to_string(file_value));
+        keys << (keys.str().empty() ? "" : ", ") << key << " = " << text(key, file_value);
     };
     const std::string pe = f.embed_dim ? "patch_embed.proj.weight " + shape_of("patch_embed.proj.weight")->str() : "";
     if (f.embed_dim) check("embed_dim", f.embed_dim, cfg.embed_dim, pe);
@@ -242,6 +277,23 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
       check("mlp hidden (embed_dim * mlp_ratio)", f.mlp_hidden, cfg.mlp_hidden(),
             "blocks.0.mlp.fc1.weight " + shape_of("blocks.0.mlp.fc1.weight")->str());
     if (f.depth) check("qkv_bias", f.qkv_bias, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
+    // the family: which tokens, which norms (a CLIP file needs pre_norm, registers need reg_tokens, ...)
+    if (f.embed_dim) {
+      check("class_token", f.class_token, cfg.class_token, f.class_token ? "cls_token" : "no cls_token");
+      check("reg_tokens", f.reg_tokens, cfg.reg_tokens, f.reg_tokens ? "reg_token " + shape_of("reg_token")->str() : "no reg_token");
+      check("pre_norm", f.pre_norm, cfg.pre_norm, f.pre_norm ? "norm_pre.weight" : "no norm_pre");
+      if (f.img_size)
+        check("no_embed_class", f.no_embed_class, cfg.no_embed_class, "pos_embed " + shape_of("pos_embed")->str());
+      if (f.final_norm && f.fc_norm != cfg.use_fc_norm())
+        bad << "\n  fc_norm: the file has " << (f.fc_norm ? "fc_norm.weight (the final norm after pooling)" : "norm.weight (the final norm before pooling)")
+            << ", the config " << (cfg.use_fc_norm() ? "puts it after pooling" : "puts it before pooling"),
+            keys << (keys.str().empty() ? "" : ", ") << "fc_norm = " << (f.fc_norm ? "true" : "false");
+      check("final_norm", f.final_norm, cfg.final_norm, f.final_norm ? "norm.weight / fc_norm.weight" : "no final norm");
+      if (f.layer_scale != (cfg.init_values > 0))
+        bad << "\n  init_values: the file " << (f.layer_scale ? "has" : "has no") << " LayerScale (blocks.0.ls1.gamma), the config "
+            << (cfg.init_values > 0 ? "has" : "has none") << "",
+            keys << (keys.str().empty() ? "" : ", ") << "init_values = " << (f.layer_scale ? "1e-5 (any > 0; the file's values load)" : "0");
+    }
     if (!bad.str().empty()) {
       if (f.embed_dim && f.mlp_hidden && double(f.mlp_hidden) / double(f.embed_dim) != cfg.mlp_ratio)
         keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << double(f.mlp_hidden) / double(f.embed_dim);

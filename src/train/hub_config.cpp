@@ -57,23 +57,29 @@ ConfigValues read_hub_config(const std::string& path) {
     const auto& args = j["model_args"];
     if (!args.is_object()) fail(path, ": model_args is not an object");
     for (const auto& [k, v] : args.items()) {
-      static const std::set<std::string> direct = {"img_size",  "patch_size", "in_chans",  "num_classes", "embed_dim",
-                                                   "depth",     "num_heads",  "mlp_ratio", "qkv_bias",    "global_pool",
-                                                   "init_values"};
+      static const std::set<std::string> direct = {
+          "img_size",    "patch_size", "in_chans",    "num_classes", "embed_dim",      "depth",    "num_heads",
+          "mlp_ratio",   "qkv_bias",   "global_pool", "init_values", "class_token",    "reg_tokens", "no_embed_class",
+          "pre_norm",    "final_norm", "act_layer"};
       if (direct.count(k)) {
         if (!v.is_null()) set(k, v);
         continue;
       }
-      // timm's defaults that tapevit's ViT is; anything else builds another model
-      const bool is_default = (k == "class_token" && v == true) || (k == "no_embed_class" && v == false) ||
-                              (k == "reg_tokens" && v == 0) || (k == "pre_norm" && v == false) ||
-                              (k == "fc_norm" && v.is_null()) || (k == "dynamic_img_size" && v == false) ||
-                              (k == "drop_rate" || k == "drop_path_rate" || k == "pos_drop_rate" ||
-                               k == "attn_drop_rate" || k == "proj_drop_rate");
-      if (!is_default)
-        fail(path, ": model_args '", k, "' = ", v.dump(), " builds a model tapevit cannot build yet");
+      if (k == "fc_norm") {  // timm: None (auto), True, False
+        set(k, v.is_null() ? nlohmann::json("auto") : nlohmann::json(v.get<bool>() ? "true" : "false"));
+        continue;
+      }
+      // settings that do not change the model tapevit builds
+      const bool harmless = (k == "dynamic_img_size" && v == false) || k == "drop_rate" || k == "drop_path_rate" ||
+                            k == "pos_drop_rate" || k == "attn_drop_rate" || k == "proj_drop_rate";
+      if (!harmless) fail(path, ": model_args '", k, "' = ", v.dump(), " builds a model tapevit cannot build yet");
     }
   }
+  // LayerNorm eps is not a timm constructor argument: tapevit's export writes it; timm's CLIP towers use 1e-5
+  if (j.contains("norm_eps")) set("norm_eps", j["norm_eps"]);
+  else if (j.contains("architecture") && j["architecture"].is_string() &&
+           j["architecture"].get<std::string>().find("_clip_") != std::string::npos)
+    out["norm_eps"] = {"1e-05", path + " (timm's CLIP towers: LayerNorm eps 1e-5)", 0};
   if (j.contains("pretrained_cfg") && j["pretrained_cfg"].is_object()) {
     const auto& pc = j["pretrained_cfg"];
     if (pc.contains("input_size") && pc["input_size"].is_array() && pc["input_size"].size() == 3) {

@@ -26,6 +26,10 @@ namespace tapevit {
 struct ImpliedArchitecture {
   int64_t embed_dim = 0, patch_size = 0, in_chans = 0, depth = 0, mlp_hidden = 0, num_classes = 0, img_size = 0;
   bool qkv_bias = false;
+  // the family: prefix tokens, where pos_embed starts, CLIP's norm_pre, the final norm's place, LayerScale
+  bool class_token = false, no_embed_class = false, pre_norm = false, fc_norm = false, final_norm = false;
+  bool layer_scale = false;
+  int64_t reg_tokens = 0;
   std::string describe() const;  // "embed_dim 192, depth 12, patch 16, ..."
 };
 ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& shapes);
