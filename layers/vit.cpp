@@ -29,8 +29,8 @@ void VitConfig::validate() const {
   rate("attn_drop_rate", attn_drop_rate);
   rate("drop_path_rate", drop_path_rate);
   if (init_values < 0) fail("config key 'init_values' must be >= 0 (0 = no LayerScale), got ", init_values);
-  if (global_pool != "token" && global_pool != "avg")
-    fail("config key 'global_pool' must be 'token' or 'avg', got '", global_pool, "'");
+  if (global_pool != "token" && global_pool != "avg" && global_pool != "map")
+    fail("config key 'global_pool' must be 'token', 'avg' or 'map', got '", global_pool, "'");
   if (global_pool == "token" && !class_token)
     fail("config: global_pool = token needs a class token (class_token = true), or use global_pool = avg");
   if (reg_tokens < 0) fail("config key 'reg_tokens' must be >= 0, got ", reg_tokens);
@@ -67,6 +67,9 @@ VisionTransformer<T>::VisionTransformer(const VitConfig& cfg, uint64_t seed) : c
     blocks_.emplace_back(p, "blocks." + std::to_string(i), bc);
   }
   if (cfg_.final_norm && !cfg_.use_fc_norm()) norm_ = LayerNorm<T>(p, "norm", C, cfg_.norm_eps);
+  if (cfg_.global_pool == "map")
+    attn_pool_ = AttentionPoolLatent<T>(p, "attn_pool", C, cfg_.num_heads, cfg_.mlp_hidden(), cfg_.norm_eps,
+                                        act_from_name(cfg_.act_layer));
   if (cfg_.final_norm && cfg_.use_fc_norm()) fc_norm_ = LayerNorm<T>(p, "fc_norm", C, cfg_.norm_eps);
   if (cfg_.num_classes > 0) head_ = Linear<T>(p, "head", C, cfg_.num_classes);
   p.allocate();
@@ -86,7 +89,10 @@ Var<T> VisionTransformer<T>::operator()(Tape<T>& t, Var<T> images) const {
     if (inference) x = t.collapse(mark, x);  // keep one block's activations, not the network's
   }
   if (norm_.weight) x = norm_(t, x);
-  x = pool_tokens(t, x, cfg_.global_pool == "avg" ? Pool::Avg : Pool::Token, cfg_.num_prefix_tokens());
+  if (attn_pool_.latent)
+    x = attn_pool_(t, drop_prefix(t, x, cfg_.num_prefix_tokens()));
+  else
+    x = pool_tokens(t, x, cfg_.global_pool == "avg" ? Pool::Avg : Pool::Token, cfg_.num_prefix_tokens());
   if (fc_norm_.weight) x = fc_norm_(t, x);
   x = dropout(t, x, cfg_.drop_rate);
   return cfg_.num_classes > 0 ? head_(t, x) : x;

@@ -2,7 +2,8 @@
 // pretrained families use (DeiT-3, DINOv2 with registers, CLIP, SigLIP, register ViTs):
 //   patch_embed -> prefix [cls, reg_0..reg_R-1] and pos_embed (tokens.h; no_embed_class: patches only) -> pos dropout
 //   -> norm_pre (pre_norm) -> blocks -> norm -> pool -> fc_norm -> head dropout -> head
-// global_pool 'token' takes the class token, 'avg' the mean of the patch tokens (prefix excluded). fc_norm 'auto'
+// global_pool 'token' takes the class token, 'avg' the mean of the patch tokens (prefix excluded), 'map' an attention
+// pool of the patch tokens (attention_pool.h). fc_norm 'auto'
 // is (global_pool == avg); with final_norm, the final LayerNorm is `fc_norm` after pooling when fc_norm is on and
 // `norm` before pooling otherwise (timm). act_layer: the MLPs' activation; norm_eps: every LayerNorm's eps.
 // images: (B, in_chans, img_size, img_size) -> logits: (B, num_classes)  (num_classes 0: pooled features (B, C)).
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tapevit/layers/attention_pool.h"
 #include "tapevit/layers/layernorm.h"
 #include "tapevit/layers/linear.h"
 #include "tapevit/layers/patch_embed.h"
@@ -31,7 +33,7 @@ struct VitConfig {
   double attn_drop_rate = 0;  // on attention probabilities
   double drop_path_rate = 0;  // stochastic depth, linear from 0 to this over the blocks
   double init_values = 0;     // LayerScale init; 0 = no LayerScale
-  std::string global_pool = "token";  // "token" | "avg"
+  std::string global_pool = "token";  // "token" | "avg" | "map" (SigLIP's attention pool over the patch tokens)
   double norm_eps = 1e-6;             // every LayerNorm (CLIP: 1e-5)
   bool class_token = true;
   int64_t reg_tokens = 0;             // register tokens after the class token (DINOv2-reg, SBB ViTs)
@@ -80,6 +82,7 @@ class VisionTransformer {
   LayerNorm<T> norm_pre_;
   std::vector<TransformerBlock<T>> blocks_;
   LayerNorm<T> norm_, fc_norm_;  // at most one of them exists (final_norm, use_fc_norm)
+  AttentionPoolLatent<T> attn_pool_;  // global_pool = map
   Linear<T> head_;
 };
 

@@ -97,6 +97,31 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class AttentionPoolLatent(nn.Module):
+    """timm.layers.AttentionPoolLatent as VisionTransformer builds it for global_pool='map': one latent query,
+    q/kv/proj Linears with biases, no q/k norm, a pre-norm residual MLP, pool_type 'token'."""
+
+    def __init__(self, dim, num_heads, mlp_ratio, eps, act_layer):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.latent = nn.Parameter(torch.zeros(1, 1, dim))
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, dim * 2)
+        self.proj = nn.Linear(dim, dim)
+        self.norm = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer)
+
+    def forward(self, x):
+        B, N, C = x.shape
+        q = self.q(self.latent.expand(B, -1, -1)).reshape(B, 1, self.num_heads, self.head_dim).transpose(1, 2)
+        k, v = self.kv(x).reshape(B, N, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        attn = ((q * self.head_dim ** -0.5) @ k.transpose(-2, -1)).softmax(dim=-1)
+        x = self.proj((attn @ v).transpose(1, 2).reshape(B, 1, C))
+        x = x + self.mlp(self.norm(x))
+        return x[:, 0]
+
+
 class VisionTransformer(nn.Module):
     def __init__(self, img_size, patch_size, in_chans, num_classes, embed_dim, depth, num_heads, mlp_ratio,
                  qkv_bias, init_values, global_pool, class_token=True, reg_tokens=0, no_embed_class=False,
@@ -120,6 +145,8 @@ class VisionTransformer(nn.Module):
         use_fc_norm = global_pool == 'avg' if fc_norm == 'auto' else fc_norm == 'true'
         if final_norm and not use_fc_norm:
             self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
+        if global_pool == 'map':
+            self.attn_pool = AttentionPoolLatent(embed_dim, num_heads, mlp_ratio, norm_eps, act_layer)
         if final_norm and use_fc_norm:
             self.fc_norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes)
@@ -139,7 +166,10 @@ class VisionTransformer(nn.Module):
             x = blk(x)
         if hasattr(self, 'norm'):
             x = self.norm(x)
-        x = x[:, self.num_prefix:].mean(dim=1) if self.global_pool == 'avg' else x[:, 0]
+        if self.global_pool == 'map':
+            x = self.attn_pool(x[:, self.num_prefix:])
+        else:
+            x = x[:, self.num_prefix:].mean(dim=1) if self.global_pool == 'avg' else x[:, 0]
         if hasattr(self, 'fc_norm'):
             x = self.fc_norm(x)
         return self.head(x)
@@ -185,8 +215,9 @@ def general_position(model, gen):
             r = torch.randn(p.shape, generator=gen, dtype=torch.float64)
             if p.ndim == 1:
                 p.copy_((1.0 if name.endswith('norm1.weight') or name.endswith('norm2.weight')
-                         or name in ('norm.weight', 'fc_norm.weight', 'norm_pre.weight') else 0.0) + 0.2 * r)
-            elif name in ('cls_token', 'pos_embed', 'reg_token'):
+                         or name in ('norm.weight', 'fc_norm.weight', 'norm_pre.weight', 'attn_pool.norm.weight')
+                         else 0.0) + 0.2 * r)
+            elif name in ('cls_token', 'pos_embed', 'reg_token', 'attn_pool.latent'):
                 p.copy_(0.5 * r)
             else:
                 p.copy_(r / (p[0].numel() ** 0.5))
@@ -219,6 +250,13 @@ CASES = {
                                      num_heads=2, mlp_ratio=4.0, qkv_bias=True, init_values=0.1, global_pool='avg',
                                      class_token=False, reg_tokens=4, no_embed_class=True),
                             batch=3, smoothing=0.1, soft=False),
+    'siglip_map': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=16, depth=2, num_heads=2,
+                                mlp_ratio=3.0, qkv_bias=True, init_values=0.0, global_pool='map', class_token=False),
+                       batch=3, smoothing=0.1, soft=False),
+    'map_cls_reg': dict(cfg=dict(img_size=8, patch_size=4, in_chans=3, num_classes=4, embed_dim=16, depth=1, num_heads=4,
+                                 mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='map', reg_tokens=2,
+                                 act_layer='gelu_tanh'),
+                        batch=2, smoothing=0.0, soft=True),
     'floor_grid': dict(cfg=dict(img_size=14, patch_size=4, in_chans=2, num_classes=3, embed_dim=16, depth=1, num_heads=2,
                                 mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='token'),
                        batch=2, smoothing=0.0, soft=False),

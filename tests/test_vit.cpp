@@ -90,7 +90,7 @@ TEST_CASE("ViT: inconsistent configs are errors naming the keys") {
   c.fc_norm = "maybe";
   CHECK_THROWS_WITH_AS(c.validate(), "config key 'fc_norm' must be auto, true or false, got 'maybe'", Error);
   c = tiny("max", 0, false);
-  CHECK_THROWS_WITH_AS(c.validate(), "config key 'global_pool' must be 'token' or 'avg', got 'max'", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "config key 'global_pool' must be 'token', 'avg' or 'map', got 'max'", Error);
   c = tiny("token", 0, false);
   c.drop_path_rate = 1.0;
   CHECK_THROWS_WITH_AS(c.validate(), "config key 'drop_path_rate' must be in [0, 1), got 1", Error);
@@ -110,6 +110,10 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
   siglip.class_token = false, siglip.act_layer = "gelu_tanh", siglip.fc_norm = "false";
   VitConfig regs_only = tiny("avg", 0, true);  // registers without a class token, no final norm, dropouts
   regs_only.class_token = false, regs_only.reg_tokens = 3, regs_only.final_norm = false, regs_only.no_embed_class = true;
+  VitConfig siglip_map = tiny("map", 0, false);  // SigLIP: no class token, attention pool over the patches
+  siglip_map.class_token = false;
+  VitConfig map_regs = tiny("map", 0, false);  // map with a class token and registers: the prefix is dropped first
+  map_regs.reg_tokens = 1;
   VitConfig floor_grid = tiny("token", 0, false);  // img 10, patch 4: a 2x2 grid, the last rows/columns unread
   floor_grid.img_size = 10;
   const Case cases[] = {
@@ -122,6 +126,8 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
       {"ViT SigLIP gap: no class token, gelu_tanh, norm then avg", siglip, 0.0},
       {"ViT 3 registers no cls, no_embed_class, no final norm, dropouts", regs_only, 0.1},
       {"ViT img 10 patch 4 (floor grid)", floor_grid, 0.0},
+      {"ViT SigLIP map pool, no class token", siglip_map, 0.0},
+      {"ViT map pool after cls + 1 register", map_regs, 0.1},
   };
   for (const auto& cs : cases) {
     VisionTransformer<double> m(cs.cfg, 17);
@@ -132,7 +138,8 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
       const ParamInfo& info = p.info(i);
       if (info.shape.rank == 1)  // LayerNorm weights around 1, biases and LayerScale gammas around 0
         fill_param(p.value(i), 200 + i, 0.2, info.init.kind == InitSpec::Ones ? 1.0 : 0.0);
-      else if (info.name == "cls_token" || info.name == "pos_embed" || info.name == "reg_token")
+      else if (info.name == "cls_token" || info.name == "pos_embed" || info.name == "reg_token" ||
+               info.name == "attn_pool.latent")
         fill_param(p.value(i), 200 + i, 0.5);
       else
         fill_param(p.value(i), 200 + i, 1.0 / std::sqrt(double(info.shape.numel() / info.shape[0])));

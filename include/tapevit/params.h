@@ -17,13 +17,14 @@ namespace tapevit {
 
 // How a parameter starts out (timm's default `weight_init=''`).
 struct InitSpec {
-  enum Kind { Zeros, Ones, Constant, Normal, TruncNormal, Uniform } kind = Zeros;
+  enum Kind { Zeros, Ones, Constant, Normal, TruncNormal, TruncNormalTf, Uniform } kind = Zeros;
   double a = 0;  // Constant: value; Normal/TruncNormal: std; Uniform: bound (values in [-a, a))
   static InitSpec zeros() { return {Zeros, 0}; }
   static InitSpec ones() { return {Ones, 0}; }
   static InitSpec constant(double v) { return {Constant, v}; }
   static InitSpec normal(double std) { return {Normal, std}; }
   static InitSpec trunc_normal(double std) { return {TruncNormal, std}; }  // cut at +-2 absolute, as timm
+  static InitSpec trunc_normal_tf(double std) { return {TruncNormalTf, std}; }  // cut at +-2 std (timm's _tf variant)
   static InitSpec uniform(double bound) { return {Uniform, bound}; }
 };
 

@@ -86,6 +86,16 @@ void Params<T>::init(uint64_t seed) {
           }
           break;
         }
+        case InitSpec::TruncNormalTf: {  // timm's trunc_normal_tf_: a standard normal cut at +-2, then scaled
+          const uint64_t sub = splitmix64(key ^ uint64_t(i));
+          double z = 0;
+          for (uint64_t j = 0;; ++j) {
+            z = Rng::normal(sub, j);
+            if (z >= -2.0 && z <= 2.0) break;
+          }
+          v = a * z;
+          break;
+        }
       }
       w[i] = T(v);
     }

@@ -133,7 +133,7 @@ const std::vector<Entry>& entries() {
       num_key("proj_drop", "model", "attention-proj and MLP dropout (timm proj_drop_rate)", F(vit.proj_drop_rate)),
       num_key("attn_drop", "model", "attention-probability dropout (timm attn_drop_rate)", F(vit.attn_drop_rate)),
       num_key("init_values", "model", "LayerScale init; 0 = no LayerScale", F(vit.init_values)),
-      str_key("global_pool", "model", "token (cls token) or avg (mean of patch tokens, then fc_norm)", F(vit.global_pool)),
+      str_key("global_pool", "model", "token (the class token), avg (mean of the patch tokens) or map (SigLIP's attention pool)", F(vit.global_pool)),
       bool_key("class_token", "model", "a class token first in the sequence", F(vit.class_token)),
       int_key("reg_tokens", "model", "register tokens after the class token (DINOv2-reg, SBB ViTs)", F(vit.reg_tokens)),
       bool_key("no_embed_class", "model", "pos_embed covers the patches only, the prefix tokens get no position", F(vit.no_embed_class)),
@@ -368,8 +368,8 @@ void TrainConfig::validate() const {
   rate("proj_drop", vit.proj_drop_rate);
   rate("attn_drop", vit.attn_drop_rate);
   nonneg("init_values", vit.init_values);
-  if (vit.global_pool != "token" && vit.global_pool != "avg")
-    fail("key 'global_pool' must be token or avg, got '", vit.global_pool, "'");
+  if (vit.global_pool != "token" && vit.global_pool != "avg" && vit.global_pool != "map")
+    fail("key 'global_pool' must be token, avg or map, got '", vit.global_pool, "'");
   nonneg("validation_batch_size", double(validation_batch_size));
   nonneg("threads", double(threads));
   nonneg("checkpoint_steps", double(checkpoint_steps));

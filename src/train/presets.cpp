@@ -43,6 +43,9 @@ const std::vector<Preset>& presets() {
     t.push_back({"vit_base_patch16_clip_224", v, true});
     v.act_layer = "quick_gelu", v.num_classes = 512;  // OpenAI-style QuickGELU tower (metaclip_2pt5b: 512-d embedding)
     t.push_back({"vit_base_patch16_clip_quickgelu_224", v, true});
+    v = vit(224, 16, 3, 0, 768, 12, 12);  // SigLIP (v2_webli): no class token, attention pool ('map') over the patches
+    v.class_token = false, v.global_pool = "map";
+    t.push_back({"vit_base_patch16_siglip_224", v, true});
     v = vit(224, 16, 3, 0, 768, 12, 12);  // SigLIP without its attention-pool head: norm, then the mean of the patches
     v.class_token = false, v.global_pool = "avg", v.fc_norm = "false";
     t.push_back({"vit_base_patch16_siglip_gap_224", v, true});
