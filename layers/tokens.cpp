@@ -127,6 +127,42 @@ Var<T> pool_tokens(Tape<T>& t, Var<T> x, Pool mode, int64_t P) {
   return y;
 }
 
+template <class T>
+Var<T> select_token(Tape<T>& t, Var<T> x, int64_t i) {
+  if (x->shape.rank != 3 || i < 0 || i >= x->shape[1]) fail("select_token: token ", i, " of ", x->shape);
+  const int64_t B = x->shape[0], N = x->shape[1], C = x->shape[2];
+  Var<T> y = t.tensor({B, C}, t.needs_grad(x));
+  for (int64_t b = 0; b < B; ++b) std::copy(x->data + (b * N + i) * C, x->data + (b * N + i + 1) * C, y->data + b * C);
+  if (y->requires_grad) {
+    Tape<T>* tp = &t;
+    t.record(y, [=] {
+      if (!y->grad) return;
+      if (T* dx = tp->grad(x, x->shape))
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t c = 0; c < C; ++c) dx[(b * N + i) * C + c] += y->grad[b * C + c];
+    });
+  }
+  return y;
+}
+
+template <class T>
+Var<T> average(Tape<T>& t, Var<T> a, Var<T> b) {
+  if (!(a->shape == b->shape)) fail("average: shapes ", a->shape, " and ", b->shape, " differ");
+  const int64_t n = a->numel();
+  Var<T> y = t.tensor(a->shape, t.needs_grad(a, b));
+  for (int64_t i = 0; i < n; ++i) y->data[i] = (a->data[i] + b->data[i]) / T(2);
+  if (y->requires_grad) {
+    Tape<T>* tp = &t;
+    t.record(y, [=] {
+      if (!y->grad) return;
+      for (Var<T> v : {a, b})
+        if (T* d = tp->grad(v, v->shape))
+          for (int64_t i = 0; i < n; ++i) d[i] += y->grad[i] / T(2);
+    });
+  }
+  return y;
+}
+
 #define TAPEVIT_INSTANTIATE(T)                                                                                     \
   template void embed_tokens_forward<T>(T*, const T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,     \
                                         int64_t, bool);                                                            \
@@ -134,7 +170,9 @@ Var<T> pool_tokens(Tape<T>& t, Var<T> x, Pool mode, int64_t P) {
   template void pool_forward<T>(T*, const T*, int64_t, int64_t, int64_t, Pool, int64_t);                           \
   template void pool_backward<T>(T*, const T*, int64_t, int64_t, int64_t, Pool, int64_t);                          \
   template Var<T> embed_tokens<T>(Tape<T>&, Var<T>, Var<T>, Var<T>, Var<T>, bool);                                  \
-  template Var<T> pool_tokens<T>(Tape<T>&, Var<T>, Pool, int64_t);
+  template Var<T> pool_tokens<T>(Tape<T>&, Var<T>, Pool, int64_t);                                                \
+  template Var<T> select_token<T>(Tape<T>&, Var<T>, int64_t);                                                       \
+  template Var<T> average<T>(Tape<T>&, Var<T>, Var<T>);
 TAPEVIT_INSTANTIATE(float)
 TAPEVIT_INSTANTIATE(double)
 

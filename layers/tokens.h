@@ -28,6 +28,13 @@ void pool_forward(T* y, const T* x, int64_t B, int64_t N, int64_t C, Pool mode, 
 template <class T>
 void pool_backward(T* dx, const T* dy, int64_t B, int64_t N, int64_t C, Pool mode, int64_t P = 1);  // accumulates
 
+// x[:, i]: one token of every image (DeiT's distillation token is token 1). x (B, N, C) -> (B, C).
+template <class T>
+Var<T> select_token(Tape<T>& t, Var<T> x, int64_t i);
+// (a + b) / 2 for tensors of one shape (DeiT-distilled's two heads).
+template <class T>
+Var<T> average(Tape<T>& t, Var<T> a, Var<T> b);
+
 // cls_token / reg_token may be null (class_token = false / reg_tokens = 0).
 template <class T>
 Var<T> embed_tokens(Tape<T>& t, Var<T> x, Var<T> cls_token, Var<T> pos_embed, Var<T> reg_token = nullptr,

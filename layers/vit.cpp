@@ -37,6 +37,8 @@ void VitConfig::validate() const {
   if (fc_norm != "auto" && fc_norm != "true" && fc_norm != "false")
     fail("config key 'fc_norm' must be auto, true or false, got '", fc_norm, "'");
   act_from_name(act_layer);  // throws naming act_layer
+  if (distilled && (global_pool != "token" || !class_token || reg_tokens > 0 || no_embed_class))
+    fail("config: distilled (DeiT) needs global_pool = token and a class token, without reg_tokens or no_embed_class");
   if (!(norm_eps > 0)) fail("config key 'norm_eps' must be positive, got ", norm_eps);
 }
 
@@ -49,6 +51,7 @@ VisionTransformer<T>::VisionTransformer(const VitConfig& cfg, uint64_t seed) : c
   if (cfg_.class_token) cls_token_ = p.add("cls_token", {1, 1, C}, InitSpec::normal(1e-6));
   if (cfg_.reg_tokens > 0) reg_token_ = p.add("reg_token", {1, cfg_.reg_tokens, C}, InitSpec::normal(1e-6));
   pos_embed_ = p.add("pos_embed", {1, cfg_.num_patches() + cfg_.pos_embed_prefix(), C}, InitSpec::trunc_normal(0.02));
+  if (cfg_.distilled) dist_token_ = p.add("dist_token", {1, 1, C}, InitSpec::trunc_normal(0.02));
   patch_embed_ = PatchEmbed<T>(p, "patch_embed", cfg_.img_size, cfg_.patch_size, cfg_.in_chans, C, !cfg_.pre_norm);
   if (cfg_.pre_norm) norm_pre_ = LayerNorm<T>(p, "norm_pre", C, cfg_.norm_eps);
   blocks_.reserve(size_t(cfg_.depth));
@@ -72,6 +75,7 @@ VisionTransformer<T>::VisionTransformer(const VitConfig& cfg, uint64_t seed) : c
                                         act_from_name(cfg_.act_layer));
   if (cfg_.final_norm && cfg_.use_fc_norm()) fc_norm_ = LayerNorm<T>(p, "fc_norm", C, cfg_.norm_eps);
   if (cfg_.num_classes > 0) head_ = Linear<T>(p, "head", C, cfg_.num_classes);
+  if (cfg_.num_classes > 0 && cfg_.distilled) head_dist_ = Linear<T>(p, "head_dist", C, cfg_.num_classes);
   p.allocate();
   p.init(seed);
 }
@@ -81,7 +85,8 @@ Var<T> VisionTransformer<T>::operator()(Tape<T>& t, Var<T> images) const {
   const bool inference = !t.grad_enabled();
   const size_t mark = t.mark();
   Var<T> x = patch_embed_(t, images);
-  x = embed_tokens(t, x, cls_token_, pos_embed_, reg_token_, cfg_.no_embed_class);
+  // the prefix after the class token: DeiT's distillation token or the registers (never both)
+  x = embed_tokens(t, x, cls_token_, pos_embed_, dist_token_ ? dist_token_ : reg_token_, cfg_.no_embed_class);
   x = dropout(t, x, cfg_.pos_drop_rate);
   if (norm_pre_.weight) x = norm_pre_(t, x);
   for (const auto& blk : blocks_) {
@@ -89,6 +94,10 @@ Var<T> VisionTransformer<T>::operator()(Tape<T>& t, Var<T> images) const {
     if (inference) x = t.collapse(mark, x);  // keep one block's activations, not the network's
   }
   if (norm_.weight) x = norm_(t, x);
+  if (cfg_.distilled) {
+    if (cfg_.num_classes == 0) return average(t, select_token(t, x, 0), select_token(t, x, 1));  // timm's pre_logits
+    return average(t, head_(t, select_token(t, x, 0)), head_dist_(t, select_token(t, x, 1)));
+  }
   if (attn_pool_.latent)
     x = attn_pool_(t, drop_prefix(t, x, cfg_.num_prefix_tokens()));
   else

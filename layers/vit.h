@@ -9,6 +9,8 @@
 // images: (B, in_chans, img_size, img_size) -> logits: (B, num_classes)  (num_classes 0: pooled features (B, C)).
 // Parameter names and shapes are timm's state_dict: cls_token (1,1,C), reg_token (1,R,C), pos_embed (1,P+Np,C) or
 // (1,Np,C), patch_embed.proj.*, norm_pre.*, blocks.i.*, norm.* | fc_norm.*, head.*.
+// distilled (timm's VisionTransformerDistilled, deit.py): prefix [cls, dist_token], pos_embed (1, Np+2, C), and
+// logits (head(x[:, 0]) + head_dist(x[:, 1])) / 2 after `norm`, in training too (no teacher), no fc_norm or head dropout.
 #pragma once
 #include <string>
 #include <vector>
@@ -42,12 +44,13 @@ struct VitConfig {
   std::string act_layer = "gelu";     // "gelu" | "gelu_tanh" | "quick_gelu"
   std::string fc_norm = "auto";       // "auto" (= global_pool is avg) | "true" | "false"
   bool final_norm = true;
+  bool distilled = false;             // DeiT's VisionTransformerDistilled: dist_token and head_dist
 
   // Throws an Error naming the offending key (embed_dim vs num_heads, img_size vs patch_size, ranges, ...).
   void validate() const;
   int64_t grid() const { return img_size / patch_size; }  // floor, as the stride-P convolution
   int64_t num_patches() const { return grid() * grid(); }
-  int64_t num_prefix_tokens() const { return (class_token ? 1 : 0) + reg_tokens; }
+  int64_t num_prefix_tokens() const { return (class_token ? 1 : 0) + (distilled ? 1 : 0) + reg_tokens; }
   int64_t num_tokens() const { return num_patches() + num_prefix_tokens(); }
   // pos_embed's rows: patches, plus the prefix unless no_embed_class (the rows resampling keeps as they are).
   int64_t pos_embed_prefix() const { return no_embed_class ? 0 : num_prefix_tokens(); }
@@ -77,13 +80,13 @@ class VisionTransformer {
  private:
   VitConfig cfg_;
   Params<T> params_;
-  Var<T> cls_token_ = nullptr, reg_token_ = nullptr, pos_embed_ = nullptr;
+  Var<T> cls_token_ = nullptr, reg_token_ = nullptr, pos_embed_ = nullptr, dist_token_ = nullptr;
   PatchEmbed<T> patch_embed_;
   LayerNorm<T> norm_pre_;
   std::vector<TransformerBlock<T>> blocks_;
   LayerNorm<T> norm_, fc_norm_;  // at most one of them exists (final_norm, use_fc_norm)
   AttentionPoolLatent<T> attn_pool_;  // global_pool = map
-  Linear<T> head_;
+  Linear<T> head_, head_dist_;
 };
 
 }  // namespace tapevit

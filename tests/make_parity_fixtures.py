@@ -125,11 +125,12 @@ class AttentionPoolLatent(nn.Module):
 class VisionTransformer(nn.Module):
     def __init__(self, img_size, patch_size, in_chans, num_classes, embed_dim, depth, num_heads, mlp_ratio,
                  qkv_bias, init_values, global_pool, class_token=True, reg_tokens=0, no_embed_class=False,
-                 pre_norm=False, norm_eps=1e-6, act_layer='gelu', fc_norm='auto', final_norm=True):
+                 pre_norm=False, norm_eps=1e-6, act_layer='gelu', fc_norm='auto', final_norm=True, distilled=False):
         super().__init__()
         self.global_pool = global_pool
         self.no_embed_class = no_embed_class
-        self.num_prefix = (1 if class_token else 0) + reg_tokens
+        self.distilled = distilled  # timm's VisionTransformerDistilled (deit.py): [cls, dist] prefix, two heads
+        self.num_prefix = (1 if class_token else 0) + (1 if distilled else 0) + reg_tokens
         n_patches = (img_size // patch_size) ** 2  # floor: a stride-P conv drops what does not fill a patch
         if class_token:
             self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
@@ -137,6 +138,8 @@ class VisionTransformer(nn.Module):
             self.reg_token = nn.Parameter(torch.zeros(1, reg_tokens, embed_dim))
         self.pos_embed = nn.Parameter(
             torch.zeros(1, n_patches + (0 if no_embed_class else self.num_prefix), embed_dim))
+        if distilled:
+            self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim, bias=not pre_norm)
         if pre_norm:
             self.norm_pre = nn.LayerNorm(embed_dim, eps=norm_eps)
@@ -150,11 +153,14 @@ class VisionTransformer(nn.Module):
         if final_norm and use_fc_norm:
             self.fc_norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head = nn.Linear(embed_dim, num_classes)
+        if distilled:
+            self.head_dist = nn.Linear(embed_dim, num_classes)
 
     def forward(self, x):
         x = self.patch_embed(x)
         B = x.shape[0]
         prefix = ([self.cls_token.expand(B, -1, -1)] if hasattr(self, 'cls_token') else []) + \
+                 ([self.dist_token.expand(B, -1, -1)] if self.distilled else []) + \
                  ([self.reg_token.expand(B, -1, -1)] if hasattr(self, 'reg_token') else [])
         if self.no_embed_class:
             x = torch.cat(prefix + [x + self.pos_embed], dim=1)
@@ -166,6 +172,8 @@ class VisionTransformer(nn.Module):
             x = blk(x)
         if hasattr(self, 'norm'):
             x = self.norm(x)
+        if self.distilled:  # no fc_norm, no head dropout; the mean of both heads, in training too (no teacher)
+            return (self.head(x[:, 0]) + self.head_dist(x[:, 1])) / 2
         if self.global_pool == 'map':
             x = self.attn_pool(x[:, self.num_prefix:])
         else:
@@ -217,7 +225,7 @@ def general_position(model, gen):
                 p.copy_((1.0 if name.endswith('norm1.weight') or name.endswith('norm2.weight')
                          or name in ('norm.weight', 'fc_norm.weight', 'norm_pre.weight', 'attn_pool.norm.weight')
                          else 0.0) + 0.2 * r)
-            elif name in ('cls_token', 'pos_embed', 'reg_token', 'attn_pool.latent'):
+            elif name in ('cls_token', 'pos_embed', 'reg_token', 'attn_pool.latent', 'dist_token'):
                 p.copy_(0.5 * r)
             else:
                 p.copy_(r / (p[0].numel() ** 0.5))
@@ -257,6 +265,10 @@ CASES = {
                                  mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='map', reg_tokens=2,
                                  act_layer='gelu_tanh'),
                         batch=2, smoothing=0.0, soft=True),
+    'deit_distilled': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=16, depth=2,
+                                    num_heads=2, mlp_ratio=4.0, qkv_bias=True, init_values=0.0, global_pool='token',
+                                    distilled=True),
+                           batch=3, smoothing=0.1, soft=False),
     'floor_grid': dict(cfg=dict(img_size=14, patch_size=4, in_chans=2, num_classes=3, embed_dim=16, depth=1, num_heads=2,
                                 mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='token'),
                        batch=2, smoothing=0.0, soft=False),

@@ -200,13 +200,13 @@ TEST_CASE("Import: misfits are refused naming the key or every tensor, and the m
     outs.push_back({t.name, s, keep.back().data()});
   }
   std::vector<float> extra = {1, 2};
-  outs.push_back({"dist_token", {1, 1, 2}, extra.data()});
+  outs.push_back({"extra_token", {1, 1, 2}, extra.data()});
   const std::string odd = (fs::temp_directory_path() / "tapevit_import_odd.safetensors").string();
   write_safetensors(odd, outs);
   const std::string msg = error_for(base, odd);
   CHECK(msg.find("2 tensors do not fit the model (strict loading):") != std::string::npos);
   CHECK(msg.find("mismatched: blocks.0.norm1.weight file [12, 2], model [24]") != std::string::npos);
-  CHECK(msg.find("unexpected: dist_token [1, 1, 2]") != std::string::npos);
+  CHECK(msg.find("unexpected: extra_token [1, 1, 2]") != std::string::npos);
   VisionTransformer<float> m(base, 3);
   LoadReport r = load_pretrained(odd, m.params(), m.config(), /*strict=*/false);
   CHECK(r.count("ignored") == 1);

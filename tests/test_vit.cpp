@@ -114,6 +114,8 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
   siglip_map.class_token = false;
   VitConfig map_regs = tiny("map", 0, false);  // map with a class token and registers: the prefix is dropped first
   map_regs.reg_tokens = 1;
+  VitConfig distilled = tiny("token", 0, true);  // DeiT distilled: cls + dist token, two heads averaged, dropouts
+  distilled.distilled = true;
   VitConfig floor_grid = tiny("token", 0, false);  // img 10, patch 4: a 2x2 grid, the last rows/columns unread
   floor_grid.img_size = 10;
   const Case cases[] = {
@@ -128,6 +130,7 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
       {"ViT img 10 patch 4 (floor grid)", floor_grid, 0.0},
       {"ViT SigLIP map pool, no class token", siglip_map, 0.0},
       {"ViT map pool after cls + 1 register", map_regs, 0.1},
+      {"ViT DeiT distilled (dist_token, head_dist), dropouts", distilled, 0.1},
   };
   for (const auto& cs : cases) {
     VisionTransformer<double> m(cs.cfg, 17);
@@ -139,7 +142,7 @@ TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (
       if (info.shape.rank == 1)  // LayerNorm weights around 1, biases and LayerScale gammas around 0
         fill_param(p.value(i), 200 + i, 0.2, info.init.kind == InitSpec::Ones ? 1.0 : 0.0);
       else if (info.name == "cls_token" || info.name == "pos_embed" || info.name == "reg_token" ||
-               info.name == "attn_pool.latent")
+               info.name == "attn_pool.latent" || info.name == "dist_token")
         fill_param(p.value(i), 200 + i, 0.5);
       else
         fill_param(p.value(i), 200 + i, 1.0 / std::sqrt(double(info.shape.numel() / info.shape[0])));
@@ -180,6 +183,17 @@ TEST_CASE("ViT: the families' parameters are timm's: registers, no_embed_class, 
   VisionTransformer<float> none(c);
   CHECK(none.params().find("norm.weight") == nullptr);
   CHECK(none.params().find("fc_norm.weight") == nullptr);
+  c = tiny("token", 0, false);
+  c.distilled = true;  // timm's state_dict order: cls_token, pos_embed, dist_token, ..., head, head_dist
+  VisionTransformer<float> d(c);
+  CHECK(d.params().info(0).name == "cls_token");
+  CHECK(d.params().info(1).name == "pos_embed");
+  CHECK(d.params().info(1).shape == Shape{1, 4 + 2, 8});
+  CHECK(d.params().info(2).name == "dist_token");
+  CHECK(d.params().info(d.params().size() - 2).name == "head_dist.weight");
+  CHECK(!takes_weight_decay("dist_token", Shape{1, 1, 8}));
+  c.global_pool = "avg";
+  CHECK_THROWS_WITH_AS(c.validate(), "config: distilled (DeiT) needs global_pool = token and a class token, without reg_tokens or no_embed_class", Error);
   c = tiny("token", 0, false);
   c.fc_norm = "true";
   VisionTransformer<float> tf(c);

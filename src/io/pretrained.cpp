@@ -207,6 +207,7 @@ std::string ImpliedArchitecture::describe() const {
   if (!final_norm) os << ", final_norm false";
   else if (fc_norm) os << ", fc_norm (after pooling)";
   if (layer_scale) os << ", LayerScale";
+  if (distilled) os << ", distilled (dist_token, head_dist)";
   return os.str();
 }
 
@@ -225,6 +226,7 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
   a.qkv_bias = shape_of("blocks.0.attn.qkv.bias") != nullptr;
   if (const Shape* s = shape_of("head.weight"); s && s->rank == 2) a.num_classes = (*s)[0];
   a.class_token = shape_of("cls_token") != nullptr;
+  a.distilled = shape_of("dist_token") != nullptr;
   if (const Shape* s = shape_of("reg_token"); s && s->rank == 3) a.reg_tokens = (*s)[1];
   a.pre_norm = shape_of("norm_pre.weight") != nullptr;
   a.fc_norm = shape_of("fc_norm.weight") != nullptr;
@@ -232,7 +234,7 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
   a.layer_scale = shape_of("blocks.0.ls1.gamma") != nullptr;
   if (const Shape* s = shape_of("pos_embed"); s && s->rank == 3 && a.patch_size) {
     // pos_embed rows = grid^2 (no_embed_class) or prefix + grid^2: the square that fits tells which
-    const int64_t rows = (*s)[1], prefix = (a.class_token ? 1 : 0) + a.reg_tokens;
+    const int64_t rows = (*s)[1], prefix = (a.class_token ? 1 : 0) + (a.distilled ? 1 : 0) + a.reg_tokens;
     for (const int64_t p : {int64_t(0), prefix}) {
       const int64_t g = int64_t(std::llround(std::sqrt(double(std::max<int64_t>(rows - p, 0)))));
       if (g > 0 && g * g == rows - p && (p == prefix || prefix > 0)) {
@@ -259,7 +261,8 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
     const ImpliedArchitecture f = implied_architecture(src.shapes);
     std::ostringstream bad, keys;
     auto is_flag = [](const std::string& k) {
-      return k == "qkv_bias" || k == "class_token" || k == "pre_norm" || k == "no_embed_class" || k == "final_norm";
+      return k == "qkv_bias" || k == "class_token" || k == "pre_norm" || k == "no_embed_class" || k == "final_norm" ||
+             k == "distilled";
     };
     auto text = [&](const char* key, int64_t v) { return is_flag(key) ? std::string(v ? "true" : "false") : std::to_string(v); };
     auto check = [&](const char* key, int64_t file_value, int64_t cfg_value, const std::string& from) {
@@ -280,6 +283,7 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
     // the family: which tokens, which norms (a CLIP file needs pre_norm, registers need reg_tokens, ...)
     if (f.embed_dim) {
       check("class_token", f.class_token, cfg.class_token, f.class_token ? "cls_token" : "no cls_token");
+      check("distilled", f.distilled, cfg.distilled, f.distilled ? "dist_token" : "no dist_token");
       check("reg_tokens", f.reg_tokens, cfg.reg_tokens, f.reg_tokens ? "reg_token " + shape_of("reg_token")->str() : "no reg_token");
       check("pre_norm", f.pre_norm, cfg.pre_norm, f.pre_norm ? "norm_pre.weight" : "no norm_pre");
       if (f.img_size)
@@ -311,7 +315,8 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
   for (size_t i = 0; i < params.size(); ++i) {
     const ParamInfo& info = params.info(i);
     const Shape* fs = shape_of(info.name);
-    const bool is_head = info.name == "head.weight" || info.name == "head.bias";
+    const bool is_head = info.name == "head.weight" || info.name == "head.bias" || info.name == "head_dist.weight" ||
+                         info.name == "head_dist.bias";
     if (!fs) {
       if (is_head) {
         rep.rows.push_back({info.name, "re-initialised", "not in the file"});

@@ -34,6 +34,7 @@ void for_each_field(VitConfig& c, F&& f) {
   f("act_layer", c.act_layer);
   f("fc_norm", c.fc_norm);
   f("final_norm", c.final_norm);
+  f("distilled", c.distilled);
 }
 }  // namespace
 

@@ -142,6 +142,7 @@ const std::vector<Entry>& entries() {
       str_key("act_layer", "model", "the MLPs' activation: gelu (erf), gelu_tanh or quick_gelu", F(vit.act_layer)),
       str_key("fc_norm", "model", "auto (= global_pool is avg), true or false: the final LayerNorm after pooling", F(vit.fc_norm)),
       bool_key("final_norm", "model", "a final LayerNorm (norm before pooling, or fc_norm after it)", F(vit.final_norm)),
+      bool_key("distilled", "model", "DeiT's distilled ViT: a distillation token and head_dist, logits = the two heads' mean", F(vit.distilled)),
       str_key("init", "model", "start from these weights: a timm model.safetensors or a tapevit checkpoint (.h5)", F(init)),
       bool_key("init_strict", "model", "refuse weights with missing, unexpected or misshapen tensors (timm's rules aside)", F(init_strict)),
       // [data]

@@ -53,6 +53,10 @@ ConfigValues read_hub_config(const std::string& path) {
     if (std::find(names.begin(), names.end(), arch) != names.end()) set("model", arch);
   }
   if (j.contains("num_classes")) set("num_classes", j["num_classes"]);
+  // timm builds VisionTransformerDistilled from the deit*_distilled_* entry points: the name says it
+  if (j.contains("architecture") && j["architecture"].is_string() &&
+      j["architecture"].get<std::string>().find("distilled") != std::string::npos)
+    out["distilled"] = {"true", path + " (a deit*_distilled_* architecture)", 0};
   if (j.contains("model_args")) {
     const auto& args = j["model_args"];
     if (!args.is_object()) fail(path, ": model_args is not an object");

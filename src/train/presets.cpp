@@ -33,6 +33,9 @@ const std::vector<Preset>& presets() {
     VitConfig v = vit(224, 16, 3, 1000, 384, 12, 6);  // DeiT-3: LayerScale, no position for the class token
     v.no_embed_class = true, v.init_values = 1e-6;
     t.push_back({"deit3_small_patch16_224", v, true});
+    v = vit(224, 16, 3, 1000, 384, 12, 6);  // DeiT distilled: cls + dist tokens, two heads averaged
+    v.distilled = true;
+    t.push_back({"deit_small_distilled_patch16_224", v, true});
     v = vit(518, 14, 3, 0, 384, 12, 6);  // DINOv2 (lvd142m): a backbone, no head
     v.init_values = 1e-5;
     t.push_back({"vit_small_patch14_dinov2", v, true});
@@ -79,7 +82,7 @@ std::vector<std::pair<std::string, std::string>> arch_values(const VitConfig& v)
           {"reg_tokens", std::to_string(v.reg_tokens)}, {"no_embed_class", b(v.no_embed_class)},
           {"pre_norm", b(v.pre_norm)},                {"norm_eps", num(v.norm_eps)},
           {"act_layer", v.act_layer},                 {"fc_norm", v.fc_norm},
-          {"final_norm", b(v.final_norm)}};
+          {"final_norm", b(v.final_norm)},            {"distilled", b(v.distilled)}};
 }
 
 const Preset* find_preset(const std::string& name) {
@@ -107,6 +110,7 @@ bool apply_preset(const std::string& name, VitConfig& v) {
   v.qkv_bias = a.qkv_bias, v.init_values = a.init_values, v.global_pool = a.global_pool, v.norm_eps = a.norm_eps;
   v.class_token = a.class_token, v.reg_tokens = a.reg_tokens, v.no_embed_class = a.no_embed_class;
   v.pre_norm = a.pre_norm, v.act_layer = a.act_layer, v.fc_norm = a.fc_norm, v.final_norm = a.final_norm;
+  v.distilled = a.distilled;
   return true;
 }
 

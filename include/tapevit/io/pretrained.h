@@ -28,7 +28,7 @@ struct ImpliedArchitecture {
   bool qkv_bias = false;
   // the family: prefix tokens, where pos_embed starts, CLIP's norm_pre, the final norm's place, LayerScale
   bool class_token = false, no_embed_class = false, pre_norm = false, fc_norm = false, final_norm = false;
-  bool layer_scale = false;
+  bool layer_scale = false, distilled = false;
   int64_t reg_tokens = 0;
   std::string describe() const;  // "embed_dim 192, depth 12, patch 16, ..."
 };
