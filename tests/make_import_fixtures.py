@@ -13,6 +13,10 @@ group per case, each holding the model config, an input batch, labels and what P
   gray      in_chans 1: patch_embed.proj.weight as timm's adapt_input_conv, logits
   chans5    in_chans 5: patch_embed.proj.weight (tiled and rescaled)
   step      one AdamW step (lr 1e-3, wd 0.05 on >= 2-D tensors but pos_embed / cls_token) after import: every param
+and, for timm's pretrained families (issue 11), tests/fixtures/family_<name>.safetensors with a group family_<name>
+each: the logits after import and every parameter after one AdamW step (timm's no-decay set: 1-D tensors, pos_embed,
+cls_token, reg_token, dist_token); family_dinov2_reg_grid imports the register weights at another img_size (pos_embed
+resampled with no prefix rows, as no_embed_class makes timm do).
 The .safetensors writer below follows the format's README (8-byte little-endian header length, JSON, data).
 """
 import json
@@ -129,7 +133,57 @@ def main():
         opt.step()
         for n, p in m.named_parameters():
             g['after/' + n] = p.detach().numpy()
+        families(f)
     print('wrote', out)
+
+
+FAMILIES = {
+    'deit3': dict(BASE, no_embed_class=True, init_values=0.1),
+    'dinov2_reg': dict(BASE, reg_tokens=4, no_embed_class=True, init_values=0.1, num_classes=5),
+    'clip_quickgelu': dict(BASE, pre_norm=True, norm_eps=1e-5, act_layer='quick_gelu'),
+    'siglip_map': dict(BASE, class_token=False, global_pool='map', act_layer='gelu_tanh'),
+    'betwixt_reg_gap': dict(BASE, class_token=False, reg_tokens=4, no_embed_class=True, global_pool='avg',
+                            init_values=0.1),
+    'deit_distilled': dict(BASE, distilled=True),
+}
+NO_DECAY = ('pos_embed', 'cls_token', 'reg_token', 'dist_token')
+
+
+def families(f):
+    gen = torch.Generator().manual_seed(1126)
+    for name, cfg in FAMILIES.items():
+        src = VisionTransformer(**cfg)
+        general_position(src, gen)
+        sd = {k: v.detach().float() for k, v in src.state_dict().items()}
+        write_safetensors(os.path.join(HERE, 'fixtures', 'family_' + name + '.safetensors'), sd, torch.float32)
+        cases = [('family_' + name, cfg, sd)]
+        if name == 'dinov2_reg':  # another grid: no prefix rows to keep (no_embed_class)
+            grid = dict(cfg, img_size=24)
+            cases.append(('family_dinov2_reg_grid', grid,
+                          dict(sd, pos_embed=resample_abs_pos_embed(sd['pos_embed'], (6, 6), num_prefix_tokens=0))))
+        for gname, c, weights in cases:
+            m = build(c, weights)
+            g = f.create_group(gname)
+            g.attrs['config'] = json.dumps(c)
+            g.attrs['source'] = 'family_' + name + '.safetensors'
+            x = torch.randn(3, c['in_chans'], c['img_size'], c['img_size'], generator=gen)
+            y = torch.randint(0, c['num_classes'], (3,), generator=gen)
+            g['input'] = x.numpy()
+            g['labels'] = y.numpy().astype(np.int32)
+            with torch.no_grad():
+                g['logits'] = m(x).numpy()
+            decays = lambda n, p: p.ndim > 1 and n not in NO_DECAY
+            opt = torch.optim.AdamW([{'params': [p for n, p in m.named_parameters() if decays(n, p)], 'weight_decay': 0.05},
+                                     {'params': [p for n, p in m.named_parameters() if not decays(n, p)],
+                                      'weight_decay': 0.0}], lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+            loss = F.cross_entropy(m(x), y)
+            g['loss'] = np.float32(loss.item())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            for n, p in m.named_parameters():
+                g['after/' + n] = p.detach().numpy()
+            print(f'{gname}: loss {loss.item():.6f}')
 
 
 if __name__ == '__main__':
