@@ -114,6 +114,20 @@ TEST_CASE("Import: another num_classes re-initialises the head and loads the res
 double import_and_step(const H5File& f, const std::string& cs, const std::string& source) {
   VisionTransformer<float> m(config_of(f, cs), 1);
   load_pretrained(source, m.params(), m.config());
+  if (f.attr_string("config", cs).find("\"img_size\": 24") == std::string::npos) {
+    // Exported back, the file holds exactly the source's tensors (names, shapes, bits): PyTorch's strict
+    // load_state_dict of the export is the model the logits below were computed from.
+    const std::string back = (fs::temp_directory_path() / (cs + "_export.safetensors")).string();
+    export_safetensors(back, m.params(), {});
+    const SafetensorsFile a(source), b(back);
+    REQUIRE(a.tensors().size() == b.tensors().size());
+    for (const auto& ta : a.tensors()) {
+      const SafeTensor* tb = b.find(ta.name);
+      REQUIRE_MESSAGE(tb, cs << ": the export lacks " << ta.name);
+      CHECK(tb->shape == ta.shape);
+      CHECK(a.read_f32(ta) == b.read_f32(*tb));
+    }
+  }
   Shape xs;
   std::vector<float> x = f.read<float>(cs + "/input", &xs);
   std::vector<int32_t> labels = f.read<int32_t>(cs + "/labels");
