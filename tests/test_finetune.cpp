@@ -26,7 +26,8 @@ VitConfig tiny(const std::string& pool = "token") {
 TEST_CASE("layer_decay_scales: timm's groups for token, avg, registers, pre_norm and head-less models") {
   // timm's rule (param_groups_layer_decay + VisionTransformer.group_matcher, timm 1.0.28): stem
   // cls/reg/pos/patch_embed 0, blocks.i i+1, norm and norm_pre with the last block, head and fc_norm one above; the
-  // top id is the head's if the model has one of those, else the last block's. depth 2, decay 0.5.
+  // top id is the head's if the model has one of those (head, head_dist, fc_norm, attn_pool), else the last block's.
+  // depth 2, decay 0.5.
   struct Case {
     const char* label;
     VitConfig cfg;
@@ -36,10 +37,17 @@ TEST_CASE("layer_decay_scales: timm's groups for token, avg, registers, pre_norm
   regs.reg_tokens = 2, regs.class_token = false, regs.no_embed_class = true;
   clip.pre_norm = true;
   headless.num_classes = 0;  // DINOv2 as published: norm, no head -> top id = depth
+  VitConfig map = tiny("map");  // SigLIP: attn_pool.* in the head group
+  map.class_token = false;
+  VitConfig map_headless = map;
+  map_headless.num_classes = 0;  // attn_pool alone still makes a top group
+  VitConfig distilled = tiny("token");
+  distilled.distilled = true;  // dist_token in the stem, head_dist on top
   VitConfig headless_avg = headless;
   headless_avg.global_pool = "avg";  // fc_norm is in the head group, so it is still there
   const Case cases[] = {{"token", token, 3}, {"avg", avg, 3}, {"registers", regs, 3}, {"pre_norm", clip, 3},
-                        {"no head", headless, 2}, {"no head, avg (fc_norm)", headless_avg, 3}};
+                        {"no head", headless, 2}, {"no head, avg (fc_norm)", headless_avg, 3}, {"map", map, 3},
+                        {"map, no head", map_headless, 3}, {"distilled", distilled, 3}};
   for (const auto& c : cases) {
     VisionTransformer<float> m(c.cfg, 1);
     const auto s = layer_decay_scales(m.params(), 2, 0.5);
@@ -47,7 +55,8 @@ TEST_CASE("layer_decay_scales: timm's groups for token, avg, registers, pre_norm
     for (size_t i = 0; i < s.size(); ++i) {
       const std::string& n = m.params().info(i).name;
       int64_t id = 3;  // head, fc_norm
-      if (n == "cls_token" || n == "reg_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0) id = 0;
+      if (n == "cls_token" || n == "reg_token" || n == "dist_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0)
+        id = 0;
       else if (n.rfind("blocks.0.", 0) == 0) id = 1;
       else if (n.rfind("blocks.1.", 0) == 0 || n.rfind("norm.", 0) == 0 || n.rfind("norm_pre.", 0) == 0) id = 2;
       CHECK_MESSAGE(s[i] == std::pow(0.5, double(c.top - id)), c.label << ": " << n);
