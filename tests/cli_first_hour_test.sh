@@ -20,24 +20,7 @@ same_files() {
 }
 
 "$MAKE_DATA" "$WORK/data" 640 160
-cat >"$WORK/tiny.ini" <<INI
-[model]
-patch_size = 7
-embed_dim = 32
-depth = 2
-num_heads = 2
-mlp_ratio = 2
-[data]
-dataset = mnist
-data_dir = $WORK/data
-[train]
-epochs = 2
-batch_size = 64
-threads = 2
-[optim]
-lr = 3e-3
-warmup_epochs = 0.5
-INI
+tiny_config "$WORK/data" 2 >"$WORK/tiny.ini"
 cd "$WORK"
 expect 0 'done: 2 epochs' -- "$TV" train --config tiny.ini --output runs/r1
 expect 0 'done: 1 epochs' -- "$TV" train --config tiny.ini --output runs/r3 --seed 3 --epochs 1

@@ -18,3 +18,26 @@ expect() {
     echo "ok:   $* ~ /$pattern/"
   fi
 }
+
+# tiny_config DATA_DIR EPOCHS: a tiny model on the stripes task in DATA_DIR (make_fake_data), as an INI on stdout
+tiny_config() {
+  cat <<INI
+# a tiny model on the stripes task
+[model]
+patch_size = 7
+embed_dim = 32
+depth = 2
+num_heads = 2
+mlp_ratio = 2
+[data]
+dataset = mnist
+data_dir = $1
+[train]
+epochs = $2
+batch_size = 64
+threads = 2
+[optim]
+lr = 3e-3
+warmup_epochs = 0.5
+INI
+}

@@ -11,25 +11,7 @@ trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
 
 "$MAKE_DATA" "$WORK/data" 640 160
-cat >"$WORK/tiny.ini" <<INI
-# a tiny model on the stripes task
-[model]
-patch_size = 7
-embed_dim = 32
-depth = 2
-num_heads = 2
-mlp_ratio = 2
-[data]
-dataset = mnist
-data_dir = $WORK/data
-[train]
-epochs = 5
-batch_size = 64
-threads = 2
-[optim]
-lr = 3e-3
-warmup_epochs = 0.5
-INI
+tiny_config "$WORK/data" 5 >"$WORK/tiny.ini"
 
 # help lists every key with its default
 expect 0 '--embed_dim VALUE +embedding dim C \(default: 64\)' -- "$TV" train --help
