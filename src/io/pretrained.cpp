@@ -249,6 +249,64 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
 
 std::map<std::string, Shape> weights_shapes(const std::string& path) { return open_source(path).shapes; }
 
+namespace {
+
+// The architecture the file's shapes imply against the config: one line per key that differs, and the keys to set.
+void check_architecture(const std::string& path, const std::map<std::string, Shape>& shapes, const VitConfig& cfg) {
+  auto shape_of = [&](const std::string& n) -> const Shape* {
+    auto it = shapes.find(n);
+    return it == shapes.end() ? nullptr : &it->second;
+  };
+  const ImpliedArchitecture f = implied_architecture(shapes);
+  std::ostringstream bad, keys;
+  auto is_flag = [](const std::string& k) {
+    return k == "qkv_bias" || k == "class_token" || k == "pre_norm" || k == "no_embed_class" || k == "final_norm" ||
+           k == "distilled";
+  };
+  auto text = [&](const char* key, int64_t v) { return is_flag(key) ? std::string(v ? "true" : "false") : std::to_string(v); };
+  auto check = [&](const char* key, int64_t file_value, int64_t cfg_value, const std::string& from) {
+    if (file_value == cfg_value) return;
+    bad << "\n  " << key << ": the file has " << text(key, file_value) << " (" << from << "), the config says "
+        << text(key, cfg_value);
+    if (std::string(key) != "mlp hidden (embed_dim * mlp_ratio)")
+      keys << (keys.str().empty() ? "" : ", ") << key << " = " << text(key, file_value);
+  };
+  const std::string pe = f.embed_dim ? "patch_embed.proj.weight " + shape_of("patch_embed.proj.weight")->str() : "";
+  if (f.embed_dim) check("embed_dim", f.embed_dim, cfg.embed_dim, pe);
+  if (f.patch_size) check("patch_size", f.patch_size, cfg.patch_size, pe);
+  if (f.depth) check("depth", f.depth, cfg.depth, "blocks.0 .. blocks." + std::to_string(f.depth - 1));
+  if (f.mlp_hidden)
+    check("mlp hidden (embed_dim * mlp_ratio)", f.mlp_hidden, cfg.mlp_hidden(),
+          "blocks.0.mlp.fc1.weight " + shape_of("blocks.0.mlp.fc1.weight")->str());
+  if (f.depth) check("qkv_bias", f.qkv_bias, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
+  // the family: which tokens, which norms (a CLIP file needs pre_norm, registers need reg_tokens, ...)
+  if (f.embed_dim) {
+    check("class_token", f.class_token, cfg.class_token, f.class_token ? "cls_token" : "no cls_token");
+    check("distilled", f.distilled, cfg.distilled, f.distilled ? "dist_token" : "no dist_token");
+    check("reg_tokens", f.reg_tokens, cfg.reg_tokens, f.reg_tokens ? "reg_token " + shape_of("reg_token")->str() : "no reg_token");
+    check("pre_norm", f.pre_norm, cfg.pre_norm, f.pre_norm ? "norm_pre.weight" : "no norm_pre");
+    if (f.img_size)
+      check("no_embed_class", f.no_embed_class, cfg.no_embed_class, "pos_embed " + shape_of("pos_embed")->str());
+    if (f.final_norm && f.fc_norm != cfg.use_fc_norm())
+      bad << "\n  fc_norm: the file has " << (f.fc_norm ? "fc_norm.weight (the final norm after pooling)" : "norm.weight (the final norm before pooling)")
+          << ", the config " << (cfg.use_fc_norm() ? "puts it after pooling" : "puts it before pooling"),
+          keys << (keys.str().empty() ? "" : ", ") << "fc_norm = " << (f.fc_norm ? "true" : "false");
+    check("final_norm", f.final_norm, cfg.final_norm, f.final_norm ? "norm.weight / fc_norm.weight" : "no final norm");
+    if (f.layer_scale != (cfg.init_values > 0))
+      bad << "\n  init_values: the file " << (f.layer_scale ? "has" : "has no") << " LayerScale (blocks.0.ls1.gamma), the config "
+          << (cfg.init_values > 0 ? "has" : "has none") << "",
+          keys << (keys.str().empty() ? "" : ", ") << "init_values = " << (f.layer_scale ? "1e-5 (any > 0; the file's values load)" : "0");
+  }
+  if (!bad.str().empty()) {
+    if (f.embed_dim && f.mlp_hidden && double(f.mlp_hidden) / double(f.embed_dim) != cfg.mlp_ratio)
+      keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << double(f.mlp_hidden) / double(f.embed_dim);
+    fail(path, ": the weights do not fit the model's architecture:", bad.str(), "\n  set ", keys.str(),
+         " (and num_heads: it is not in the weights)");
+  }
+}
+
+}  // namespace
+
 LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict) {
   Source src = open_source(path);
   auto shape_of = [&](const std::string& n) -> const Shape* {
@@ -256,55 +314,7 @@ LoadReport load_pretrained(const std::string& path, Params<float>& params, const
     return it == src.shapes.end() ? nullptr : &it->second;
   };
 
-  // 1. the architecture the file implies, against the config
-  {
-    const ImpliedArchitecture f = implied_architecture(src.shapes);
-    std::ostringstream bad, keys;
-    auto is_flag = [](const std::string& k) {
-      return k == "qkv_bias" || k == "class_token" || k == "pre_norm" || k == "no_embed_class" || k == "final_norm" ||
-             k == "distilled";
-    };
-    auto text = [&](const char* key, int64_t v) { return is_flag(key) ? std::string(v ? "true" : "false") : std::to_string(v); };
-    auto check = [&](const char* key, int64_t file_value, int64_t cfg_value, const std::string& from) {
-      if (file_value == cfg_value) return;
-      bad << "\n  " << key << ": the file has " << text(key, file_value) << " (" << from << "), the config says "
-          << text(key, cfg_value);
-      if (std::string(key) != "mlp hidden (embed_dim * mlp_ratio)")
-        keys << (keys.str().empty() ? "" : ", ") << key << " = " << text(key, file_value);
-    };
-    const std::string pe = f.embed_dim ? "patch_embed.proj.weight " + shape_of("patch_embed.proj.weight")->str() : "";
-    if (f.embed_dim) check("embed_dim", f.embed_dim, cfg.embed_dim, pe);
-    if (f.patch_size) check("patch_size", f.patch_size, cfg.patch_size, pe);
-    if (f.depth) check("depth", f.depth, cfg.depth, "blocks.0 .. blocks." + std::to_string(f.depth - 1));
-    if (f.mlp_hidden)
-      check("mlp hidden (embed_dim * mlp_ratio)", f.mlp_hidden, cfg.mlp_hidden(),
-            "blocks.0.mlp.fc1.weight " + shape_of("blocks.0.mlp.fc1.weight")->str());
-    if (f.depth) check("qkv_bias", f.qkv_bias, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
-    // the family: which tokens, which norms (a CLIP file needs pre_norm, registers need reg_tokens, ...)
-    if (f.embed_dim) {
-      check("class_token", f.class_token, cfg.class_token, f.class_token ? "cls_token" : "no cls_token");
-      check("distilled", f.distilled, cfg.distilled, f.distilled ? "dist_token" : "no dist_token");
-      check("reg_tokens", f.reg_tokens, cfg.reg_tokens, f.reg_tokens ? "reg_token " + shape_of("reg_token")->str() : "no reg_token");
-      check("pre_norm", f.pre_norm, cfg.pre_norm, f.pre_norm ? "norm_pre.weight" : "no norm_pre");
-      if (f.img_size)
-        check("no_embed_class", f.no_embed_class, cfg.no_embed_class, "pos_embed " + shape_of("pos_embed")->str());
-      if (f.final_norm && f.fc_norm != cfg.use_fc_norm())
-        bad << "\n  fc_norm: the file has " << (f.fc_norm ? "fc_norm.weight (the final norm after pooling)" : "norm.weight (the final norm before pooling)")
-            << ", the config " << (cfg.use_fc_norm() ? "puts it after pooling" : "puts it before pooling"),
-            keys << (keys.str().empty() ? "" : ", ") << "fc_norm = " << (f.fc_norm ? "true" : "false");
-      check("final_norm", f.final_norm, cfg.final_norm, f.final_norm ? "norm.weight / fc_norm.weight" : "no final norm");
-      if (f.layer_scale != (cfg.init_values > 0))
-        bad << "\n  init_values: the file " << (f.layer_scale ? "has" : "has no") << " LayerScale (blocks.0.ls1.gamma), the config "
-            << (cfg.init_values > 0 ? "has" : "has none") << "",
-            keys << (keys.str().empty() ? "" : ", ") << "init_values = " << (f.layer_scale ? "1e-5 (any > 0; the file's values load)" : "0");
-    }
-    if (!bad.str().empty()) {
-      if (f.embed_dim && f.mlp_hidden && double(f.mlp_hidden) / double(f.embed_dim) != cfg.mlp_ratio)
-        keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << double(f.mlp_hidden) / double(f.embed_dim);
-      fail(path, ": the weights do not fit the model's architecture:", bad.str(), "\n  set ", keys.str(),
-           " (and num_heads: it is not in the weights)");
-    }
-  }
+  check_architecture(path, src.shapes, cfg);  // 1. the architecture the file implies, against the config
 
   // 2. tensor by tensor
   LoadReport rep;
