@@ -44,9 +44,9 @@ struct CheckpointMeta {
   std::string config_ini, model_config_json, optimizer;
   // Which run this is: drawn when a run starts, kept by every checkpoint it writes (also after a resume, a copy
   // or a move), so that a resume can tell its own run directory from another run's. "" in older checkpoints.
-  std::string run_id;
+  std::string run_id = {};
   // Where the run came from: tapevit version and commit, the date it started and its command line.
-  std::string tapevit_version, tapevit_commit, created, command_line;
+  std::string tapevit_version = {}, tapevit_commit = {}, created = {}, command_line = {};
 };
 
 template <class T>

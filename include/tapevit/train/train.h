@@ -19,14 +19,14 @@ namespace tapevit {
 struct TrainOptions {
   // Checkpoint to continue from ("" = a new run). The run directory is then cfg.output when set, else the
   // checkpoint's own directory (wherever it has been copied or moved).
-  std::string resume;
+  std::string resume = {};
   // Write into a directory that holds another run's files (or a later checkpoint of this run) instead of refusing.
   bool force = false;
   std::ostream* out = nullptr;   // progress and summaries; nullptr = silent
   bool tty = false;              // a live progress bar instead of periodic lines
   int columns = 0;               // the terminal's width for the live bar (0 = 80)
   int64_t stop_after_steps = 0;  // stop as if interrupted once this many optimizer steps are done (0 = never)
-  std::string command_line;      // recorded in config.ini and the checkpoints
+  std::string command_line = {};  // recorded in config.ini and the checkpoints
 };
 
 struct TrainSummary {
