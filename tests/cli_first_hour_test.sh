@@ -48,7 +48,7 @@ expect 0 '^3,' -- tail -1 runs/r1moved/summary.csv
 same_files runs/r1 r1.unmoved
 
 # 4. --init with --resume is refused; resuming a finished run changes nothing
-expect 2 '--init starts a new run from weights and --resume continues a run' -- "$TV" train --resume runs/r1/last.h5 --init runs/r3/last.h5
+expect 2 'init starts a new run from weights and --resume continues a run' -- "$TV" train --resume runs/r1/last.h5 --init runs/r3/last.h5
 expect 0 'already complete \(2 of 2 epochs\); pass --epochs N \(N > 2\) to extend it. Nothing was changed' -- "$TV" train --resume runs/r1/last.h5
 same_files runs/r1 r1.before
 
@@ -133,6 +133,17 @@ expect 0 '^# command: tapevit train --config tiny.ini --output runs/r1$' -- cat 
 # 13. the eval split: a held-out part of train, and subsets evaluate a part of the test split
 expect 0 'data: mnist 5[01][0-9] train / 1[23][0-9] eval \(held out of train \(val_fraction 0.2\)\)' -- "$TV" train --config tiny.ini --val_fraction 0.2 --epochs 1 --output runs/val
 expect 0 'data: mnist 50 train / 50 eval \(test split, first 5 per class' -- "$TV" train --config tiny.ini --train_per_class 5 --val_per_class 5 --batch_size 10 --epochs 1 --output runs/few
+
+# review fixes: a config file given again on resume keeps the run's architecture; a stray argument is an error; a
+# fork (a resume written elsewhere) is a run of its own, so its origin resuming into it later is refused
+printf '[model]\nmodel = vit_fmnist_tiny\npatch_size = 7\n[data]\ndataset = mnist\ndata_dir = data\n[train]\nepochs = 1\nbatch_size = 64\nthreads = 2\n' >preset.ini
+expect 0 'done: 1 epochs' -- "$TV" train --config preset.ini --depth 1 --output runs/d1
+expect 0 'done: 2 epochs' -- "$TV" train --config preset.ini --resume runs/d1/last.h5 --epochs 2
+expect 2 "unexpected argument 'tiny.ini' \(did you mean --config tiny.ini\?\)" -- "$TV" train tiny.ini
+expect 0 'done: 4 epochs' -- "$TV" train --resume runs/r3/last.h5 --epochs 4 --output runs/r3fork
+expect 0 'done: 5 epochs' -- "$TV" train --resume runs/r3/last.h5 --epochs 5
+expect 1 'runs/r3fork holds another run' -- "$TV" train --resume runs/r3/last.h5 --epochs 6 --output runs/r3fork
+expect 0 'done: 1 epochs, 40 steps' -- "$TV" train --config tiny.ini -b16 --epochs 1 --output runs/timm_b16
 
 # 14. the built-in defaults are the default config's
 "$TV" train --help >help.txt

@@ -23,7 +23,7 @@ expect 2 "unknown command 'trian'" -- "$TV" trian
 expect 2 "unknown option '--embed_dmi'; did you mean 'embed_dim'" -- "$TV" train --embed_dmi 64
 expect 1 "command line: key 'lr': expected a number, got 'fast'" -- "$TV" train --lr fast
 expect 1 "embed_dim 101 is not divisible by num_heads 2" -- "$TV" train --embed_dim 101
-expect 1 "img_size 28 is not divisible by patch_size 5" -- "$TV" train --patch_size 5
+expect 1 "img_size 28 is smaller than patch_size 30" -- "$TV" train --patch_size 30
 expect 1 "key 'lr' must be positive, got -0.1" -- "$TV" train --lr -0.1
 expect 1 "key 'model': unknown preset 'vit_huge'" -- "$TV" train --model vit_huge
 printf '[model]\nembed_dmi = 64\n' >"$WORK/typo.ini"
@@ -50,7 +50,7 @@ expect 1 'nothing.h5' -- "$TV" eval --checkpoint "$WORK/nothing.h5"
 
 # nothing overwritten: a new run into a used directory is refused; a corrupt checkpoint is refused
 cp "$WORK/run/last.h5" "$WORK/last.copy"
-expect 1 'already holds a run \(last.h5, best.h5, summary.csv\)' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
+expect 1 'already holds a run \(last.h5, best.h5, summary.csv, config.ini\)' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
 head -c 5000 "$WORK/run/last.h5" >"$WORK/corrupt.h5"
 expect 1 'corrupt.h5' -- "$TV" train --resume "$WORK/corrupt.h5"
 expect 1 'corrupt.h5' -- "$TV" eval --checkpoint "$WORK/corrupt.h5"

@@ -88,7 +88,7 @@ TEST_CASE("Config: inconsistent or out-of-range values are errors naming the key
     return error_of([&] { resolve_config(v); });
   };
   CHECK(err({{"embed_dim", "100"}, {"num_heads", "3"}}) == "my.ini: embed_dim 100 is not divisible by num_heads 3");
-  CHECK(err({{"img_size", "30"}}) == "my.ini: img_size 30 is not divisible by patch_size 4");
+  CHECK(err({{"img_size", "3"}}) == "my.ini: img_size 3 is smaller than patch_size 4");
   CHECK(err({{"lr", "-0.1"}}) == "my.ini: key 'lr' must be positive, got -0.1");
   CHECK(err({{"drop_path", "1.5"}}) == "my.ini: key 'drop_path' must be in [0, 1), got 1.5");
   CHECK(err({{"sched", "step"}}) == "my.ini: key 'sched' must be cosine or constant, got 'step'");

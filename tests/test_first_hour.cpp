@@ -76,6 +76,9 @@ TEST_CASE("Config: a preset from a later source replaces the architecture keys o
   REQUIRE(c.notes.size() == 1);
   CHECK(c.notes[0] == "model = vit_cifar (command line) replaces embed_dim = 64, depth = 4, num_heads = 2 from f.ini; "
                       "give them after it to keep them");
+  ConfigValues backbone;
+  backbone["model"] = {"vit_small_patch14_dinov2", "command line", kCommandLine};
+  CHECK(resolve_config(backbone).vit.num_classes == 0);  // a preset without a head resolves (predict: features)
   v["depth"] = {"2", "command line", kCommandLine};  // given with the preset: applies
   CHECK(resolve_config(v).vit.depth == 2);
   CHECK(contains(describe_architecture("vit_cifar", resolve_config(v).vit), "(changed from the preset: depth 6 -> 2)"));

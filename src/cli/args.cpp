@@ -2,6 +2,7 @@
 #include "args.h"
 
 #include <algorithm>
+#include <cctype>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -35,17 +36,26 @@ bool is_bool_key(const std::string& key) {
 // flags (and their value) are dropped with a note; unsupported ones throw.
 std::vector<std::string> normalise(const std::vector<std::string>& args, std::vector<std::string>& notes) {
   std::vector<std::string> out;
+  bool value_next = false;  // the previous token was an option that may take this one as its value
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    if (a == "--") {  // the end of the options: the rest goes through as it is
+      out.insert(out.end(), args.begin() + long(i), args.end());
+      break;
+    }
     std::string name, rest;
     if (a.rfind("--", 0) == 0 && a.size() > 2) {
       const size_t eq = a.find('=');
       name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
       rest = eq == std::string::npos ? "" : a.substr(eq);
-    } else if (a == "-b" || a == "-j" || a == "-vb") {
-      name = a.substr(1);
+    } else if (!value_next && (a.rfind("-b", 0) == 0 || a.rfind("-j", 0) == 0 || a.rfind("-vb", 0) == 0) &&
+               a.size() > 1 && !std::isdigit(static_cast<unsigned char>(a[1]))) {
+      name = a.substr(1, a.rfind("-vb", 0) == 0 ? 2 : 1);  // -b, -b64, -b=64
+      rest = a.substr(1 + name.size());
+      if (!rest.empty() && rest[0] != '=') rest = "=" + rest;
     } else {
       out.push_back(a);
+      value_next = false;
       continue;
     }
     if (const TimmFlag* f = find_timm_flag(name); f && f->kind != TimmFlag::Alias) {
@@ -53,9 +63,12 @@ std::vector<std::string> normalise(const std::vector<std::string>& args, std::ve
       notes.push_back("--" + name + " (timm's) has no effect: " + f->note);
       if (rest.empty() && i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0 && (f->flag == "workers" || f->flag == "j"))
         ++i;  // its value
+      value_next = false;
       continue;
     }
-    out.push_back("--" + canonical_key(name) + rest);
+    const std::string key = canonical_key(name);
+    out.push_back("--" + key + rest);
+    value_next = rest.empty() && !(find_config_key(key) && is_bool_key(key));
   }
   return out;
 }
@@ -104,6 +117,12 @@ ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_d
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
+  for (const auto& o : parsed.options)
+    if (o.string_key.empty() && !o.original_tokens.empty())  // a positional argument no option takes
+      throw UsageError("unexpected argument '" + o.original_tokens.front() + "'" +
+                       (o.original_tokens.front().find(".ini") != std::string::npos ? " (did you mean --config " +
+                                                                                          o.original_tokens.front() + "?)"
+                                                                                    : ""));
   for (const auto& n : notes) std::cout << "note: " << n << "\n";
   ConfigValues values;
   for (const auto& o : parsed.options)

@@ -62,11 +62,21 @@ int cmd_train(const std::vector<std::string>& args) {
     values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume, /*priority=*/0);
     values.erase("output");  // where the run was written then; it writes beside the checkpoint now
   }
+  const ConfigValues checkpoint = values;
   overlay_config_files(values, vm);
   overlay(values, cli);
-  if (!opts.resume.empty() && values.count("init") && values.at("init").priority > 0)
-    throw UsageError("--init starts a new run from weights and --resume continues a run from its checkpoint: give "
-                     "one of them (" + values.at("init").source + " sets init)");
+  if (!opts.resume.empty()) {
+    auto same_as_checkpoint = [&](const char* key) {
+      const auto a = values.find(key);
+      const auto b = checkpoint.find(key);
+      return a != values.end() && b != checkpoint.end() && a->second.value == b->second.value;
+    };
+    // A config file given again names the run's own preset: it must not replace the run's architecture keys.
+    if (same_as_checkpoint("model")) values["model"] = checkpoint.at("model");
+    if (values.count("init") && values.at("init").priority > 0 && !same_as_checkpoint("init"))
+      throw UsageError("init starts a new run from weights and --resume continues a run from its checkpoint: give "
+                       "one of them (" + values.at("init").source + " sets init = " + values.at("init").value + ")");
+  }
   if (opts.resume.empty()) layer_hub_config(values, std::cout);
   TrainConfig cfg = resolve_config(values);
   print_notes(std::cout, cfg);

@@ -63,7 +63,9 @@ int cmd_predict(const std::vector<std::string>& args) {
   // the architecture and the weights (no training-only keys such as dropout), normalisation, batching
   const std::vector<std::string> keys = {"model",     "img_size",    "patch_size", "in_chans",   "num_classes",
                                          "embed_dim", "depth",       "num_heads",  "mlp_ratio",  "qkv_bias",
-                                         "init_values", "global_pool", "init",     "init_strict", "dataset",
+                                         "init_values", "global_pool", "class_token", "reg_tokens", "no_embed_class",
+                                         "pre_norm",  "norm_eps",    "act_layer",  "fc_norm",    "final_norm",
+                                         "distilled", "init",        "init_strict", "dataset",
                                          "mean",      "std",         "validation_batch_size", "batch_size", "threads"};
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);

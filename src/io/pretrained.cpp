@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <functional>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <optional>
@@ -299,7 +300,8 @@ void check_architecture(const std::string& path, const std::map<std::string, Sha
   }
   if (!bad.str().empty()) {
     if (f.embed_dim && f.mlp_hidden && double(f.mlp_hidden) / double(f.embed_dim) != cfg.mlp_ratio)
-      keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << double(f.mlp_hidden) / double(f.embed_dim);
+      keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << std::setprecision(17)
+             << double(f.mlp_hidden) / double(f.embed_dim) << std::setprecision(6);
     fail(path, ": the weights do not fit the model's architecture:", bad.str(), "\n  set ", keys.str(),
          " (and num_heads: it is not in the weights)");
   }

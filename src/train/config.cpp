@@ -320,9 +320,10 @@ TrainConfig resolve_config(const ConfigValues& values) {
     }
     e->set(c, v);
   }
-  std::map<std::string, std::string> replaced_by_source;  // in preset_keys() order
+  std::map<std::string, std::string> replaced_by_source;  // in preset_keys() order; only values that change
   for (const auto& key : preset_keys())
-    if (auto it = values.find(key); it != values.end() && it->second.priority < model_priority) {
+    if (auto it = values.find(key); it != values.end() && it->second.priority < model_priority &&
+                                    trim(it->second.value) != config_get(c, key)) {
       std::string& list = replaced_by_source[it->second.source];
       list += (list.empty() ? "" : ", ") + key + " = " + trim(it->second.value);
     }
@@ -354,12 +355,13 @@ void TrainConfig::validate() const {
     if (!(v >= 0 && v < 1)) fail("key '", key, "' must be in [0, 1), got ", v);
   };
   for (auto [k, v] : {std::pair{"img_size", vit.img_size}, {"patch_size", vit.patch_size}, {"in_chans", vit.in_chans},
-                      {"num_classes", vit.num_classes}, {"embed_dim", vit.embed_dim}, {"depth", vit.depth},
+                      {"embed_dim", vit.embed_dim}, {"depth", vit.depth},
                       {"num_heads", vit.num_heads}, {"epochs", epochs}, {"batch_size", batch_size},
                       {"log_interval", log_interval}})
     positive(k, double(v));
-  if (vit.img_size % vit.patch_size)
-    fail("img_size ", vit.img_size, " is not divisible by patch_size ", vit.patch_size);
+  nonneg("num_classes", double(vit.num_classes));  // 0: a backbone without a head (DINOv2, SigLIP as published)
+  if (vit.img_size < vit.patch_size)
+    fail("img_size ", vit.img_size, " is smaller than patch_size ", vit.patch_size);
   if (vit.embed_dim % vit.num_heads)
     fail("embed_dim ", vit.embed_dim, " is not divisible by num_heads ", vit.num_heads);
   positive("mlp_ratio", vit.mlp_ratio);

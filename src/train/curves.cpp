@@ -54,6 +54,7 @@ std::string esc(const std::string& s) {
     else if (c == '<') o += "&lt;";
     else if (c == '>') o += "&gt;";
     else if (c == '"') o += "&quot;";
+    else if (static_cast<unsigned char>(c) < 0x20) o += '?';  // not allowed in XML 1.0 text
     else o += c;
   }
   return o;

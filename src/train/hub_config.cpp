@@ -70,6 +70,7 @@ ConfigValues read_hub_config(const std::string& path) {
         continue;
       }
       if (k == "fc_norm") {  // timm: None (auto), True, False
+        if (!v.is_null() && !v.is_boolean()) fail(path, ": model_args 'fc_norm' must be null, true or false, got ", v.dump());
         set(k, v.is_null() ? nlohmann::json("auto") : nlohmann::json(v.get<bool>() ? "true" : "false"));
         continue;
       }
@@ -84,6 +85,10 @@ ConfigValues read_hub_config(const std::string& path) {
   else if (j.contains("architecture") && j["architecture"].is_string() &&
            j["architecture"].get<std::string>().find("_clip_") != std::string::npos)
     out["norm_eps"] = {"1e-05", path + " (timm's CLIP towers: LayerNorm eps 1e-5)", 0};
+  // timm's *_quickgelu_* entry points set act_layer themselves; the weights cannot tell
+  if (!out.count("act_layer") && j.contains("architecture") && j["architecture"].is_string() &&
+      j["architecture"].get<std::string>().find("quickgelu") != std::string::npos)
+    out["act_layer"] = {"quick_gelu", path + " (a *_quickgelu_* architecture)", 0};
   if (j.contains("pretrained_cfg") && j["pretrained_cfg"].is_object()) {
     const auto& pc = j["pretrained_cfg"];
     if (pc.contains("input_size") && pc["input_size"].is_array() && pc["input_size"].size() == 3) {

@@ -19,7 +19,7 @@ std::string hms(double s) {
 }
 
 std::string status_line(int columns, const std::string& head, double fraction, const std::vector<StatusField>& fields) {
-  const size_t limit = size_t(std::max(columns, 20) - 1);
+  const size_t limit = size_t(std::max(columns - 1, 1));
   // Keep fields by priority while they fit beside the head.
   std::vector<size_t> order(fields.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

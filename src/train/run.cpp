@@ -75,10 +75,10 @@ std::string new_run_id() {
   return buf;
 }
 
-// The files in `dir` that hold a run's results.
+// The files in `dir` that hold a run (config.ini too: a run in its first epoch has no checkpoint yet).
 std::vector<std::string> run_files(const fs::path& dir) {
   std::vector<std::string> out;
-  for (const char* f : {"last.h5", "best.h5", "summary.csv"})
+  for (const char* f : {"last.h5", "best.h5", "summary.csv", "config.ini"})
     if (fs::exists(dir / f)) out.push_back(f);
   return out;
 }
@@ -215,7 +215,13 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
 
   meta.optimizer = cfg.optim.opt;
   meta.model_config_json = vit_config_to_json(cfg.vit).dump();
-  meta.run_id = resumed_meta.run_id.empty() ? new_run_id() : resumed_meta.run_id;
+  // A resume written elsewhere than beside its checkpoint is a fork: a run of its own from then on.
+  std::error_code ec;
+  const bool fork = !opts.resume.empty() && !fs::equivalent(fs::path(opts.resume).parent_path().empty()
+                                                                ? fs::path(".")
+                                                                : fs::path(opts.resume).parent_path(),
+                                                            cfg.output, ec);
+  meta.run_id = resumed_meta.run_id.empty() || fork ? new_run_id() : resumed_meta.run_id;
   meta.created = resumed_meta.created.empty() ? now_text() : resumed_meta.created;
   meta.tapevit_version = version();
   meta.tapevit_commit = commit();
