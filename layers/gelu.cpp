@@ -15,92 +15,79 @@ using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 constexpr int64_t kChunk = 4096;  // elements per OpenMP task: stays in L1/L2, many tasks to share
+
+// y = f(x) over chunks of kChunk elements, the chunks shared by the OpenMP threads. f maps a chunk (an Eigen array
+// map) to an array expression of the same length.
+template <class T, class F>
+void map_chunks(T* y, const T* x, int64_t n, F f) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    const CArr<T> xs(x + i0, len);
+    Arr<T>(y + i0, len) = f(xs);
+  }
+}
+
+// dx += dy * f'(x) (or = when `assign`), chunked as map_chunks; dfdx maps a chunk of x to the derivative.
+template <class T, class F>
+void grad_chunks(T* dx, const T* dy, const T* x, int64_t n, bool assign, F dfdx) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    const CArr<T> xs(x + i0, len), g(dy + i0, len);
+    if (assign)
+      Arr<T>(dx + i0, len) = g * dfdx(xs);
+    else
+      Arr<T>(dx + i0, len) += g * dfdx(xs);
+  }
+}
+
 }  // namespace
 
 template <class T>
 void gelu_forward(T* y, const T* x, int64_t n) {
   const T inv_sqrt2 = T(0.70710678118654752440);
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    CArr<T> xs(x + i0, len);
-    Arr<T>(y + i0, len) = T(0.5) * xs * (T(1) + (xs * inv_sqrt2).erf());
-  }
+  map_chunks(y, x, n, [=](const CArr<T>& xs) { return T(0.5) * xs * (T(1) + (xs * inv_sqrt2).erf()); });
 }
 
 template <class T>
 void gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
   const T inv_sqrt2 = T(0.70710678118654752440), inv_sqrt_2pi = T(0.39894228040143267794);
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    CArr<T> xs(x + i0, len), g(dy + i0, len);
-    // dGELU/dx = Phi(x) + x phi(x)
-    auto d = g * (T(0.5) * (T(1) + (xs * inv_sqrt2).erf()) + xs * inv_sqrt_2pi * (T(-0.5) * xs.square()).exp());
-    if (assign)
-      Arr<T>(dx + i0, len) = d;
-    else
-      Arr<T>(dx + i0, len) += d;
-  }
+  grad_chunks(dx, dy, x, n, assign, [=](const CArr<T>& xs) {  // dGELU/dx = Phi(x) + x phi(x)
+    return T(0.5) * (T(1) + (xs * inv_sqrt2).erf()) + xs * inv_sqrt_2pi * (T(-0.5) * xs.square()).exp();
+  });
 }
 
 // gelu_tanh and quick_gelu: the same chunked Eigen packets as gelu (tanh and exp vectorise).
 template <class T>
 void gelu_tanh_forward(T* y, const T* x, int64_t n) {
   const T k = T(0.79788456080286535588), c3 = T(0.044715);  // sqrt(2/pi)
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    CArr<T> xs(x + i0, len);
-    Arr<T>(y + i0, len) = T(0.5) * xs * (T(1) + (k * (xs + c3 * xs.cube())).tanh());
-  }
+  map_chunks(y, x, n, [=](const CArr<T>& xs) { return T(0.5) * xs * (T(1) + (k * (xs + c3 * xs.cube())).tanh()); });
 }
 
 template <class T>
 void gelu_tanh_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
   const T k = T(0.79788456080286535588), c3 = T(0.044715);
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    CArr<T> xs(x + i0, len), g(dy + i0, len);
+  grad_chunks(dx, dy, x, n, assign, [=](const CArr<T>& xs) {
     const Eigen::Array<T, Eigen::Dynamic, 1> th = (k * (xs + c3 * xs.cube())).tanh();
-    auto d = g * (T(0.5) * (T(1) + th) + T(0.5) * xs * (T(1) - th.square()) * k * (T(1) + T(3) * c3 * xs.square()));
-    if (assign)
-      Arr<T>(dx + i0, len) = d;
-    else
-      Arr<T>(dx + i0, len) += d;
-  }
+    return Eigen::Array<T, Eigen::Dynamic, 1>(T(0.5) * (T(1) + th) +
+                                              T(0.5) * xs * (T(1) - th.square()) * k * (T(1) + T(3) * c3 * xs.square()));
+  });
 }
 
 template <class T>
 void quick_gelu_forward(T* y, const T* x, int64_t n) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    CArr<T> xs(x + i0, len);
-    Arr<T>(y + i0, len) = xs / (T(1) + (T(-1.702) * xs).exp());
-  }
+  map_chunks(y, x, n, [](const CArr<T>& xs) { return xs / (T(1) + (T(-1.702) * xs).exp()); });
 }
 
 template <class T>
 void quick_gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    CArr<T> xs(x + i0, len), g(dy + i0, len);
+  grad_chunks(dx, dy, x, n, assign, [](const CArr<T>& xs) {
     const Eigen::Array<T, Eigen::Dynamic, 1> s = T(1) / (T(1) + (T(-1.702) * xs).exp());
-    auto d = g * (s + T(1.702) * xs * s * (T(1) - s));
-    if (assign)
-      Arr<T>(dx + i0, len) = d;
-    else
-      Arr<T>(dx + i0, len) += d;
-  }
+    return Eigen::Array<T, Eigen::Dynamic, 1>(s + T(1.702) * xs * s * (T(1) - s));
+  });
 }
 
 Act act_from_name(const std::string& name) {
