@@ -75,6 +75,12 @@ std::string new_run_id() {
   return buf;
 }
 
+// The directory a checkpoint lies in ("." for a bare file name): where its run is, wherever it was moved.
+std::string checkpoint_dir(const std::string& ckpt) {
+  const fs::path dir = fs::path(ckpt).parent_path();
+  return dir.empty() ? "." : dir.string();
+}
+
 // The files in `dir` that hold a run (config.ini too: a run in its first epoch has no checkpoint yet).
 std::vector<std::string> run_files(const fs::path& dir) {
   std::vector<std::string> out;
@@ -120,8 +126,7 @@ void choose_output(TrainConfig& cfg, const TrainOptions& opts, const CheckpointM
            (fs::path(cfg.output) / "last.h5").string(), ", choose another --output, or pass --force to overwrite it");
     return;
   }
-  if (cfg.output.empty()) cfg.output = fs::path(opts.resume).parent_path().string();
-  if (cfg.output.empty()) cfg.output = ".";
+  if (cfg.output.empty()) cfg.output = checkpoint_dir(opts.resume);
   const fs::path last = fs::path(cfg.output) / "last.h5";
   std::error_code ec;
   if (opts.force || fs::equivalent(last, opts.resume, ec)) return;  // resuming a directory's own last.h5
@@ -176,7 +181,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
            ". Leave init out, or start a new run (another --output) from those weights");
     if (resumed.epoch >= cfg.epochs) {  // nothing to do: change nothing
       complete = true;
-      cfg.output = fs::path(opts.resume).parent_path().string();
+      cfg.output = checkpoint_dir(opts.resume);
       st = resumed;
       return;
     }
@@ -217,10 +222,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   meta.model_config_json = vit_config_to_json(cfg.vit).dump();
   // A resume written elsewhere than beside its checkpoint is a fork: a run of its own from then on.
   std::error_code ec;
-  const bool fork = !opts.resume.empty() && !fs::equivalent(fs::path(opts.resume).parent_path().empty()
-                                                                ? fs::path(".")
-                                                                : fs::path(opts.resume).parent_path(),
-                                                            cfg.output, ec);
+  const bool fork = !opts.resume.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec);
   meta.run_id = resumed_meta.run_id.empty() || fork ? new_run_id() : resumed_meta.run_id;
   meta.created = resumed_meta.created.empty() ? now_text() : resumed_meta.created;
   meta.tapevit_version = version();
