@@ -15,7 +15,7 @@ Dataset load_idx(const std::string& kind, const std::string& dir, bool train);  
 Dataset load_cifar10(const std::string& dir, bool train);                      // cifar.cpp
 
 namespace {
-constexpr const char* kKinds = "fashion-mnist, mnist, cifar10";
+constexpr const char* kKinds = "fashion-mnist, mnist, cifar10, folder";
 
 [[noreturn]] void unknown_kind(const std::string& kind) {
   fail("unknown data set '", kind, "': expected one of ", kKinds);
@@ -23,6 +23,7 @@ constexpr const char* kKinds = "fashion-mnist, mnist, cifar10";
 }  // namespace
 
 Dataset load_dataset(const std::string& kind, const std::string& dir, bool train) {
+  if (kind == "folder") fail("dataset 'folder' is read by load_folder (it needs the split and class options)");
   if (kind != "fashion-mnist" && kind != "mnist" && kind != "cifar10") unknown_kind(kind);
   // "" = the packaged default, if the kind has one
   const std::string where = dir.empty() ? default_data_dir(kind) : dir;
@@ -42,21 +43,40 @@ void select_classes(Dataset& d, const std::vector<int64_t>& classes, int64_t per
     new_label[size_t(c)] = int64_t(i);
   }
   const int64_t K = classes.empty() ? d.num_classes : int64_t(classes.size());
-  const int64_t pix = d.channels * d.height * d.width;
-  std::vector<int64_t> taken(size_t(K), 0);
-  int64_t kept = 0;
+  std::vector<int64_t> taken(size_t(K), 0), keep;
   for (int64_t i = 0; i < d.n; ++i) {
     const int64_t y = new_label[size_t(d.labels[size_t(i)])];
     if (y < 0 || (per_class > 0 && taken[size_t(y)] >= per_class)) continue;
     ++taken[size_t(y)];
-    std::copy(d.images.begin() + i * pix, d.images.begin() + (i + 1) * pix, d.images.begin() + kept * pix);
-    d.labels[size_t(kept)] = int32_t(y);
-    ++kept;
+    d.labels[size_t(i)] = int32_t(y);
+    keep.push_back(i);
   }
-  d.n = kept;
+  keep_samples(d, keep);
+  if (!classes.empty() && !d.class_names.empty()) {
+    std::vector<std::string> names;
+    for (int64_t c : classes) names.push_back(d.class_names[size_t(c)]);
+    d.class_names = names;
+  }
   d.num_classes = K;
-  d.images.resize(size_t(kept * pix));
-  d.labels.resize(size_t(kept));
+}
+
+void keep_samples(Dataset& d, const std::vector<int64_t>& idx) {
+  const int64_t pix = d.channels * d.height * d.width;
+  const bool in_memory = !d.is_folder(), cached = !d.decoded.empty();
+  Dataset out;  // built beside d, then moved in: idx may be in any order
+  out.labels.reserve(idx.size());
+  if (in_memory) out.images.reserve(idx.size() * size_t(pix));
+  for (int64_t i : idx) {
+    out.labels.push_back(d.labels[size_t(i)]);
+    if (in_memory) out.images.insert(out.images.end(), d.images.begin() + i * pix, d.images.begin() + (i + 1) * pix);
+    else out.files.push_back(d.files[size_t(i)]);
+    if (cached) out.decoded.push_back(d.decoded[size_t(i)]);
+  }
+  d.labels = std::move(out.labels);
+  d.images = std::move(out.images);
+  d.files = std::move(out.files);
+  d.decoded = std::move(out.decoded);
+  d.n = int64_t(idx.size());
 }
 
 Dataset hold_out(Dataset& d, double fraction, uint64_t seed) {
@@ -74,24 +94,19 @@ Dataset hold_out(Dataset& d, double fraction, uint64_t seed) {
     const size_t k = size_t(std::llround(fraction * double(idx.size())));
     for (size_t i = 0; i < k; ++i) out[size_t(idx[i])] = 1;
   }
-  Dataset held = d, kept = d;
-  held.images.clear(), held.labels.clear(), kept.images.clear(), kept.labels.clear();
-  const int64_t pix = d.channels * d.height * d.width;
-  for (int64_t i = 0; i < d.n; ++i) {  // both keep file order
-    Dataset& to = out[size_t(i)] ? held : kept;
-    to.images.insert(to.images.end(), d.images.begin() + i * pix, d.images.begin() + (i + 1) * pix);
-    to.labels.push_back(d.labels[size_t(i)]);
-  }
-  held.n = int64_t(held.labels.size()), kept.n = int64_t(kept.labels.size());
-  if (held.n == 0) fail("key 'val_fraction' = ", fraction, " holds out no image of '", d.name, "' (", d.n, " images)");
-  d = std::move(kept);
+  std::vector<int64_t> held_idx, kept_idx;
+  for (int64_t i = 0; i < d.n; ++i) (out[size_t(i)] ? held_idx : kept_idx).push_back(i);  // both keep file order
+  if (held_idx.empty()) fail("key 'val_fraction' = ", fraction, " holds out no image of '", d.name, "' (", d.n, " images)");
+  Dataset held = d;
+  keep_samples(held, held_idx);
+  keep_samples(d, kept_idx);
   return held;
 }
 
 std::string default_data_dir(const std::string& kind) {
   if (kind == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";  // Debian: dataset-fashion-mnist
   if (kind == "mnist") return "/usr/share/datasets/mnist";
-  if (kind == "cifar10") return "";
+  if (kind == "cifar10" || kind == "folder") return "";
   unknown_kind(kind);
 }
 

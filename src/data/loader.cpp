@@ -104,7 +104,8 @@ BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed,
   if (data.n < 0 || C <= 0 || data.height <= 0 || data.width <= 0 || data.num_classes <= 0)
     fail("data set '", data.name, "' has n=", data.n, ", shape [", C, ", ", data.height, ", ",
          data.width, "], ", data.num_classes, " classes");
-  if (int64_t(data.images.size()) != data.n * C * HW || int64_t(data.labels.size()) != data.n)
+  const int64_t held = data.is_folder() ? int64_t(data.files.size()) * C * HW : int64_t(data.images.size());
+  if (held != data.n * C * HW || int64_t(data.labels.size()) != data.n)
     fail("data set '", data.name, "' holds ", data.images.size(), " pixels and ", data.labels.size(),
          " labels, expected ", data.n * C * HW, " and ", data.n);
   for (int64_t i = 0; i < data.n; ++i)
@@ -122,6 +123,11 @@ BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed,
     if (aug_.std.empty()) aug_.std = s;
   }
   aug_.validate(C);
+  if (data.is_folder()) {
+    aug_.image.validate();
+    if (!aug_.image.aa.empty())
+      aa_ = std::make_shared<RandAugment>(aug_.image.aa, data.height, aug_.mean, aug_.image.train_interpolation);
+  }
   if (aug_.mean.size() == 1) aug_.mean.assign(size_t(C), aug_.mean[0]);
   if (aug_.std.size() == 1) aug_.std.assign(size_t(C), aug_.std[0]);
 
@@ -138,7 +144,8 @@ namespace {
 
 // timm's Mixup._params_per_batch then _mix_batch, in place on images (B, C, H, W): sample i with sample B-1-i.
 // Returns lam (1 when this batch is not mixed).
-double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, const AugmentConfig& aug, uint64_t key) {
+double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, const AugmentConfig& aug, uint64_t key,
+                 bool parallel) {
   const int64_t HW = H * W, CHW = C * HW;
   if (!(Rng::uniform(key, 0) < aug.mixup_prob)) return 1.0;
   bool cutmix = aug.mixup <= 0;
@@ -154,7 +161,7 @@ double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, cons
     const int64_t x0 = std::clamp<int64_t>(cx - cut_w / 2, 0, W), x1 = std::clamp<int64_t>(cx + cut_w / 2, 0, W);
     lam = 1.0 - double((y1 - y0) * (x1 - x0)) / double(HW);
     // both partners take the box from each other: swap it
-#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+#pragma omp parallel for schedule(static) if (parallel && B * CHW >= 16384)
     for (int64_t i = 0; i < half; ++i)
       for (int64_t c = 0; c < C; ++c)
         for (int64_t y = y0; y < y1; ++y) {
@@ -164,7 +171,7 @@ double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, cons
         }
   } else {
     const float l = float(lam), m = float(1.0 - lam);
-#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+#pragma omp parallel for schedule(static) if (parallel && B * CHW >= 16384)
     for (int64_t i = 0; i < half; ++i) {
       float* a = images + i * CHW;
       float* b = images + (B - 1 - i) * CHW;
@@ -191,7 +198,69 @@ void mixup_targets(float* targets, const int32_t* labels, int64_t B, int64_t K, 
 
 }  // namespace
 
-int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* labels, float* targets) const {
+std::vector<int64_t> BatchLoader::permutation(int64_t epoch) const {
+  std::lock_guard<std::mutex> lock(perm_mutex_);
+  if (perm_epoch_ != epoch) {  // Fisher-Yates from the identity: the order depends on the epoch only
+    const uint64_t key = stream_key(seed_, kShuffle, epoch, 0);
+    std::iota(perm_.begin(), perm_.end(), int64_t(0));
+    for (int64_t i = data_.n - 1; i > 0; --i) std::swap(perm_[size_t(i)], perm_[size_t(uniform_int(key, uint64_t(i), i + 1))]);
+    perm_epoch_ = epoch;
+  }
+  return perm_;
+}
+
+// In-memory images: crop from the zero-padded image, flip, normalise.
+void BatchLoader::memory_sample(int64_t src, int64_t pos, uint64_t aug_key, float* out) const {
+  const int64_t C = data_.channels, H = data_.height, W = data_.width, HW = H * W;
+  const bool augment = train_ && aug_.augment;
+  const int64_t pad = augment ? aug_.crop_padding : 0;
+  int64_t oy = pad, ox = pad;  // crop offset in the padded image; (pad, pad) is the image itself
+  bool flip = false;
+  if (augment) {
+    if (pad > 0) {
+      oy = uniform_int(aug_key, 3 * uint64_t(pos), 2 * pad + 1);
+      ox = uniform_int(aug_key, 3 * uint64_t(pos) + 1, 2 * pad + 1);
+    }
+    flip = Rng::uniform(aug_key, 3 * uint64_t(pos) + 2) < aug_.hflip;
+  }
+  // out(y, x) = padded(y + oy, x' + ox) = image(y + oy - pad, x' + ox - pad), x' = flip ? W-1-x : x
+  const int64_t dy = oy - pad, dx = ox - pad;
+  for (int64_t c = 0; c < C; ++c) {
+    const uint8_t* img = data_.images.data() + src * C * HW + c * HW;
+    const float* lc = lut_.data() + c * 256;
+    for (int64_t y = 0; y < H; ++y) {
+      const int64_t sy = y + dy;
+      float* row = out + c * HW + y * W;
+      if (sy < 0 || sy >= H) {
+        std::fill(row, row + W, lc[0]);
+        continue;
+      }
+      const uint8_t* srow = img + sy * W;
+      for (int64_t x = 0; x < W; ++x) {
+        const int64_t sx = (flip ? W - 1 - x : x) + dx;
+        row[x] = sx >= 0 && sx < W ? lc[srow[sx]] : lc[0];
+      }
+    }
+  }
+}
+
+// A folder's image: decode (or take the cached one), timm's train or eval chain, normalise, random erasing.
+void BatchLoader::folder_sample(int64_t src, int64_t pos, uint64_t aug_key, float* out) const {
+  const int64_t C = data_.channels, S = data_.height;
+  Image decoded;
+  const Image& im = data_.decoded.empty() ? (decoded = read_image(data_.files[size_t(src)], int(C))) : data_.decoded[size_t(src)];
+  Draws d{Rng::bits(aug_key, uint64_t(pos))};
+  const bool augment = train_ && aug_.augment;
+  const Image t = augment ? train_transform(im, S, aug_.hflip, aug_.image, aa_.get(), d) : eval_transform(im, S, aug_.image);
+  for (int64_t c = 0; c < C; ++c) {  // HWC bytes -> CHW normalised floats
+    const float* lc = lut_.data() + c * 256;
+    for (int64_t i = 0; i < S * S; ++i) out[c * S * S + i] = lc[t.pixels[size_t(i * C + c)]];
+  }
+  if (augment) random_erasing(out, C, S, S, aug_.image, d);
+}
+
+int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* labels, float* targets,
+                           bool parallel) const {
   const int64_t steps = steps_per_epoch();
   if (epoch < 0) fail("BatchLoader::batch: epoch must be >= 0, got ", epoch);
   if (step < 0 || step >= steps)
@@ -201,61 +270,111 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
   const int64_t HW = H * W, CHW = C * HW;
   const int64_t first = step * batch_, B = std::min(batch_, data_.n - first);
 
-  if (train_ && perm_epoch_ != epoch) {  // Fisher-Yates from the identity: the order depends on the epoch only
-    const uint64_t key = stream_key(seed_, kShuffle, epoch, 0);
-    std::iota(perm_.begin(), perm_.end(), int64_t(0));
-    for (int64_t i = data_.n - 1; i > 0; --i) std::swap(perm_[size_t(i)], perm_[size_t(uniform_int(key, uint64_t(i), i + 1))]);
-    perm_epoch_ = epoch;
-  }
-  const bool augment = train_ && aug_.augment;
-  const int64_t pad = augment ? aug_.crop_padding : 0;
+  const std::vector<int64_t> perm = train_ ? permutation(epoch) : std::vector<int64_t>{};
   const uint64_t aug_key = stream_key(seed_, kAugment, epoch, 0);
-  const uint8_t* pixels = data_.images.data();
-  const float* lut = lut_.data();
-
-  // per sample: crop from the zero-padded image, flip, normalise
-#pragma omp parallel for schedule(static) if (B * CHW >= 16384)
+  const bool augment = train_ && aug_.augment;
+  const bool folder = data_.is_folder();
+  std::exception_ptr error;  // the first sample that failed (a corrupt image)
+#pragma omp parallel for schedule(dynamic, 4) if (parallel && (folder || B * CHW >= 16384))
   for (int64_t i = 0; i < B; ++i) {
-    const int64_t src = train_ ? perm_[size_t(first + i)] : first + i;
+    const int64_t src = train_ ? perm[size_t(first + i)] : first + i;
     labels[i] = data_.labels[size_t(src)];
-    int64_t oy = pad, ox = pad;  // crop offset in the padded image; (pad, pad) is the image itself
-    bool flip = false;
-    if (augment) {
-      const uint64_t pos = uint64_t(first + i);  // position in this epoch's order
-      if (pad > 0) {
-        oy = uniform_int(aug_key, 3 * pos, 2 * pad + 1);
-        ox = uniform_int(aug_key, 3 * pos + 1, 2 * pad + 1);
-      }
-      flip = Rng::uniform(aug_key, 3 * pos + 2) < aug_.hflip;
-    }
-    // out(y, x) = padded(y + oy, x' + ox) = image(y + oy - pad, x' + ox - pad), x' = flip ? W-1-x : x
-    const int64_t dy = oy - pad, dx = ox - pad;
-    for (int64_t c = 0; c < C; ++c) {
-      const uint8_t* img = pixels + src * CHW + c * HW;
-      const float* lc = lut + c * 256;
-      float* out = images + i * CHW + c * HW;
-      for (int64_t y = 0; y < H; ++y) {
-        const int64_t sy = y + dy;
-        float* row = out + y * W;
-        if (sy < 0 || sy >= H) {
-          std::fill(row, row + W, lc[0]);
-          continue;
-        }
-        const uint8_t* srow = img + sy * W;
-        for (int64_t x = 0; x < W; ++x) {
-          const int64_t sx = (flip ? W - 1 - x : x) + dx;
-          row[x] = sx >= 0 && sx < W ? lc[srow[sx]] : lc[0];
-        }
-      }
+    try {
+      if (folder) folder_sample(src, first + i, aug_key, images + i * CHW);
+      else memory_sample(src, first + i, aug_key, images + i * CHW);
+    } catch (...) {
+#pragma omp critical(batch_error)
+      if (!error) error = std::current_exception();
     }
   }
+  if (error) std::rethrow_exception(error);
 
   // per batch: mixup / cutmix, then the (mixed, smoothed) targets
   double lam = 1.0;
   if (augment && (aug_.mixup > 0 || aug_.cutmix > 0))
-    lam = mix_batch(images, B, C, H, W, aug_, stream_key(seed_, kMix, epoch, step));
+    lam = mix_batch(images, B, C, H, W, aug_, stream_key(seed_, kMix, epoch, step), parallel);
   mixup_targets(targets, labels, B, K, aug_.smoothing, lam);
   return B;
+}
+
+}  // namespace tapevit
+
+namespace tapevit {
+
+int default_workers(const Dataset& d) {
+  return d.is_folder() ? int(std::max(1u, std::thread::hardware_concurrency())) : 0;
+}
+
+Prefetcher::Prefetcher(const BatchLoader& loader, int64_t epoch, int64_t step, int workers, int depth)
+    : loader_(loader), epoch0_(epoch), step0_(step), steps_(loader.steps_per_epoch()) {
+  if (workers < 0) fail("key 'workers' must be >= 0, got ", workers);
+  slots_.resize(size_t(workers == 0 ? 1 : std::max(depth, workers + 1)));
+  const Dataset& d = loader.data();
+  const int64_t B = loader.batch_size(), K = d.num_classes;
+  for (Slot& s : slots_) {
+    s.batch.images.resize(size_t(B * d.channels * d.height * d.width));
+    s.batch.targets.resize(size_t(B * K));
+    s.batch.labels.resize(size_t(B));
+  }
+  for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void Prefetcher::make(int64_t pos, Slot& slot, bool parallel) {
+  const int64_t e = epoch0_ + (step0_ + pos) / steps_, s = (step0_ + pos) % steps_;
+  slot.error = nullptr;
+  try {
+    slot.batch.n = loader_.batch(e, s, slot.batch.images.data(), slot.batch.labels.data(), slot.batch.targets.data(), parallel);
+  } catch (...) {
+    slot.error = std::current_exception();
+  }
+}
+
+// A worker: take the next position while it is within the slots ahead of the consumer, make it, mark it ready.
+void Prefetcher::work() {
+  const int64_t depth = int64_t(slots_.size());
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || next_make_ < consumer_ + depth; });
+    if (stop_) return;
+    const int64_t pos = next_make_++;
+    Slot& slot = slots_[size_t(pos % depth)];
+    lock.unlock();
+    make(pos, slot, /*parallel=*/false);
+    lock.lock();
+    slot.pos = pos;
+    cv_.notify_all();
+  }
+}
+
+const Prefetcher::Batch& Prefetcher::get(int64_t epoch, int64_t step) {
+  const int64_t pos = (epoch - epoch0_) * steps_ + step - step0_;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (pos != expected_)
+    fail("Prefetcher: batch (epoch ", epoch, ", step ", step, ") asked for out of order (expected position ",
+         expected_, ", got ", pos, ")");
+  Slot& slot = slots_[size_t(pos % int64_t(slots_.size()))];
+  consumer_ = pos;  // the slots of earlier positions are free again; this one is held until the next call
+  expected_ = pos + 1;
+  if (threads_.empty()) {
+    lock.unlock();
+    make(pos, slot, /*parallel=*/true);
+    lock.lock();
+    slot.pos = pos;
+  } else {
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return slot.pos == pos; });
+  }
+  if (slot.error) std::rethrow_exception(slot.error);
+  return slot.batch;
 }
 
 }  // namespace tapevit

@@ -2,20 +2,53 @@
 // batches a training step reads).
 //
 // Formats: Fashion-MNIST / MNIST in IDX (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
-// `t10k-*`), CIFAR-10 binary (`data_batch_1..5.bin`, `test_batch.bin`, in data_dir or data_dir/cifar-10-batches-bin).
+// `t10k-*`), CIFAR-10 binary (`data_batch_1..5.bin`, `test_batch.bin`, in data_dir or data_dir/cifar-10-batches-bin),
+// and folders of JPEG/PNG images as timm's ImageFolder (see load_folder): those are decoded when a batch needs them
+// (or once, into `decoded`, with cache = true).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "tapevit/data/image.h"
+
 namespace tapevit {
 
 struct Dataset {
-  std::string name;                 // "fashion-mnist", "mnist", "cifar10"
-  int64_t n = 0, channels = 0, height = 0, width = 0, num_classes = 0;
-  std::vector<uint8_t> images;      // (n, channels, height, width)
+  std::string name;                 // "fashion-mnist", "mnist", "cifar10", "folder"
+  int64_t n = 0, channels = 0, height = 0, width = 0, num_classes = 0;  // folder: height, width = img_size
+  std::vector<uint8_t> images;      // (n, channels, height, width); empty for a folder
   std::vector<int32_t> labels;      // (n)
+  // Folders only: sample i is the image file files[i] (decoded to `channels`, then transformed to height x width).
+  std::vector<std::string> files;
+  std::vector<std::string> class_names;  // (num_classes), in label order
+  std::string dir;                       // the split's folder
+  int64_t skipped = 0;                   // files that are not .jpg/.jpeg/.png, and images outside class_map
+  std::vector<Image> decoded;            // cache = true: files[i] decoded once (decode_all)
+  bool is_folder() const { return name == "folder"; }
 };
+
+// timm's ImageFolder under root: root/<split>/<class>/**/<image>. The train split is `train_split`; the eval split
+// is `val_split`, or when that is empty the first of validation, val, test that exists. Classes are the split's
+// sub-folders in timm's natural order (case-insensitive, digit runs compared as numbers), or the lines of
+// `class_map` (label = line number, as timm's load_class_map). Images are .jpg/.jpeg/.png (any case), searched
+// recursively in each class folder and listed in natural order of their paths; other files are counted in
+// `skipped`. Throws naming the folder for: no split folder, a split with no class folder, a class folder with no
+// image, classes that differ from the other split's (or from class_map).
+struct FolderOptions {
+  std::string train_split = "train", val_split;
+  std::string class_map;
+  int64_t channels = 3, img_size = 224;
+};
+Dataset load_folder(const std::string& root, const FolderOptions& opts, bool train);
+// The split folder load_folder reads ("" when the eval split is searched for and none exists).
+std::string folder_split_dir(const std::string& root, const FolderOptions& opts, bool train);
+// Decode every file of a folder data set into d.decoded (on all cores); errors name the file.
+void decode_all(Dataset& d);
+// timm's natural_key order: lower-cased, runs of digits compared as numbers.
+bool natural_less(const std::string& a, const std::string& b);
+// Keep only samples idx (in that order) of d: images or files, labels and any decoded images.
+void keep_samples(Dataset& d, const std::vector<int64_t>& idx);
 
 // kind: "fashion-mnist" | "mnist" | "cifar10". Missing, truncated or malformed files throw an Error naming the
 // file and what was expected.
