@@ -67,13 +67,15 @@ expect 0 '^batch_size = 32$' -- cat runs/timm_ini/config.ini
 expect 0 'done: 1 epochs, 40 steps' -- "$TV" train --config tiny.ini --batch-size 16 --warmup-epochs=0 --drop-path 0.1 --epochs 1 --output runs/timm_cli
 expect 0 '^drop_path = 0.1$' -- cat runs/timm_cli/config.ini
 expect 0 'done: 1 epochs, 40 steps' -- "$TV" train --config tiny.ini -b 16 --epochs 1 --output runs/timm_b
-expect 0 'note: --workers \(timm.s\) has no effect' -- "$TV" train --config tiny.ini --workers 4 --pin-mem --epochs 1 --output runs/timm_workers
+expect 0 'note: --pin-mem \(timm.s\) has no effect' -- "$TV" train --config tiny.ini --workers 2 --pin-mem --scale 0.5 1 --epochs 1 --output runs/timm_workers
+expect 0 '^workers = 2$' -- cat runs/timm_workers/config.ini
+expect 0 '^scale = 0.5, ?1$' -- cat runs/timm_workers/config.ini
 
 # 6. timm flags tapevit does not have: a specific answer, not a far-off guess
 expect 2 "'amp' \(timm's --amp\) is not supported: training runs in float32" -- "$TV" train --amp
 expect 2 "'experiment' \(timm's --experiment\) is not supported: name the run directory: --output runs/NAME" -- "$TV" train --experiment foo
 expect 2 "'pretrained' \(timm's --pretrained\) is not supported: give the weights as a file: --init" -- "$TV" train --pretrained
-expect 2 "'model-ema' \(timm's --model-ema\) is not supported" -- "$TV" train --model-ema
+expect 2 "'crop-mode' \(timm's --crop-mode\) is not supported" -- "$TV" train --crop-mode squash
 printf '[train]\namp = true\n' >amp.ini
 expect 1 "amp.ini: 'amp' \(timm's --amp\) is not supported" -- "$TV" train --config amp.ini
 out=$("$TV" train --frobnicate 2>&1)

@@ -92,7 +92,7 @@ TEST_CASE("Config: inconsistent or out-of-range values are errors naming the key
   CHECK(err({{"lr", "-0.1"}}) == "my.ini: key 'lr' must be positive, got -0.1");
   CHECK(err({{"drop_path", "1.5"}}) == "my.ini: key 'drop_path' must be in [0, 1), got 1.5");
   CHECK(err({{"sched", "step"}}) == "my.ini: key 'sched' must be cosine or constant, got 'step'");
-  CHECK(err({{"dataset", "imagenet"}}) == "my.ini: key 'dataset' must be fashion-mnist, mnist or cifar10, got 'imagenet'");
+  CHECK(err({{"dataset", "imagenet"}}) == "my.ini: key 'dataset' must be fashion-mnist, mnist, cifar10 or folder, got 'imagenet'");
   CHECK(err({{"model", "vit_huge"}}).find("my.ini: key 'model': unknown preset 'vit_huge' (presets: vit_tiny_patch16_224") == 0);
   CHECK(err({{"epochs", "0"}}) == "my.ini: key 'epochs' must be positive, got 0");
   CHECK(err({{"opt_betas", "0.9"}}) == "my.ini: key 'opt_betas': expected two numbers, got '0.9'");

@@ -53,9 +53,13 @@ TEST_CASE("Config: timm's spellings in a config file are read as tapevit keys") 
   CHECK(v.at("global_pool").value == "avg");
   CHECK(v.at("drop_path").value == "0.1");
   expect_error([] { parse_ini_text("[train]\namp = true\n", "t.ini"); }, {"t.ini: 'amp' (timm's --amp) is not supported"});
-  TrainConfig c = resolve_config(parse_ini_text("[train]\nworkers = 8\n", "t.ini"));  // accepted, no effect
+  TrainConfig c = resolve_config(parse_ini_text("[train]\npin_mem = true\n", "t.ini"));  // accepted, no effect
   REQUIRE(c.notes.size() == 1);
-  CHECK(contains(c.notes[0], "workers (timm's --workers) has no effect"));
+  CHECK(contains(c.notes[0], "pin_mem (timm's --pin-mem) has no effect"));
+  c = resolve_config(parse_ini_text("[data]\nworkers = 3\ncrop-pct = 0.95\nreprob = 0.25\n", "t.ini"));
+  CHECK(c.workers == 3);
+  CHECK(c.aug.image.crop_pct == 0.95);
+  CHECK(c.aug.image.reprob == 0.25);
 }
 
 TEST_CASE("Config: a preset from a later source replaces the architecture keys of an earlier one, with a note") {

@@ -98,7 +98,7 @@ TEST_CASE("Image decode: truncated, corrupt, empty and non-image files are error
   CHECK((contains(msg, "bomb.png") && (contains(msg, "limit") || contains(msg, "CRC"))));
 }
 
-TEST_CASE("Resize: PIL's Image.resize (bicubic, bilinear, nearest; up, down, one axis, 1 pixel) byte for byte") {
+TEST_CASE("Resize: PIL's Image.resize (bicubic, bilinear, nearest, up, down, one axis, 1 pixel) byte for byte") {
   H5File f(kPil, H5File::Mode::Read);
   int cases = 0;
   for (const auto& src : f.list("/resize")) {
@@ -243,4 +243,96 @@ TEST_CASE("Random erasing: probability, boxes inside the image, const / rand / p
   }
   t.remode = "bogus";
   CHECK(contains(error_of([&] { t.validate(); }), "remode"));
+}
+
+TEST_CASE("PIL ops: autocontrast, equalize, posterize, solarize, enhance, affine and rotate equal python3-pil's") {
+  H5File f(kPil, H5File::Mode::Read);
+  int64_t exact = 0, total = 0, worst = 0;
+  for (const std::string src : {"rgb", "l"}) {
+    const Image base = src == "rgb" ? pil_image(f, "/decode/rgb_37x23.png/rgb") : pil_image(f, "/decode/grey_30x41.png/l");
+    const Fill fill = src == "rgb" ? Fill{124, 116, 104} : Fill{124, 124, 124};
+    for (const auto& n : f.list("/ops/" + src)) {
+      const std::string g = "/ops/" + src + "/" + n, op = f.attr_string("op", g);
+      auto interp = [&] { return parse_interpolation(f.attr_string("resample", g), "resample", false); };
+      Image im = base;
+      if (op == "autocontrast") autocontrast(im);
+      else if (op == "equalize") equalize(im);
+      else if (op == "invert") invert(im);
+      else if (op == "posterize") posterize(im, int(f.attr_int("bits", g)));
+      else if (op == "solarize") solarize(im, int(f.attr_int("threshold", g)));
+      else if (op == "solarize_add") solarize_add(im, int(f.attr_int("add", g)), int(f.attr_int("threshold", g)));
+      else if (op == "color") enhance_color(im, f.attr_double("factor", g));
+      else if (op == "contrast") enhance_contrast(im, f.attr_double("factor", g));
+      else if (op == "brightness") enhance_brightness(im, f.attr_double("factor", g));
+      else if (op == "sharpness") enhance_sharpness(im, f.attr_double("factor", g));
+      else if (op == "shearx" || op == "sheary" || op == "translatex" || op == "translatey") {
+        const double v = f.has_attr("factor", g) ? f.attr_double("factor", g) : f.attr_double("pixels", g);
+        double m[6] = {1, 0, 0, 0, 1, 0};
+        (op == "shearx" ? m[1] : op == "sheary" ? m[3] : op == "translatex" ? m[2] : m[5]) = v;
+        im = affine(im, m, interp(), fill);
+      } else if (op == "rotate") im = rotate(im, f.attr_double("degrees", g), interp(), fill);
+      else if (op == "chain") {  // rotate(-12.5, bicubic); equalize; contrast(1.3); shearx(0.1, bilinear)
+        im = rotate(im, -12.5, Interp::Bicubic, fill);
+        equalize(im);
+        enhance_contrast(im, 1.3);
+        const double m[6] = {1, 0.1, 0, 0, 1, 0};
+        im = affine(im, m, Interp::Bilinear, fill);
+      } else {
+        FAIL_CHECK("no replica for PIL op '" << op << "' (" << g << ")");
+        continue;
+      }
+      const Diff d = diff(im, pil_image(f, g));
+      INFO(g << ": max diff " << d.max << " in " << d.count << " values");
+      CHECK(d.max == 0);
+      exact += d.max == 0;
+      worst = std::max(worst, d.max);
+      ++total;
+    }
+  }
+  MESSAGE(exact << " of " << total << " PIL op results equal byte for byte; largest difference " << worst);
+  CHECK(total >= 100);
+}
+
+TEST_CASE("RandAugment: timm's strings, op lists (inc0 is increasing, as timm parses it), magnitudes, determinism") {
+  const std::vector<double> mean = {0.485, 0.456, 0.406};
+  RandAugment a("rand-m9-mstd0.5-inc1", 224, mean);
+  CHECK(a.num_layers() == 2);
+  CHECK(a.magnitude() == 9);
+  REQUIRE(a.ops().size() == 15);
+  CHECK(a.ops()[4] == "PosterizeIncreasing");
+  RandAugment b("rand-m9-n3-mstd1", 224, mean);
+  CHECK(b.num_layers() == 3);
+  CHECK(b.ops()[4] == "Posterize");  // no inc: timm's plain list
+  CHECK(RandAugment("rand-m9-inc0", 224, mean).ops()[4] == "PosterizeIncreasing");  // timm: bool('0') is True
+  RandAugment("rand-m7-mstd0.5-inc1-mmax10", 224, mean);
+  expect_error([&] { RandAugment("augmix-m5", 224, mean); }, {"aa", "augmix-m5", "start with 'rand'"});
+  expect_error([&] { RandAugment("rand-m9-x3", 224, mean); }, {"aa", "x3", "not understood"});
+  expect_error([&] { RandAugment("rand-mfoo", 224, mean); }, {"aa", "mfoo"});
+  expect_error([&] { RandAugment("rand-p1.5", 224, mean); }, {"p must be in [0, 1]"});
+
+  // the same key gives the same image; different keys give different ones; p0 leaves the image alone
+  H5File f(kPil, H5File::Mode::Read);
+  const Image src = pil_image(f, "/decode/photo_160x120.jpg/rgb");
+  auto run = [&](const RandAugment& ra, uint64_t key) {
+    Image im = src;
+    Draws d{key};
+    ra.apply(im, d);
+    return im;
+  };
+  CHECK(run(a, 1).pixels == run(a, 1).pixels);
+  int differ = 0;
+  for (uint64_t k = 2; k < 12; ++k) differ += run(a, k).pixels != src.pixels;
+  CHECK(differ >= 5);  // two ops at p = 0.5 each: most images change
+  CHECK(run(RandAugment("rand-m9-p0", 224, mean), 3).pixels == src.pixels);
+  // every op of both lists runs on RGB and L at magnitudes 0..10 and keeps the size
+  for (const auto* ra : {&a, &b})
+    for (const auto& op : ra->ops())
+      for (double m : {0.0, 5.0, 10.0})
+        for (int ch : {3, 1}) {
+          Image im = ch == 3 ? src : read_image(kImages + "grey_30x41.png", 1);
+          const int64_t w = im.width, h = im.height;
+          Draws d{uint64_t(m * 7 + ch)};
+          ra->apply_op(op, m, im, d);
+          CHECK_MESSAGE((im.width == w && im.height == h && im.channels == ch), op << " at magnitude " << m);
+        }
 }

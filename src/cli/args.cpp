@@ -2,6 +2,7 @@
 #include "args.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <iomanip>
 #include <iostream>
@@ -30,6 +31,12 @@ TrainConfig defaults() {
 bool is_bool_key(const std::string& key) {
   const std::string v = config_get(defaults(), key);
   return v == "true" || v == "false";
+}
+
+bool is_number(const std::string& s) {
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return !s.empty() && end == s.c_str() + s.size();
 }
 
 // timm's spellings -> tapevit's: "--batch-size=64" -> "--batch_size=64", "-b" -> "--batch_size"; ignored timm
@@ -61,12 +68,21 @@ std::vector<std::string> normalise(const std::vector<std::string>& args, std::ve
     if (const TimmFlag* f = find_timm_flag(name); f && f->kind != TimmFlag::Alias) {
       if (f->kind == TimmFlag::Unsupported) throw UsageError(unknown_key_message(name));
       notes.push_back("--" + name + " (timm's) has no effect: " + f->note);
-      if (rest.empty() && i + 1 < args.size() && args[i + 1].rfind("-", 0) != 0 && (f->flag == "workers" || f->flag == "j"))
-        ++i;  // its value
       value_next = false;
       continue;
     }
     const std::string key = canonical_key(name);
+    // timm's nargs='+' flags: "--scale 0.08 1.0" -> "--scale=0.08,1.0"
+    static const char* kLists[] = {"mean", "std", "scale", "ratio", "opt_betas", "classes"};
+    if (rest.empty() && std::find(std::begin(kLists), std::end(kLists), key) != std::end(kLists)) {
+      std::string joined;
+      for (; i + 1 < args.size() && is_number(args[i + 1]); ++i) joined += (joined.empty() ? "" : ",") + args[i + 1];
+      if (!joined.empty()) {
+        out.push_back("--" + key + "=" + joined);
+        value_next = false;
+        continue;
+      }
+    }
     out.push_back("--" + key + rest);
     value_next = rest.empty() && !(find_config_key(key) && is_bool_key(key));
   }

@@ -118,6 +118,9 @@ void default_mean_std(const std::string& kind, std::vector<double>& mean, std::v
   } else if (kind == "mnist") {
     mean = {0.1307};
     std = {0.3081};
+  } else if (kind == "folder") {  // timm's IMAGENET_DEFAULT_MEAN / STD, for images of any origin
+    mean = {0.485, 0.456, 0.406};
+    std = {0.229, 0.224, 0.225};
   } else if (kind == "cifar10") {
     mean = {0.4914, 0.4822, 0.4465};
     std = {0.2470, 0.2435, 0.2616};

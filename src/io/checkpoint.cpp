@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,17 +21,27 @@ namespace {
 constexpr const char* kFormat = "tapevit-checkpoint";
 constexpr int64_t kVersion = 1;
 
-const char* kMetricCols[] = {"epoch", "train_loss", "eval_loss", "eval_top1", "eval_top5", "lr", "seconds"};
+// the first kRequiredCols columns are in every checkpoint; the ema ones only in newer ones
+const char* kMetricCols[] = {"epoch", "train_loss", "eval_loss",     "eval_top1",    "eval_top5",
+                             "lr",    "seconds",    "ema_eval_loss", "ema_eval_top1", "ema_eval_top5"};
+constexpr int kMetricCount = 10, kRequiredCols = 7;
 double& metric_col(EpochMetrics& m, int c) {
-  double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5, &m.lr, &m.seconds};
+  double* cols[] = {&m.epoch,   &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5,
+                    &m.lr,      &m.seconds,    &m.ema_loss,  &m.ema_top1,  &m.ema_top5};
   return *cols[c];
+}
+
+std::string join_lines(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : "\n") + x;
+  return s;
 }
 
 }  // namespace
 
 template <class T>
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const Params<T>& params, Optimizer<T>* opt,
-                     const TrainState& st) {
+                     const TrainState& st, const Params<T>* ema) {
   replace_file_atomically(path, [&](const std::string& tmp) {
     H5File f(tmp, H5File::Create);
     f.set_attr("format", std::string(kFormat));
@@ -43,6 +54,7 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
     f.set_attr("tapevit_commit", meta.tapevit_commit);
     f.set_attr("created", meta.created);
     f.set_attr("command_line", meta.command_line);
+    if (!meta.class_names.empty()) f.set_attr("class_names", join_lines(meta.class_names));
     f.set_attr("optimizer_steps", opt ? opt->steps() : int64_t(0));
     f.set_attr("global_step", st.global_step);
     f.set_attr("epoch", st.epoch);
@@ -55,12 +67,13 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
     f.set_attr("train_loss_count", st.train_loss_count);
     f.set_attr("epoch_seconds", st.epoch_seconds);
     write_params(f, "params", params);
+    if (ema) write_params(f, "ema", *ema);
     if (opt)
       for (auto& [name, buf] : opt->state())
         for (const auto& info : params.infos())
           f.write("optimizer/" + name + "/" + info.name, buf + info.offset, info.shape);
     const int64_t n = int64_t(st.metrics.size());
-    for (int c = 0; c < 7; ++c) {
+    for (int c = 0; c < kMetricCount; ++c) {
       std::vector<double> col;
       for (auto m : st.metrics) col.push_back(metric_col(m, c));
       f.write("metrics/" + std::string(kMetricCols[c]), col.data(), Shape{n});
@@ -94,10 +107,14 @@ TrainState read_state(const H5File& f, const std::string& path) {
   st.train_loss_count = f.attr_int("train_loss_count");
   st.epoch_seconds = f.attr_double("epoch_seconds");
   std::vector<std::vector<double>> cols;
-  for (const char* c : kMetricCols) cols.push_back(f.read<double>("metrics/" + std::string(c)));
+  for (int c = 0; c < kMetricCount; ++c) {
+    const std::string name = "metrics/" + std::string(kMetricCols[c]);
+    cols.push_back(c < kRequiredCols || f.exists(name) ? f.read<double>(name) : std::vector<double>{});
+  }
   for (size_t i = 0; i < cols[0].size(); ++i) {
     EpochMetrics m;
-    for (int c = 0; c < 7; ++c) {
+    for (int c = 0; c < kMetricCount; ++c) {
+      if (c >= kRequiredCols && cols[size_t(c)].empty()) continue;  // an older checkpoint: NaN
       if (cols[size_t(c)].size() != cols[0].size()) fail(path, ": metrics columns differ in length");
       metric_col(m, c) = cols[size_t(c)][i];
     }
@@ -111,9 +128,22 @@ TrainState read_state(const H5File& f, const std::string& path) {
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
   H5File f(path, H5File::Read);
   check_format(f, path);
-  return {f.attr_string("config"),        f.attr_string("model_config"),      f.attr_string("optimizer"),
-          attr_or_empty(f, "run_id"),     attr_or_empty(f, "tapevit_version"), attr_or_empty(f, "tapevit_commit"),
-          attr_or_empty(f, "created"),    attr_or_empty(f, "command_line")};
+  CheckpointMeta m{f.attr_string("config"),        f.attr_string("model_config"),      f.attr_string("optimizer"),
+                   attr_or_empty(f, "run_id"),     attr_or_empty(f, "tapevit_version"), attr_or_empty(f, "tapevit_commit"),
+                   attr_or_empty(f, "created"),    attr_or_empty(f, "command_line")};
+  const std::string names = attr_or_empty(f, "class_names");
+  for (size_t a = 0; !names.empty() && a <= names.size();) {
+    const size_t b = std::min(names.find('\n', a), names.size());
+    m.class_names.push_back(names.substr(a, b - a));
+    a = b + 1;
+  }
+  return m;
+}
+
+bool checkpoint_has_ema(const std::string& path) {
+  H5File f(path, H5File::Read);
+  check_format(f, path);
+  return f.exists("ema");
 }
 
 TrainState read_checkpoint_state(const std::string& path) {
@@ -123,7 +153,7 @@ TrainState read_checkpoint_state(const std::string& path) {
 }
 
 template <class T>
-TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt) {
+TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt, Params<T>* ema) {
   H5File f(path, H5File::Read);
   check_format(f, path);
   TrainState st = read_state(f, path);
@@ -131,6 +161,10 @@ TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer
   std::vector<T> data(params.data(), params.data() + params.flat_size());
   try {
     read_params(f, "params", params);
+    if (ema) {
+      if (!f.exists("ema")) fail(path, ": no EMA weights (/ema): the run was trained without model_ema");
+      read_params(f, "ema", *ema);
+    }
     if (opt) {
       for (auto& [name, buf] : opt->state())
         for (const auto& info : params.infos()) {
@@ -148,7 +182,7 @@ TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer
 }
 
 template void save_checkpoint<float>(const std::string&, const CheckpointMeta&, const Params<float>&, Optimizer<float>*,
-                                     const TrainState&);
-template TrainState load_checkpoint<float>(const std::string&, Params<float>&, Optimizer<float>*);
+                                     const TrainState&, const Params<float>*);
+template TrainState load_checkpoint<float>(const std::string&, Params<float>&, Optimizer<float>*, Params<float>*);
 
 }  // namespace tapevit

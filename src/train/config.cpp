@@ -112,6 +112,32 @@ Entry list_key(const char* name, const char* section, const char* help, F field)
           [=](const TrainConfig& c) { return fmt_list(field(const_cast<TrainConfig&>(c))); }};
 }
 
+template <class F>
+Entry pair_key(const char* name, const char* section, const char* help, F field) {
+  return {{name, section, help},
+          [=](TrainConfig& c, const ConfigValue& v) {
+            const auto b = parse_list(name, v);
+            if (b.size() != 2) bad_value(name, v, "two numbers (min max)");
+            field(c)[0] = b[0], field(c)[1] = b[1];
+          },
+          [=](const TrainConfig& c) {
+            const double* p = field(const_cast<TrainConfig&>(c));
+            return fmt_list({p[0], p[1]});
+          }};
+}
+template <class F>
+Entry interp_key(const char* name, const char* section, const char* help, bool allow_random, F field) {
+  return {{name, section, help},
+          [=](TrainConfig& c, const ConfigValue& v) {
+            try {
+              field(c) = parse_interpolation(trim(v.value), name, allow_random);
+            } catch (const Error& e) {
+              fail(v.source, ": ", e.what());
+            }
+          },
+          [=](const TrainConfig& c) { return std::string(interpolation_name(field(const_cast<TrainConfig&>(c)))); }};
+}
+
 #define F(expr) [](TrainConfig& c) -> auto& { return c.expr; }
 
 const std::vector<Entry>& entries() {
@@ -146,8 +172,13 @@ const std::vector<Entry>& entries() {
       str_key("init", "model", "start from these weights: a timm model.safetensors or a tapevit checkpoint (.h5)", F(init)),
       bool_key("init_strict", "model", "refuse weights with missing, unexpected or misshapen tensors (timm's rules aside)", F(init_strict)),
       // [data]
-      str_key("dataset", "data", "fashion-mnist, mnist or cifar10", F(dataset)),
+      str_key("dataset", "data", "fashion-mnist, mnist, cifar10, or folder (timm's ImageFolder: data_dir/train/<class>/*.jpg|png)", F(dataset)),
       str_key("data_dir", "data", "directory of the data files (empty: the dataset's default)", F(data_dir)),
+      str_key("train_split", "data", "folder: the training split's sub-folder of data_dir", F(train_split)),
+      str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)),
+      str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sorted sub-folders)", F(class_map)),
+      bool_key("cache", "data", "folder: decode every image once into memory (small data sets)", F(cache)),
+      int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per core for folders, 0 for in-memory data)", F(workers)),
       list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)),
       list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)),
       list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)),
@@ -162,6 +193,18 @@ const std::vector<Entry>& entries() {
       num_key("mixup_prob", "data", "probability of mixing a batch", F(aug.mixup_prob)),
       num_key("mixup_switch_prob", "data", "probability of cutmix instead of mixup when both are on", F(aug.mixup_switch_prob)),
       num_key("smoothing", "data", "label smoothing", F(aug.smoothing)),
+      // timm's transforms (folder data sets)
+      pair_key("scale", "data", "folder: RandomResizedCrop area fraction range, two numbers", [](TrainConfig& c) -> auto& { return c.aug.image.scale; }),
+      pair_key("ratio", "data", "folder: RandomResizedCrop aspect ratio range, two numbers", [](TrainConfig& c) -> auto& { return c.aug.image.ratio; }),
+      interp_key("train_interpolation", "data", "folder: RandomResizedCrop resampling: random (bilinear or bicubic per image), bilinear, bicubic, ...", true, F(aug.image.train_interpolation)),
+      interp_key("interpolation", "data", "folder: eval resize resampling (bicubic, bilinear, ...)", false, F(aug.image.interpolation)),
+      num_key("crop_pct", "data", "folder: eval resizes to img_size / crop_pct, then center-crops (0: the preset's, else 0.875)", F(aug.image.crop_pct)),
+      num_key("vflip", "data", "folder: vertical flip probability", F(aug.image.vflip)),
+      num_key("color_jitter", "data", "folder: brightness, contrast and saturation jitter (0 = off; ignored with aa)", F(aug.image.color_jitter)),
+      str_key("aa", "data", "folder: RandAugment, e.g. rand-m9-mstd0.5-inc1 (empty = off)", F(aug.image.aa)),
+      num_key("reprob", "data", "folder: random erasing probability (0 = off)", F(aug.image.reprob)),
+      str_key("remode", "data", "folder: random erasing values: pixel (noise), rand (a colour per box) or const (0)", F(aug.image.remode)),
+      int_key("recount", "data", "folder: random erasing boxes per image (1 to recount)", F(aug.image.recount)),
       // [train]
       int_key("epochs", "train", "epochs to train", F(epochs)),
       int_key("batch_size", "train", "training batch size", F(batch_size)),
@@ -171,6 +214,8 @@ const std::vector<Entry>& entries() {
       int_key("checkpoint_steps", "train", "also write last.h5 every N steps (0 = at epoch ends only)", F(checkpoint_steps)),
       int_key("log_interval", "train", "steps between progress lines when output is not a terminal", F(log_interval)),
       str_key("output", "train", "run directory (empty: runs/<date>-<time>-<model>)", F(output)),
+      bool_key("model_ema", "train", "keep an exponential moving average of the weights, evaluated and saved beside them (timm's --model-ema)", F(model_ema)),
+      num_key("model_ema_decay", "train", "EMA decay per optimizer step (the first step copies the weights)", F(model_ema_decay)),
       // [optim]
       str_key("opt", "optim", "adamw, sgd (Nesterov momentum, as timm) or momentum", F(optim.opt)),
       num_key("lr", "optim", "peak learning rate", F(lr)),
@@ -392,8 +437,19 @@ void TrainConfig::validate() const {
   if (freeze != "none" && freeze != "all_but_head")
     fail("key 'freeze' must be none or all_but_head, got '", freeze, "'");
   if (freeze == "all_but_head" && vit.num_classes <= 0) fail("key 'freeze' = all_but_head needs a head (num_classes > 0)");
-  if (dataset != "fashion-mnist" && dataset != "mnist" && dataset != "cifar10")
-    fail("key 'dataset' must be fashion-mnist, mnist or cifar10, got '", dataset, "'");
+  if (dataset != "fashion-mnist" && dataset != "mnist" && dataset != "cifar10" && dataset != "folder")
+    fail("key 'dataset' must be fashion-mnist, mnist, cifar10 or folder, got '", dataset, "'");
+  if (workers < -1) fail("key 'workers' must be -1 (automatic), 0 or more, got ", workers);
+  if (!(model_ema_decay >= 0 && model_ema_decay < 1)) fail("key 'model_ema_decay' must be in [0, 1), got ", model_ema_decay);
+  if (aug.image.crop_pct != 0) aug.image.validate();
+  else {
+    ImageTransformConfig t = aug.image;
+    t.crop_pct = 1;
+    t.validate();
+  }
+  if (dataset == "folder" && aug.crop_padding > 0)
+    fail("key 'crop_pad' applies to in-memory data sets (fashion-mnist, mnist, cifar10); folders take timm's "
+         "RandomResizedCrop (keys scale, ratio)");
   optim.validate();
   if (!aug.mean.empty() || !aug.std.empty()) aug.validate(vit.in_chans);
   vit.validate();

@@ -16,10 +16,14 @@ namespace tapevit {
 
 namespace {
 
-constexpr const char* kColumns[] = {"epoch", "train_loss", "eval_loss", "eval_top1", "eval_top5", "lr", "seconds"};
+// seconds and the ema columns are optional when reading (older files; runs without model_ema)
+constexpr const char* kColumns[] = {"epoch", "train_loss", "eval_loss",     "eval_top1",    "eval_top5",
+                                    "lr",    "seconds",    "ema_eval_loss", "ema_eval_top1", "ema_eval_top5"};
+constexpr int kColumnCount = 10;
 
 double& column(EpochMetrics& m, int c) {
-  double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5, &m.lr, &m.seconds};
+  double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5,
+                    &m.lr,    &m.seconds,    &m.ema_loss,  &m.ema_top1,  &m.ema_top5};
   return *cols[c];
 }
 
@@ -163,12 +167,18 @@ void draw_panel(std::ostringstream& os, const Panel& p, double x0, double y0, co
 
 std::string summary_csv(const std::vector<EpochMetrics>& ms) {
   std::ostringstream os;
-  os << "epoch,train_loss,eval_loss,eval_top1,eval_top5,lr,seconds\n";
-  for (const auto& m : ms)
+  const bool ema = std::any_of(ms.begin(), ms.end(), [](const EpochMetrics& m) { return std::isfinite(m.ema_top1); });
+  os << "epoch,train_loss,eval_loss,eval_top1,eval_top5,lr,seconds" << (ema ? ",ema_eval_loss,ema_eval_top1,ema_eval_top5" : "")
+     << "\n";
+  for (const auto& m : ms) {
     os << int64_t(m.epoch) << "," << std::setprecision(6) << m.train_loss << "," << m.eval_loss << ","
        << std::setprecision(4) << std::fixed << m.eval_top1 << "," << m.eval_top5 << std::defaultfloat << ","
-       << std::setprecision(6) << m.lr << "," << std::setprecision(4) << std::fixed << m.seconds << std::defaultfloat
-       << "\n";
+       << std::setprecision(6) << m.lr << "," << std::setprecision(4) << std::fixed << m.seconds << std::defaultfloat;
+    if (ema)
+      os << "," << std::setprecision(6) << m.ema_loss << "," << std::setprecision(4) << std::fixed << m.ema_top1 << ","
+         << m.ema_top5 << std::defaultfloat;
+    os << "\n";
+  }
   return os.str();
 }
 
@@ -178,10 +188,10 @@ std::vector<EpochMetrics> read_summary_csv(const std::string& path) {
   std::string line;
   if (!std::getline(f, line)) fail(path, ": empty file, expected a header line starting 'epoch,'");
   const auto header = split(line, ',');
-  int where[7];
-  for (int c = 0; c < 7; ++c) {
+  int where[kColumnCount];
+  for (int c = 0; c < kColumnCount; ++c) {
     const auto it = std::find(header.begin(), header.end(), kColumns[c]);
-    if (it == header.end() && c != 6) fail(path, ":1: no column '", kColumns[c], "' (is this a tapevit summary.csv?)");
+    if (it == header.end() && c < 6) fail(path, ":1: no column '", kColumns[c], "' (is this a tapevit summary.csv?)");
     where[c] = it == header.end() ? -1 : int(it - header.begin());
   }
   std::vector<EpochMetrics> out;
@@ -191,7 +201,7 @@ std::vector<EpochMetrics> read_summary_csv(const std::string& path) {
     if (cells.size() != header.size())
       fail(path, ":", ln, ": ", cells.size(), " fields, the header has ", header.size());
     EpochMetrics m;
-    for (int c = 0; c < 7; ++c)
+    for (int c = 0; c < kColumnCount; ++c)
       if (where[c] >= 0) column(m, c) = parse_number(cells[size_t(where[c])], path, ln, kColumns[c]);
     out.push_back(m);
   }

@@ -29,9 +29,8 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
   const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
   const VitConfig& v = model.config();
   BatchLoader loader(data, B, cfg.seed, cfg.aug, /*train=*/false);
-  const int64_t K = v.num_classes, img = v.in_chans * v.img_size * v.img_size;
-  std::vector<float> images(size_t(B * img)), targets(size_t(B * K));
-  std::vector<int32_t> labels(static_cast<size_t>(B));
+  Prefetcher batches(loader, 0, 0, cfg.workers >= 0 ? int(cfg.workers) : default_workers(data));
+  const int64_t K = v.num_classes;
   Tape<float> tape;
   tape.set_grad_enabled(false);
   EvalResult r;
@@ -39,17 +38,19 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
   int64_t top1 = 0, top5 = 0;
   const int64_t k5 = std::min<int64_t>(5, K);
   for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
-    const int64_t n = loader.batch(0, s, images.data(), labels.data(), targets.data());
+    const Prefetcher::Batch& batch = batches.get(0, s);
+    const int64_t n = batch.n;
+    const int32_t* labels = batch.labels.data();
     tape.reset();
-    Var<float> logits = model(tape, tape.wrap(images.data(), {n, v.in_chans, v.img_size, v.img_size}));
+    Var<float> logits = model(tape, tape.wrap(const_cast<float*>(batch.images.data()), {n, v.in_chans, v.img_size, v.img_size}));
     for (int64_t b = 0; b < n; ++b) {
       const float* z = logits->data + b * K;
       const float mx = *std::max_element(z, z + K);
       double se = 0;
       for (int64_t k = 0; k < K; ++k) se += std::exp(double(z[k] - mx));
-      loss_sum += double(mx) + std::log(se) - double(z[labels[size_t(b)]]);
+      loss_sum += double(mx) + std::log(se) - double(z[labels[b]]);
       int64_t rank = 0;  // classes scoring strictly higher than the true one
-      for (int64_t k = 0; k < K; ++k) rank += z[k] > z[labels[size_t(b)]];
+      for (int64_t k = 0; k < K; ++k) rank += z[k] > z[labels[b]];
       top1 += rank < 1;
       top5 += rank < k5;
     }

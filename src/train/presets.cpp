@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <iomanip>
 #include <sstream>
+#include <tuple>
 
 namespace tapevit {
 
@@ -94,6 +95,35 @@ const Preset* find_preset(const std::string& name) {
 }
 
 }  // namespace
+
+bool preset_data_config(const std::string& name, PresetDataConfig& out) {
+  static const std::vector<double> inception = {0.5, 0.5, 0.5};
+  static const std::vector<double> imagenet_mean = {0.485, 0.456, 0.406}, imagenet_std = {0.229, 0.224, 0.225};
+  static const std::vector<double> clip_mean = {0.48145466, 0.4578275, 0.40821073};
+  static const std::vector<double> clip_std = {0.26862954, 0.26130258, 0.27577711};
+  // name -> (mean, std, crop_pct) of the default tag (vision_transformer.py / deit.py default_cfgs)
+  static const std::vector<std::tuple<std::string, const std::vector<double>*, const std::vector<double>*, double>> table = {
+      {"vit_tiny_patch16_224", &inception, &inception, 0.9},            // augreg_in21k_ft_in1k
+      {"vit_small_patch16_224", &inception, &inception, 0.9},           // augreg_in21k_ft_in1k
+      {"vit_base_patch16_224", &inception, &inception, 0.9},            // augreg2_in21k_ft_in1k
+      {"deit3_small_patch16_224", &imagenet_mean, &imagenet_std, 0.9},  // fb_in1k
+      {"deit_small_distilled_patch16_224", &imagenet_mean, &imagenet_std, 0.9},
+      {"vit_small_patch14_dinov2", &imagenet_mean, &imagenet_std, 1.0},  // lvd142m
+      {"vit_small_patch14_reg4_dinov2", &imagenet_mean, &imagenet_std, 1.0},
+      {"vit_base_patch16_clip_224", &clip_mean, &clip_std, 0.95},        // laion2b_ft_in12k_in1k
+      {"vit_base_patch16_clip_quickgelu_224", &clip_mean, &clip_std, 1.0},  // metaclip_2pt5b
+      {"vit_base_patch16_siglip_224", &inception, &inception, 0.9},     // v2_webli
+      {"vit_base_patch16_siglip_gap_224", &inception, &inception, 0.9},
+      {"vit_betwixt_patch16_reg4_gap_256", &inception, &inception, 0.95},  // sbb2_e200_in12k_ft_in1k
+  };
+  const Preset* p = find_preset(name);
+  for (const auto& [n, mean, std, crop] : table)
+    if (p && n == p->name) {
+      out.mean = *mean, out.std = *std, out.crop_pct = crop;
+      return true;
+    }
+  return false;
+}
 
 std::vector<std::string> preset_names() {
   std::vector<std::string> out;

@@ -1,6 +1,7 @@
 // src/train/progress.cpp: see progress.h.
 #include "progress.h"
 
+#include <cmath>
 #include <omp.h>
 
 #include <algorithm>
@@ -80,7 +81,21 @@ void print_header(const Run& run, std::ostream& out) {
       << " parameters\n"
       << "data: " << cfg.dataset << " " << run.train_set.n << " train / " << run.eval_set.n << " eval (" << run.eval_name << "), batch "
       << cfg.batch_size << ", " << run.steps_per_epoch << " steps/epoch, " << cfg.epochs << " epochs, "
-      << omp_get_max_threads() << " threads\n"
+      << omp_get_max_threads() << " threads\n";
+  if (run.train_set.is_folder()) {
+    const Dataset& d = run.train_set;
+    out << "images: " << d.num_classes << " classes (" << d.class_names.front()
+        << (d.num_classes > 1 ? ", ..., " + d.class_names.back() : std::string()) << ") from " << d.dir;
+    if (d.skipped + run.eval_set.skipped > 0)
+      out << ", " << d.skipped + run.eval_set.skipped << " other files skipped (not .jpg/.jpeg/.png)";
+    out << "; " << run.workers << (run.workers == 1 ? " worker" : " workers") << (cfg.cache ? ", decoded once (cache)" : "")
+        << "; train: RandomResizedCrop " << cfg.vit.img_size << " " << interpolation_name(cfg.aug.image.train_interpolation)
+        << (cfg.aug.image.aa.empty() ? "" : ", " + cfg.aug.image.aa)
+        << (cfg.aug.image.reprob > 0 ? ", erasing " + fixed(cfg.aug.image.reprob, 2) : "")
+        << "; eval: resize " << int64_t(double(cfg.vit.img_size) / cfg.aug.image.crop_pct) << " "
+        << interpolation_name(cfg.aug.image.interpolation) << ", center crop " << cfg.vit.img_size << "\n";
+  }
+  out
       << "run directory: " << cfg.output << (run.opts.resume.empty() ? "" : " (resumed from " + run.opts.resume + ")")
       << "\n";
   out.flush();
@@ -123,7 +138,9 @@ void print_epoch(Run& run, const EpochMetrics& m, bool best, std::ostream& out) 
   run.line_open = false;
   out << "epoch " << run.st.epoch << "/" << run.cfg.epochs << "  train_loss " << std::fixed << std::setprecision(4)
       << m.train_loss << "  eval_loss " << m.eval_loss << "  top1 " << std::setprecision(2) << m.eval_top1
-      << "%  top5 " << m.eval_top5 << "%  lr " << std::scientific << std::setprecision(2) << m.lr << std::defaultfloat
+      << "%  top5 " << m.eval_top5 << "%";
+  if (std::isfinite(m.ema_top1)) out << "  ema top1 " << m.ema_top1 << "%";
+  out << "  lr " << std::scientific << std::setprecision(2) << m.lr << std::defaultfloat
       << "  " << hms(m.seconds) << (best ? "  (best)" : "") << "\n"
       << std::flush;
 }

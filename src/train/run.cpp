@@ -23,17 +23,35 @@ void bind_normalisation_defaults(TrainConfig& cfg) {
   const bool given = !cfg.aug.mean.empty() || !cfg.aug.std.empty();
   std::vector<double> mean, std;
   default_mean_std(cfg.dataset, mean, std);
+  PresetDataConfig pre;
+  const bool timm_cfg = preset_data_config(cfg.model, pre);
+  if (cfg.dataset == "folder" && timm_cfg) mean = pre.mean, std = pre.std;  // the weights' own normalisation
+  if (cfg.dataset == "folder" && cfg.vit.in_chans == 1 && mean.size() == 3) {  // one channel: the mean of three
+    mean = {(mean[0] + mean[1] + mean[2]) / 3};
+    std = {(std[0] + std[1] + std[2]) / 3};
+  }
   if (cfg.aug.mean.empty()) cfg.aug.mean = mean;
   if (cfg.aug.std.empty()) cfg.aug.std = std;
+  if (cfg.aug.image.crop_pct == 0) cfg.aug.image.crop_pct = timm_cfg ? pre.crop_pct : 0.875;
   // The user's values must fit the model; the data set's own are checked against its images (check_data_fits).
-  cfg.aug.validate(given ? cfg.vit.in_chans : 0);
+  cfg.aug.validate(given || cfg.dataset == "folder" ? cfg.vit.in_chans : 0);
 }
 
 void bind_data_defaults(TrainConfig& cfg) {
   if (cfg.data_dir.empty()) cfg.data_dir = default_data_dir(cfg.dataset);
-  if (cfg.data_dir.empty()) fail("key 'data_dir' must be set for dataset '", cfg.dataset, "' (no packaged default)");
+  if (cfg.data_dir.empty())
+    fail("key 'data_dir' must be set for dataset '", cfg.dataset, "' (no packaged default)",
+         cfg.dataset == "folder" ? ": the folder holding train/<class>/<image> and val/<class>/<image>" : "");
   cfg.aug.augment = !cfg.no_aug;
   bind_normalisation_defaults(cfg);
+}
+
+Dataset load_split(const TrainConfig& cfg, bool train) {
+  if (cfg.dataset != "folder") return load_dataset(cfg.dataset, cfg.data_dir, train);
+  FolderOptions fo;
+  fo.train_split = cfg.train_split, fo.val_split = cfg.val_split, fo.class_map = cfg.class_map;
+  fo.channels = cfg.vit.in_chans, fo.img_size = cfg.vit.img_size;
+  return load_folder(cfg.data_dir, fo, train);
 }
 
 void check_data_fits(const TrainConfig& cfg, const Dataset& d) {
@@ -188,13 +206,13 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   }
   choose_output(cfg, opts, resumed_meta, resumed);
 
-  train_set = load_dataset(cfg.dataset, cfg.data_dir, true);
+  train_set = load_split(cfg, true);
   if (cfg.val_fraction > 0) {
     eval_set = hold_out(train_set, cfg.val_fraction, cfg.seed);
     eval_name = "held out of train (val_fraction " + config_get(cfg, "val_fraction") + ")";
   } else {
-    eval_set = load_dataset(cfg.dataset, cfg.data_dir, false);
-    eval_name = "test split";
+    eval_set = load_split(cfg, false);
+    eval_name = cfg.dataset == "folder" ? eval_set.dir : "test split";
   }
   const std::vector<int64_t> classes(cfg.classes.begin(), cfg.classes.end());
   select_classes(train_set, classes, cfg.train_per_class);
@@ -204,6 +222,10 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
     eval_name += ", first " + std::to_string(val_per_class) + " per class (val_per_class; 0 for all)";
   check_data_fits(cfg, train_set);
   check_data_fits(cfg, eval_set);
+  if (cfg.cache && train_set.is_folder()) {
+    decode_all(train_set);
+    decode_all(eval_set);
+  }
 
   model = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);
   if (!cfg.init.empty() && opts.resume.empty()) {  // a resumed run takes its weights from the checkpoint
@@ -212,6 +234,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   }
   if (cfg.freeze == "all_but_head")
     for (const auto& info : params().infos()) params().set_trainable(info.name, info.name.rfind("head.", 0) == 0);
+  if (cfg.model_ema) ema = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);  // set by the first update
   opt = make_optimizer(cfg.optim, params());
   if (cfg.layer_decay > 0) opt->set_lr_scales(layer_decay_scales(params(), cfg.vit.depth, cfg.layer_decay));
   loader = std::make_unique<BatchLoader>(train_set, cfg.batch_size, cfg.seed, cfg.aug, /*train=*/true);
@@ -228,12 +251,16 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   meta.tapevit_version = version();
   meta.tapevit_commit = commit();
   meta.command_line = opts.command_line;
+  meta.class_names = train_set.class_names;
   meta.config_ini = "# tapevit " + meta.tapevit_version + " (commit " + meta.tapevit_commit + "), run " + meta.run_id +
                     " started " + meta.created + (opts.resume.empty() ? "" : ", resumed " + now_text()) + "\n" +
                     (opts.command_line.empty() ? "" : "# command: " + opts.command_line + "\n") + config_to_ini(cfg);
   st.seed = cfg.seed;
   if (!opts.resume.empty()) {
-    st = load_checkpoint(opts.resume, params(), opt.get());
+    if (cfg.model_ema && !checkpoint_has_ema(opts.resume))
+      fail(opts.resume, ": model_ema = true, but the checkpoint has no EMA weights (the run was trained without "
+           "model_ema; start a new run with --init ", opts.resume, " to add one)");
+    st = load_checkpoint(opts.resume, params(), opt.get(), ema ? &ema->params() : nullptr);
     if (st.seed != cfg.seed)
       fail(opts.resume, ": checkpoint was trained with seed ", st.seed, ", the config says seed = ", cfg.seed);
     if (st.global_step != st.epoch * steps_per_epoch + st.step_in_epoch)
@@ -245,10 +272,8 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   last_path = (fs::path(cfg.output) / "last.h5").string();
   best_path = (fs::path(cfg.output) / "best.h5").string();
 
-  const VitConfig& v = cfg.vit;
-  images.resize(size_t(cfg.batch_size * v.in_chans * v.img_size * v.img_size));
-  targets.resize(size_t(cfg.batch_size * v.num_classes));
-  labels.resize(size_t(cfg.batch_size));
+  workers = cfg.workers >= 0 ? int(cfg.workers) : default_workers(train_set);
+  batches = std::make_unique<Prefetcher>(*loader, st.epoch, st.step_in_epoch, workers);
   tape.training = true;
 }
 

@@ -32,18 +32,18 @@ struct Run {
   Dataset train_set, eval_set;  // eval_set: what each epoch is evaluated on (and best.h5 chosen by)
   std::string eval_name;         // "test split", "held out of train (val_fraction 0.1)", ...
   std::unique_ptr<VisionTransformer<float>> model;
+  std::unique_ptr<VisionTransformer<float>> ema;  // model_ema: the EMA of model's weights (timm's ModelEmaV3)
   std::unique_ptr<Optimizer<float>> opt;
   std::unique_ptr<BatchLoader> loader;  // reads train_set
+  std::unique_ptr<Prefetcher> batches;  // the loader's batches from the run's (epoch, step) on, made ahead
+  int workers = 0;                      // the Prefetcher's threads (cfg.workers resolved)
   int64_t steps_per_epoch = 0;
   LrSchedule sched;
   CheckpointMeta meta;  // what every checkpoint of this run records
   TrainState st;        // where the run is (restored on resume)
   std::string last_path, best_path;
 
-  // The batch a step reads, and the tape it records on.
-  std::vector<float> images, targets;
-  std::vector<int32_t> labels;
-  Tape<float> tape;
+  Tape<float> tape;  // what a step records on
 
   // Wall time: of the training steps (throughput), and of the epoch under way.
   double train_seconds = 0;
@@ -54,7 +54,7 @@ struct Run {
   bool line_open = false;           // a live progress line is on the terminal (end it before anything else)
 
   Params<float>& params() { return model->params(); }
-  void save(const std::string& path) { save_checkpoint(path, meta, params(), opt.get(), st); }
+  void save(const std::string& path) { save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr); }
   // stop_after_steps (tests: an interruption at a chosen step) has been reached.
   bool stop_requested() const { return opts.stop_after_steps > 0 && st.global_step >= opts.stop_after_steps; }
 };

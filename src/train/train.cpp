@@ -2,6 +2,7 @@
 // validate (evaluate), end_epoch. See tapevit/train/train.h for what a run guarantees.
 #include "tapevit/train/train.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -20,15 +21,26 @@ namespace {
 // Per-step dropout / drop-path stream: a function of (seed, step) only, so resuming replays it exactly.
 Rng step_rng(uint64_t seed, int64_t step) { return Rng{splitmix64(seed ^ 0xD1B54A32D192ED03ull) ^ splitmix64(uint64_t(step)), 0}; }
 
+// timm's ModelEmaV3.update after optimizer update number `step` (1-based): ema += (1 - decay) (w - ema), with
+// decay 0 at the first update (the EMA starts as a copy of the weights) and `decay` after it.
+void update_ema(Params<float>& ema, const Params<float>& w, int64_t step, double decay) {
+  const float keep = step <= 1 ? 0.0f : float(decay), take = 1.0f - keep;
+  float* e = ema.data();
+  const float* x = w.data();
+  const int64_t n = w.flat_size();
+#pragma omp parallel for schedule(static) if (n >= 65536)
+  for (int64_t i = 0; i < n; ++i) e[i] += take * (x[i] - e[i]);
+}
+
 // One optimizer step on batch (epoch, step_in_epoch): forward, loss, backward, clip, update. Returns the loss.
 double train_step(Run& run) {
   TrainState& st = run.st;
   const VitConfig& v = run.cfg.vit;
-  run.loader->batch(st.epoch, st.step_in_epoch, run.images.data(), run.labels.data(), run.targets.data());
+  const Prefetcher::Batch& b = run.batches->get(st.epoch, st.step_in_epoch);
   run.tape.reset();
   run.tape.rng = step_rng(run.cfg.seed, st.global_step);
-  Var<float> x = run.tape.wrap(run.images.data(), {run.cfg.batch_size, v.in_chans, v.img_size, v.img_size});
-  Var<float> loss = soft_target_cross_entropy(run.tape, (*run.model)(run.tape, x), run.targets.data());
+  Var<float> x = run.tape.wrap(const_cast<float*>(b.images.data()), {run.cfg.batch_size, v.in_chans, v.img_size, v.img_size});
+  Var<float> loss = soft_target_cross_entropy(run.tape, (*run.model)(run.tape, x), b.targets.data());
   const double lv = loss->data[0];
   if (!std::isfinite(lv))
     fail("non-finite loss (", lv, ") at step ", st.global_step + 1, " (epoch ", st.epoch + 1, ", batch ",
@@ -41,6 +53,7 @@ double train_step(Run& run) {
   clip_grad_norm(run.params(), run.cfg.clip_grad);
   st.lr = run.sched.at(st.global_step);
   run.opt->step(run.params(), st.lr);
+  if (run.ema) update_ema(run.ema->params(), run.params(), st.global_step + 1, run.cfg.model_ema_decay);
   return lv;
 }
 
@@ -72,7 +85,7 @@ bool train_one_epoch(Run& run) {
 }
 
 // After the evaluation: the epoch's metrics row, last.h5 (and best.h5), summary.csv and curves.svg.
-void end_epoch(Run& run, const EvalResult& ev) {
+void end_epoch(Run& run, const EvalResult& ev, const EvalResult* ema) {
   TrainState& st = run.st;
   EpochMetrics m;
   m.epoch = double(st.epoch + 1);
@@ -82,14 +95,17 @@ void end_epoch(Run& run, const EvalResult& ev) {
   m.eval_top5 = ev.top5;
   m.lr = st.lr;
   m.seconds = run.epoch_seconds_before + since(run.epoch_start);
+  if (ema) m.ema_loss = ema->loss, m.ema_top1 = ema->top1, m.ema_top5 = ema->top5;
   st.metrics.push_back(m);
   ++st.epoch;
   st.step_in_epoch = 0;
   st.train_loss_sum = 0;
   st.train_loss_count = 0;
   st.epoch_seconds = 0;
-  const bool best = ev.top1 > st.best_top1;
-  if (best) st.best_top1 = ev.top1, st.best_epoch = st.epoch;
+  // best.h5 (both weight sets) by the better of the model's and the EMA's top-1
+  const double top1 = ema ? std::max(ev.top1, ema->top1) : ev.top1;
+  const bool best = top1 > st.best_top1;
+  if (best) st.best_top1 = top1, st.best_epoch = st.epoch;
   run.save(run.last_path);
   if (best) run.save(run.best_path);
   const fs::path dir(run.cfg.output);
@@ -134,8 +150,11 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       const auto t_eval = Clock::now();
       const EvalResult ev = evaluate(*run.model, run.eval_set, run.cfg,
                                      opts.out ? eval_progress(run, *opts.out) : EvalProgress{});
+      EvalResult ema_ev;
+      if (run.ema)
+        ema_ev = evaluate(*run.ema, run.eval_set, run.cfg, opts.out ? eval_progress(run, *opts.out) : EvalProgress{});
       run.last_eval_seconds = since(t_eval);
-      end_epoch(run, ev);
+      end_epoch(run, ev, run.ema ? &ema_ev : nullptr);
       if (run.stop_requested()) break;
     }
   } catch (...) {

@@ -3,16 +3,20 @@
 // Layout:
 //   /params/<timm name>                     float32, the parameter's timm shape
 //   /optimizer/<state>/<timm name>          float32 ("exp_avg", "exp_avg_sq" for adamw; "momentum_buffer" for sgd)
+//   /ema/<timm name>                        float32, the EMA of the weights (model_ema runs only)
 //   /metrics/<column>                       float64 per finished epoch: epoch, train_loss, eval_loss, eval_top1,
-//                                           eval_top5, lr, seconds
+//                                           eval_top5, lr, seconds, ema_eval_loss, ema_eval_top1, ema_eval_top5
+//                                           (NaN without EMA; older checkpoints lack the ema columns)
 //   attributes on /: format ("tapevit-checkpoint"), version, config (the resolved INI), model_config (JSON,
 //   timm argument names), optimizer, optimizer_steps, global_step, epoch (epochs finished), step_in_epoch
 //   (batches done in the unfinished epoch), seed, lr, best_top1, best_epoch, train_loss_sum, train_loss_count,
-//   epoch_seconds; run_id, tapevit_version, tapevit_commit, created, command_line (see CheckpointMeta).
+//   epoch_seconds; run_id, tapevit_version, tapevit_commit, created, command_line, class_names (see
+//   CheckpointMeta).
 // Data order, augmentation and dropout draws are pure functions of (seed, epoch, step), so these attributes
 // are the whole RNG state. Saving writes a temporary file beside the target, syncs it and renames it over
 // the target, so a crash at any moment leaves the previous checkpoint intact.
 #pragma once
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -24,6 +28,7 @@ namespace tapevit {
 
 struct EpochMetrics {
   double epoch = 0, train_loss = 0, eval_loss = 0, eval_top1 = 0, eval_top5 = 0, lr = 0, seconds = 0;
+  double ema_loss = NAN, ema_top1 = NAN, ema_top5 = NAN;  // the EMA weights' evaluation (model_ema runs)
 };
 
 struct TrainState {
@@ -47,15 +52,21 @@ struct CheckpointMeta {
   std::string run_id = {};
   // Where the run came from: tapevit version and commit, the date it started and its command line.
   std::string tapevit_version = {}, tapevit_commit = {}, created = {}, command_line = {};
+  // The class names of the labels (folder data sets: the class folders or class_map), for predictions by name.
+  std::vector<std::string> class_names = {};
 };
 
+// ema: the EMA of the weights (same names and shapes), or nullptr.
 template <class T>
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const Params<T>& params,
-                     Optimizer<T>* opt, const TrainState& state);
+                     Optimizer<T>* opt, const TrainState& state, const Params<T>* ema = nullptr);
 // Strict: every parameter (and optimizer state tensor, when opt is given) by name and shape; an Error lists
 // every mismatch. Returns the training state.
+// ema: also read the EMA weights into it (an Error naming the file when it has none).
 template <class T>
-TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt);
+TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt, Params<T>* ema = nullptr);
+// The checkpoint holds EMA weights (/ema).
+bool checkpoint_has_ema(const std::string& path);
 CheckpointMeta read_checkpoint_meta(const std::string& path);
 // The training state alone (step, epoch, metrics, ...), without reading any tensor.
 TrainState read_checkpoint_state(const std::string& path);

@@ -36,8 +36,13 @@ struct TrainConfig {
   AugmentConfig aug = [] {
     AugmentConfig a;
     a.crop_padding = 0;
+    a.image.crop_pct = 0;  // 0 = the preset's (timm's pretrained_cfg), else 0.875: bound with the data defaults
     return a;
   }();
+  // dataset = folder (timm's ImageFolder): data_dir/<train_split>/<class>/<image>, eval on <val_split>
+  std::string train_split = "train", val_split, class_map;
+  bool cache = false;   // decode every image once, into memory
+  int64_t workers = -1;  // batch-making threads ahead of the step; -1 = automatic (default_workers)
   bool no_aug = false;
   std::vector<double> classes;   // keep only these classes, relabelled 0.. in this order (empty = all)
   int64_t train_per_class = 0;   // keep the first N training samples of each class (0 = all)
@@ -52,6 +57,8 @@ struct TrainConfig {
   int64_t checkpoint_steps = 0;  // also write last.h5 every N optimizer steps (0 = only at epoch ends)
   int64_t log_interval = 50;     // steps between plain progress lines when stdout is not a terminal
   std::string output;            // run directory; "" = runs/<date>-<time>-<model>
+  bool model_ema = false;        // timm's --model-ema: an EMA of the weights, evaluated and checkpointed beside them
+  double model_ema_decay = 0.9998;
   // [optim]
   OptimConfig optim;
   std::string sched = "cosine";

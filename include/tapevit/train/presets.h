@@ -24,6 +24,13 @@ std::vector<std::string> presets_for_data(int64_t channels, int64_t size, int64_
 // architectures, tapevit's for its own), else "vit_custom_patch<P>_<img>".
 std::string architecture_name(const VitConfig& vit);
 bool is_timm_name(const std::string& name);  // vit_tiny_patch16_224, ... (timm.create_model knows it)
+// timm's pretrained_cfg of a timm preset's default tag (timm 1.0.28): the normalisation and eval crop its weights
+// were trained with. False for tapevit's own presets (their data set's statistics apply).
+struct PresetDataConfig {
+  std::vector<double> mean, std;
+  double crop_pct = 0.875;
+};
+bool preset_data_config(const std::string& name, PresetDataConfig& out);
 // One line per preset with its architecture (tapevit train --list_models).
 std::string preset_table();
 

@@ -49,5 +49,7 @@ void bind_data_defaults(TrainConfig& cfg);
 // directory needed: export and predict use this).
 void bind_normalisation_defaults(TrainConfig& cfg);
 void check_data_fits(const TrainConfig& cfg, const Dataset& data);
+// The train or eval split the config names (folders: load_folder with the config's split and class keys).
+Dataset load_split(const TrainConfig& cfg, bool train);
 
 }  // namespace tapevit

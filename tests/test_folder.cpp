@@ -1,0 +1,276 @@
+// tests/test_folder.cpp: image folders as timm's ImageFolder (classes, order, skipped files, the errors that name
+// the folder), folder batches (a pure function of (seed, epoch, step) whatever the number of workers; a corrupt
+// image stops with its name), and training on a folder that resumes bit-identically with 1 and 3 workers.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "fake_data.h"
+#include "test_util.h"
+#include "tapevit/data/loader.h"
+#include "tapevit/io/checkpoint.h"
+#include "tapevit/io/h5.h"
+#include "tapevit/train/train.h"
+
+using namespace tapevit;
+using namespace tapevit::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kImages = std::string(TAPEVIT_FIXTURES) + "/images/";
+
+fs::path fresh(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("tapevit_folder_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+void put(const fs::path& dir, const std::string& fixture, const std::string& as) {
+  fs::create_directories(dir);
+  fs::copy_file(kImages + fixture, dir / as, fs::copy_options::overwrite_existing);
+}
+
+// root/{train,val}/{cat2, cat10, Dog}, a nested folder, a text file and mixed-case extensions
+fs::path small_tree(const std::string& name) {
+  const fs::path root = fresh(name);
+  for (const char* split : {"train", "val"}) {
+    put(root / split / "cat10", "rgb_37x23.png", "b.PNG");
+    put(root / split / "cat10", "photo_160x120.jpg", "a10.jpg");
+    put(root / split / "cat10", "grey_40x30.jpg", "a9.jpeg");
+    put(root / split / "cat2", "palette_33x20.png", "x.png");
+    put(root / split / "cat2" / "nested", "rgba_25x25.png", "y.png");
+    put(root / split / "Dog", "odd_101x77.jpg", "d.jpg");
+  }
+  std::ofstream(root / "train" / "Dog" / "notes.txt") << "not an image";
+  std::ofstream(root / "train" / "README") << "beside the class folders";
+  return root;
+}
+
+}  // namespace
+
+TEST_CASE("Folder: classes in timm's natural order, images found recursively in natural order, other files counted") {
+  const fs::path root = small_tree("order");
+  FolderOptions fo;
+  fo.img_size = 32;
+  const Dataset d = load_folder(root.string(), fo, true);
+  CHECK(d.name == "folder");
+  CHECK(d.is_folder());
+  REQUIRE(d.class_names == std::vector<std::string>{"cat2", "cat10", "Dog"});
+  CHECK(d.n == 6);
+  CHECK(d.skipped == 2);  // notes.txt and README
+  CHECK(d.channels == 3);
+  CHECK(d.height == 32);
+  REQUIRE(d.files.size() == 6);
+  // sorted by path in natural order: cat2/... before cat10/..., a9 before a10, nested/ before x
+  const std::string t = (root / "train").string() + "/";
+  CHECK(d.files[0] == t + "cat2/nested/y.png");
+  CHECK(d.files[1] == t + "cat2/x.png");
+  CHECK(d.files[2] == t + "cat10/a9.jpeg");
+  CHECK(d.files[3] == t + "cat10/a10.jpg");
+  CHECK(d.files[4] == t + "cat10/b.PNG");
+  CHECK(d.files[5] == t + "Dog/d.jpg");
+  CHECK(d.labels == std::vector<int32_t>{0, 0, 1, 1, 1, 2});
+  const Dataset v = load_folder(root.string(), fo, false);  // "val" found as the eval split
+  CHECK(v.dir == (root / "val").string());
+  CHECK(v.n == 6);
+  CHECK(natural_less("img2", "img10"));
+  CHECK(natural_less("A1", "a02b"));
+  CHECK(!natural_less("x10", "x9"));
+
+  // a class map orders the labels by its lines
+  std::ofstream(root / "classes.txt") << "Dog\ncat10\ncat2\n";
+  fo.class_map = (root / "classes.txt").string();
+  const Dataset m = load_folder(root.string(), fo, true);
+  CHECK(m.class_names == std::vector<std::string>{"Dog", "cat10", "cat2"});
+  CHECK(m.labels == std::vector<int32_t>{2, 2, 1, 1, 1, 0});
+}
+
+TEST_CASE("Folder: an empty class, differing classes, a missing split, a bad class_map are errors naming the folder") {
+  const fs::path root = small_tree("errors");
+  FolderOptions fo;
+  const std::string r = root.string();
+  expect_error([&] { load_folder((root / "nope").string(), fo, true); }, {"nope", "is not a folder"});
+  fs::create_directories(root / "train" / "empty");
+  fs::create_directories(root / "val" / "empty");
+  expect_error([&] { load_folder(r, fo, true); }, {"train/empty", "has no image"});
+  fs::remove_all(root / "train" / "empty");
+  expect_error([&] { load_folder(r, fo, true); }, {"class folders of", "only in the second: empty"});
+  fs::remove_all(root / "val" / "empty");
+  fo.val_split = "validation";
+  expect_error([&] { load_folder(r, fo, false); }, {"validation", "does not exist", "val_split"});
+  fo.val_split = "";
+  fs::rename(root / "val", root / "holdout");
+  expect_error([&] { load_folder(r, fo, false); }, {"no eval split folder", "validation, val, test"});
+  fo.val_split = "holdout";
+  CHECK(load_folder(r, fo, false).n == 6);
+  std::ofstream(root / "map.txt") << "cat2\ncat10\n";
+  fo.class_map = (root / "map.txt").string();
+  expect_error([&] { load_folder(r, fo, true); }, {"Dog", "is not in class_map", "map.txt"});
+  std::ofstream(root / "map.txt") << "cat2\ncat10\nDog\nbird\n";
+  expect_error([&] { load_folder(r, fo, true); }, {"class 'bird'", "has no folder"});
+  std::ofstream(root / "map.txt") << "cat2\n\ncat10\n";
+  expect_error([&] { load_folder(r, fo, true); }, {"map.txt", "line 2 is empty"});
+  fs::create_directories(root / "bare" / "train");
+  fo = FolderOptions{};
+  expect_error([&] { load_folder((root / "bare").string(), fo, true); }, {"bare/train", "has no class folder"});
+}
+
+TEST_CASE("Folder batches: a pure function of (seed, epoch, step) for 0, 1 and 3 workers, with every transform on") {
+  const fs::path root = fresh("batches");
+  write_stripes_folder(root, 48, 16);
+  FolderOptions fo;
+  fo.img_size = 24;
+  const Dataset d = load_folder(root.string(), fo, true);
+  REQUIRE(d.n == 48);
+  AugmentConfig aug;
+  aug.mean = {0.5}, aug.std = {0.25};
+  aug.mixup = 0.5, aug.cutmix = 0.5;
+  aug.image.aa = "rand-m9-mstd0.5-inc1";
+  aug.image.reprob = 0.5;
+  aug.image.vflip = 0.2;
+  aug.image.crop_pct = 0.9;
+  BatchLoader loader(d, 8, 7, aug, true);
+  std::vector<std::vector<float>> reference;
+  for (int workers : {0, 1, 3}) {
+    Prefetcher p(loader, 0, 2, workers);
+    std::vector<std::vector<float>> got;
+    for (int64_t e = 0; e < 2; ++e)
+      for (int64_t s = e == 0 ? 2 : 0; s < loader.steps_per_epoch(); ++s) {
+        const Prefetcher::Batch& b = p.get(e, s);
+        CHECK(b.n == 8);
+        got.push_back(b.images);
+        got.back().insert(got.back().end(), b.targets.begin(), b.targets.end());
+      }
+    if (reference.empty()) reference = got;
+    else CHECK_MESSAGE(got == reference, workers << " workers give other batches than 0");
+  }
+  // out of order is a usage error; a new pipeline can start anywhere
+  Prefetcher p(loader, 1, 0, 2);
+  CHECK(contains(error_of([&] { p.get(1, 1); }), "out of order"));
+  // the eval loader: every image, in order, deterministic, the eval transform
+  BatchLoader eval(d, 5, 7, aug, false);
+  Prefetcher e1(eval, 0, 0, 2), e2(eval, 0, 0, 0);
+  int64_t seen = 0;
+  for (int64_t s = 0; s < eval.steps_per_epoch(); ++s) {
+    const auto& a = e1.get(0, s);
+    const auto& b = e2.get(0, s);
+    CHECK(a.n == b.n);
+    CHECK(std::equal(a.images.begin(), a.images.begin() + a.n * 3 * 24 * 24, b.images.begin()));
+    seen += a.n;
+  }
+  CHECK(seen == 48);
+}
+
+TEST_CASE("Folder batches: a corrupt image stops its batch with an error naming the file, for any number of workers") {
+  const fs::path root = fresh("corrupt");
+  write_stripes_folder(root, 24, 10);
+  put(root / "train" / "class3", "truncated.jpg", "broken.jpg");
+  FolderOptions fo;
+  fo.img_size = 16;
+  const Dataset d = load_folder(root.string(), fo, true);
+  AugmentConfig aug;
+  BatchLoader loader(d, 25, 1, aug, false);  // one batch holds every image
+  for (int workers : {0, 2}) {
+    Prefetcher p(loader, 0, 0, workers);
+    expect_error([&] { p.get(0, 0); }, {"broken.jpg", "truncated"});
+  }
+  // cache = true decodes up front: the same error, before any step
+  Dataset c = d;
+  expect_error([&] { decode_all(c); }, {"broken.jpg"});
+}
+
+TEST_CASE("Folder training: interrupted and resumed with 3 workers ends bit-identical to an uninterrupted run with 1") {
+  const fs::path root = fresh("train");
+  write_stripes_folder(root, 96, 32);
+  auto config = [&](const std::string& out, int workers) {
+    ConfigValues v;
+    auto set = [&](const char* k, const std::string& x) { v[k] = {x, "test"}; };
+    set("dataset", "folder");
+    set("data_dir", root.string());
+    set("img_size", "24");
+    set("in_chans", "3");
+    set("patch_size", "8");
+    set("embed_dim", "32");
+    set("depth", "2");
+    set("num_heads", "2");
+    set("num_classes", "10");
+    set("batch_size", "16");
+    set("epochs", "2");
+    set("threads", "2");
+    set("workers", std::to_string(workers));
+    set("aa", "rand-m7-mstd0.5-inc1");
+    set("reprob", "0.25");
+    set("mixup", "0.2");
+    set("drop_path", "0.1");
+    set("model_ema", "true");
+    set("model_ema_decay", "0.9");
+    set("output", out);
+    return resolve_config(v);
+  };
+  const std::string a = (root / "run_a").string(), b = (root / "run_b").string();
+  const TrainSummary full = train(config(a, 1), {});
+  CHECK(full.epochs_done == 2);
+  TrainOptions stop;
+  stop.stop_after_steps = 7;  // mid-epoch 2 (6 steps per epoch)
+  train(config(b, 3), stop);
+  TrainOptions resume;
+  resume.resume = b + "/last.h5";
+  const TrainSummary rest = train(config(b, 3), resume);
+  CHECK(rest.epochs_done == 2);
+  H5File fa(a + "/last.h5", H5File::Read), fb(b + "/last.h5", H5File::Read);
+  int64_t compared = 0;
+  for (const std::string group : {"params", "ema"})
+    for (const auto& name : fa.list(group)) {
+      CHECK_MESSAGE(fa.read<float>(group + "/" + name) == fb.read<float>(group + "/" + name), group << "/" << name);
+      ++compared;
+    }
+  CHECK(compared > 20);
+  CHECK(std::isfinite(read_checkpoint_state(a + "/last.h5").metrics.back().ema_top1));
+}
+
+TEST_CASE("Model EMA: the first update copies the weights, then ema += (1 - decay) (w - ema), saved beside them") {
+  const fs::path root = fresh("ema");
+  write_stripes_folder(root, 32, 10);
+  auto config = [&](const std::string& out) {
+    ConfigValues v;
+    auto set = [&](const char* k, const std::string& x) { v[k] = {x, "test"}; };
+    for (auto [k, x] : {std::pair{"dataset", "folder"}, {"img_size", "16"}, {"in_chans", "3"}, {"patch_size", "8"},
+                        {"embed_dim", "16"}, {"depth", "1"}, {"num_heads", "2"}, {"num_classes", "10"},
+                        {"batch_size", "8"}, {"epochs", "1"}, {"threads", "1"}, {"workers", "0"},
+                        {"model_ema", "true"}, {"model_ema_decay", "0.75"}})
+      set(k, x);
+    set("data_dir", root.string());
+    set("output", out);
+    return resolve_config(v);
+  };
+  const std::string one = (root / "one").string(), two = (root / "two").string();
+  TrainOptions o;
+  o.stop_after_steps = 1;
+  train(config(one), o);
+  o.stop_after_steps = 2;
+  train(config(two), o);
+  H5File f1(one + "/last.h5", H5File::Read), f2(two + "/last.h5", H5File::Read);
+  int64_t checked = 0;
+  for (const auto& name : f1.list("params")) {
+    const auto w1 = f1.read<float>("params/" + name), e1 = f1.read<float>("ema/" + name);
+    const auto w2 = f2.read<float>("params/" + name), e2 = f2.read<float>("ema/" + name);
+    CHECK_MESSAGE(e1 == w1, name << ": the first update copies");
+    std::vector<float> want(w1.size());
+    for (size_t i = 0; i < w1.size(); ++i) want[i] = e1[i] + 0.25f * (w2[i] - e1[i]);
+    CHECK_MESSAGE(e2 == want, name);
+    ++checked;
+  }
+  CHECK(checked > 5);
+  // a resume that asks for an EMA the checkpoint does not have is refused by name
+  TrainConfig plain = config((root / "plain").string());
+  plain.model_ema = false;
+  o.stop_after_steps = 1;
+  train(plain, o);
+  TrainOptions r;
+  r.resume = (root / "plain" / "last.h5").string();
+  expect_error([&] { train(config((root / "plain").string()), r); }, {"plain/last.h5", "no EMA weights"});
+}
