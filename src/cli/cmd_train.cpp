@@ -3,16 +3,21 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
 #include "args.h"
 #include "tapevit/data/dataset.h"
+#include "tapevit/io/atomic_file.h"
 #include "tapevit/io/checkpoint.h"
+#include "tapevit/train/report.h"
 #include "tapevit/train/timm_flags.h"
 #include "tapevit/train/train.h"
 
 namespace tapevit::cli {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -92,38 +97,61 @@ int cmd_train(const std::vector<std::string>& args) {
 int cmd_eval(const std::vector<std::string>& args) {
   po::options_description fixed("eval options");
   fixed.add_options()("help,h", "show this help")("checkpoint", po::value<std::string>()->value_name("CKPT"),
-                                                    "checkpoint to evaluate (its config gives the model and data)");
-  const std::vector<std::string> keys = {"dataset", "data_dir", "mean", "std", "classes",
-                                         "validation_batch_size", "batch_size", "threads"};
+                                                    "checkpoint to evaluate (its config gives the model and data)")(
+      "ema", po::bool_switch(), "evaluate the checkpoint's EMA weights (runs trained with model_ema)")(
+      "report", po::value<std::string>()->value_name("DIR"),
+      "where per_class.csv, confusion.csv and confusion.svg go (default: eval_<split>/ beside the checkpoint)");
+  const std::vector<std::string> keys = {"dataset", "data_dir", "val_split", "class_map", "mean", "std", "classes",
+                                         "interpolation", "crop_pct", "workers", "validation_batch_size",
+                                         "batch_size", "threads"};
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
-    std::cout << "usage: tapevit eval --checkpoint CKPT [--KEY VALUE ...]\n\n"
+    std::cout << "usage: tapevit eval --checkpoint CKPT [--ema] [--report DIR] [--KEY VALUE ...]\n\n"
               << fixed << "\nconfig keys (each defaults to the checkpoint's value):\n";
     print_keys_help(std::cout, keys, "the checkpoint's");
     return 0;
   }
   if (!vm.count("checkpoint")) throw UsageError("eval needs --checkpoint CKPT");
   const std::string path = vm["checkpoint"].as<std::string>();
-  ConfigValues values = parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0);
+  const CheckpointMeta meta = read_checkpoint_meta(path);
+  ConfigValues values = parse_ini_text(meta.config_ini, path, 0);
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
   print_notes(std::cout, cfg);
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
   bind_data_defaults(cfg);
   VisionTransformer<float> model(cfg.vit, cfg.seed);
-  TrainState st = load_checkpoint<float>(path, model.params(), nullptr);
-  Dataset test = load_dataset(cfg.dataset, cfg.data_dir, false);
+  const bool ema = vm["ema"].as<bool>();
+  TrainState st;
+  if (ema) {  // the weights into a scratch model, the EMA into the one evaluated
+    VisionTransformer<float> weights(cfg.vit, cfg.seed);
+    st = load_checkpoint<float>(path, weights.params(), nullptr, &model.params());
+  } else {
+    st = load_checkpoint<float>(path, model.params(), nullptr);
+  }
+  Dataset test = load_split(cfg, false);
   select_classes(test, std::vector<int64_t>(cfg.classes.begin(), cfg.classes.end()), 0);
   check_data_fits(cfg, test);
   EvalProgress progress;
   const bool tty = isatty(STDOUT_FILENO);
   if (tty) progress = terminal_eval_progress(std::cout, terminal_columns(), "eval");
   EvalResult r = evaluate(model, test, cfg, progress);
-  std::cout << std::fixed << std::setprecision(4) << "eval " << path << " (epoch " << st.epoch << ", step "
-            << st.global_step << ") on " << cfg.dataset << " test, " << r.n << " images: loss " << r.loss << "  top1 "
-            << std::setprecision(2) << r.top1 << "%  top5 " << r.top5 << "%  (" << std::setprecision(0)
-            << double(r.n) / r.seconds << " img/s)\n";
+  const std::string split = test.is_folder() ? fs::path(test.dir).filename().string() : "test";
+  std::cout << std::fixed << std::setprecision(4) << "eval " << path << (ema ? " (EMA weights" : " (") << (ema ? ", " : "")
+            << "epoch " << st.epoch << ", step " << st.global_step << ") on " << cfg.dataset << " " << split << ", "
+            << r.n << " images: loss " << r.loss << "  top1 " << std::setprecision(2) << r.top1 << "%  top5 " << r.top5
+            << "%  (" << std::setprecision(0) << double(r.n) / r.seconds << " img/s)\n"
+            << std::defaultfloat;
+  const std::vector<std::string>& names = !test.class_names.empty() ? test.class_names : meta.class_names;
+  const fs::path dir = vm.count("report") ? fs::path(vm["report"].as<std::string>())
+                                          : fs::path(path).parent_path() / ("eval_" + split + (ema ? "_ema" : ""));
+  fs::create_directories(dir);
+  write_file_atomic((dir / "per_class.csv").string(), per_class_csv(r.confusion, names));
+  write_file_atomic((dir / "confusion.csv").string(), confusion_csv(r.confusion, names));
+  write_file_atomic((dir / "confusion.svg").string(),
+                    confusion_svg(r.confusion, names, "confusion on " + cfg.dataset + " " + split + " (" + path + ")"));
+  std::cout << "wrote " << (dir / "{per_class.csv,confusion.csv,confusion.svg}").string() << "\n";
   return 0;
 }
 

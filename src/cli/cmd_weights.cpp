@@ -2,17 +2,27 @@
 // `tapevit predict` (logits of .npy images from a checkpoint or imported weights).
 #include <omp.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
+#include <numeric>
+#include <sstream>
 
 #include "args.h"
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/checkpoint.h"
 #include "tapevit/io/npy.h"
 #include "tapevit/io/pretrained.h"
+#include "tapevit/data/loader.h"
+#include "tapevit/train/report.h"
 #include "tapevit/train/train.h"
 
 namespace tapevit::cli {
+
+namespace fs = std::filesystem;
 
 int cmd_export(const std::vector<std::string>& args) {
   po::options_description desc("export options");
@@ -52,50 +62,15 @@ int cmd_export(const std::vector<std::string>& args) {
   return 0;
 }
 
-int cmd_predict(const std::vector<std::string>& args) {
-  po::options_description fixed("predict options");
-  fixed.add_options()("help,h", "show this help")("input", po::value<std::string>()->value_name("NPY"),
-                                                    "images: float32 (N, C, H, W) already normalised, or uint8 (N, C, H, W) "
-                                                    "or (N, H, W), normalised by the config's mean/std")(
-      "out", po::value<std::string>()->value_name("NPY"), "logits (N, num_classes), float32")(
-      "checkpoint", po::value<std::string>()->value_name("CKPT"), "weights and config from a tapevit checkpoint")(
-      "config", po::value<std::vector<std::string>>()->value_name("FILE"), "config file(s) for the architecture (with --init)");
-  // the architecture and the weights (no training-only keys such as dropout), normalisation, batching
-  const std::vector<std::string> keys = {"model",     "img_size",    "patch_size", "in_chans",   "num_classes",
-                                         "embed_dim", "depth",       "num_heads",  "mlp_ratio",  "qkv_bias",
-                                         "init_values", "global_pool", "class_token", "reg_tokens", "no_embed_class",
-                                         "pre_norm",  "norm_eps",    "act_layer",  "fc_norm",    "final_norm",
-                                         "distilled", "init",        "init_strict", "dataset",
-                                         "mean",      "std",         "validation_batch_size", "batch_size", "threads"};
-  po::variables_map vm;
-  ConfigValues cli = parse_command(args, fixed, keys, vm);
-  if (vm.count("help")) {
-    std::cout << "usage: tapevit predict --input images.npy --out logits.npy (--checkpoint CKPT | --init WEIGHTS "
-                 "[--config FILE] [--KEY VALUE ...])\n\n"
-              << fixed << "\nconfig keys (with --checkpoint each defaults to the checkpoint's value; with --init they "
-                          "describe the architecture of the weights):\n";
-    print_keys_help(std::cout, keys);
-    return 0;
-  }
-  if (!vm.count("input") || !vm.count("out")) throw UsageError("predict needs --input NPY and --out NPY");
-  if (vm.count("checkpoint") == cli.count("init"))
-    throw UsageError("predict needs weights from exactly one of --checkpoint CKPT and --init WEIGHTS");
-  ConfigValues values;
-  const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
-  if (!ckpt.empty()) values = parse_ini_text(read_checkpoint_meta(ckpt).config_ini, ckpt, 0);
-  overlay_config_files(values, vm);
-  overlay(values, cli);
-  if (ckpt.empty()) layer_hub_config(values, std::cerr);
-  TrainConfig cfg = resolve_config(values);
-  print_notes(std::cerr, cfg);  // stdout may be a pipe of results
-  if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
-  VisionTransformer<float> model(cfg.vit, cfg.seed);
-  if (!ckpt.empty())
-    load_checkpoint<float>(ckpt, model.params(), nullptr);
-  else
-    std::cerr << load_pretrained(cfg.init, model.params(), cfg.vit, cfg.init_strict).table();
+namespace {
 
-  const std::string in_path = vm["input"].as<std::string>();
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Logits of the images in a .npy (float32 normalised, or uint8 normalised here by the config's mean/std).
+std::vector<float> predict_npy(const VisionTransformer<float>& model, TrainConfig& cfg, const std::string& in_path) {
   NpyArray a = read_npy(in_path);
   const VitConfig& v = cfg.vit;
   Shape want{a.shape.rank ? a.shape[0] : 0, v.in_chans, v.img_size, v.img_size};
@@ -120,9 +95,152 @@ int cmd_predict(const std::vector<std::string>& args) {
   std::vector<float> logits(size_t(n * K));
   const int64_t batch = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
   predict(model, images.data(), n, batch, logits.data());
-  const std::string out = vm["out"].as<std::string>();
-  write_npy(out, logits.data(), {n, K});
-  std::cout << "wrote " << out << ": logits [" << n << ", " << K << "]\n";
+  return logits;
+}
+
+// Logits of an image file or of every image under a folder (recursively, sorted by path), through timm's eval
+// transform and the batch pipeline. files: the images, in the logits' order.
+std::vector<float> predict_images(const VisionTransformer<float>& model, TrainConfig& cfg, const std::string& in_path,
+                                  std::vector<std::string>& files) {
+  if (fs::is_directory(in_path)) {
+    for (const auto& e : fs::recursive_directory_iterator(in_path, fs::directory_options::follow_directory_symlink)) {
+      const std::string ext = lower(e.path().extension().string());
+      if (e.is_regular_file() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png")) files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) fail("--input ", in_path, ": no .jpg, .jpeg or .png file in this folder");
+  } else {
+    if (!fs::exists(in_path)) fail("--input ", in_path, ": no such file or folder");
+    files.push_back(in_path);
+  }
+  bind_normalisation_defaults(cfg);
+  const VitConfig& v = cfg.vit;
+  const int64_t K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
+  Dataset d;
+  d.name = "folder";
+  d.n = int64_t(files.size()), d.channels = v.in_chans, d.height = d.width = v.img_size, d.num_classes = K;
+  d.files = files;
+  d.labels.assign(files.size(), 0);
+  const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
+  BatchLoader loader(d, B, cfg.seed, cfg.aug, /*train=*/false);
+  Prefetcher batches(loader, 0, 0, cfg.workers >= 0 ? int(cfg.workers) : default_workers(d));
+  std::vector<float> logits(size_t(d.n * K));
+  for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
+    const Prefetcher::Batch& b = batches.get(0, s);
+    predict(model, b.images.data(), b.n, b.n, logits.data() + s * B * K);
+  }
+  return logits;
+}
+
+// path, then the top-5 classes (names when known) with their softmax probabilities
+std::string predictions_csv(const std::vector<float>& logits, int64_t K, const std::vector<std::string>& files,
+                            const std::vector<std::string>& names) {
+  const int64_t n = int64_t(logits.size()) / K, top = std::min<int64_t>(5, K);
+  std::ostringstream os;
+  os << "path";
+  for (int64_t t = 1; t <= top; ++t) os << ",top" << t << ",prob" << t;
+  os << "\n";
+  for (int64_t i = 0; i < n; ++i) {
+    const float* z = logits.data() + i * K;
+    const float mx = *std::max_element(z, z + K);
+    double se = 0;
+    for (int64_t k = 0; k < K; ++k) se += std::exp(double(z[k] - mx));
+    std::vector<int64_t> order(static_cast<size_t>(K));
+    std::iota(order.begin(), order.end(), int64_t(0));
+    std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](int64_t a, int64_t b) { return z[a] > z[b]; });
+    os << (size_t(i) < files.size() ? csv_field(files[size_t(i)]) : std::to_string(i));
+    for (int64_t t = 0; t < top; ++t) {
+      const int64_t k = order[size_t(t)];
+      os << "," << (size_t(k) < names.size() ? csv_field(names[size_t(k)]) : std::to_string(k)) << "," << std::fixed
+         << std::setprecision(6) << std::exp(double(z[k] - mx)) / se << std::defaultfloat;
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace
+
+int cmd_predict(const std::vector<std::string>& args) {
+  po::options_description fixed("predict options");
+  fixed.add_options()("help,h", "show this help")("input", po::value<std::string>()->value_name("NPY|IMAGE|DIR"),
+                                                    "a .npy of float32 (N, C, H, W) already normalised, or uint8 (N, C, H, W) "
+                                                    "or (N, H, W), normalised by the config's mean/std; or a JPEG/PNG file or "
+                                                    "a folder of them (walked recursively, sorted by path), each resized and "
+                                                    "center-cropped by timm's eval transform")(
+      "out", po::value<std::string>()->value_name("NPY|CSV"),
+      "logits.npy: (N, num_classes) float32; preds.csv: per image its path and the top-5 classes with probabilities")(
+      "ema", po::bool_switch(), "use the checkpoint's EMA weights (runs trained with model_ema)")(
+      "checkpoint", po::value<std::string>()->value_name("CKPT"), "weights and config from a tapevit checkpoint")(
+      "config", po::value<std::vector<std::string>>()->value_name("FILE"), "config file(s) for the architecture (with --init)");
+  // the architecture and the weights (no training-only keys such as dropout), normalisation, batching
+  const std::vector<std::string> keys = {"model",     "img_size",    "patch_size", "in_chans",   "num_classes",
+                                         "embed_dim", "depth",       "num_heads",  "mlp_ratio",  "qkv_bias",
+                                         "init_values", "global_pool", "class_token", "reg_tokens", "no_embed_class",
+                                         "pre_norm",  "norm_eps",    "act_layer",  "fc_norm",    "final_norm",
+                                         "distilled", "init",        "init_strict", "dataset",
+                                         "mean",      "std",         "interpolation", "crop_pct", "workers",
+                                         "validation_batch_size", "batch_size", "threads"};
+  po::variables_map vm;
+  ConfigValues cli = parse_command(args, fixed, keys, vm);
+  if (vm.count("help")) {
+    std::cout << "usage: tapevit predict --input images.npy|image.jpg|DIR --out logits.npy|preds.csv (--checkpoint CKPT "
+                 "[--ema] | --init WEIGHTS [--config FILE] [--KEY VALUE ...])\n\n"
+              << fixed << "\nconfig keys (with --checkpoint each defaults to the checkpoint's value; with --init they "
+                          "describe the architecture of the weights):\n";
+    print_keys_help(std::cout, keys);
+    return 0;
+  }
+  if (!vm.count("input") || !vm.count("out")) throw UsageError("predict needs --input NPY|IMAGE|DIR and --out NPY|CSV");
+  if (vm.count("checkpoint") == cli.count("init"))
+    throw UsageError("predict needs weights from exactly one of --checkpoint CKPT and --init WEIGHTS");
+  const std::string in_path = vm["input"].as<std::string>(), out = vm["out"].as<std::string>();
+  const std::string out_ext = lower(fs::path(out).extension().string());
+  if (out_ext != ".npy" && out_ext != ".csv") throw UsageError("--out " + out + ": name it *.npy (logits) or *.csv (top-5 per image)");
+  const bool images_in = lower(fs::path(in_path).extension().string()) != ".npy";
+  ConfigValues values;
+  const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
+  CheckpointMeta meta;
+  if (!ckpt.empty()) {
+    meta = read_checkpoint_meta(ckpt);
+    values = parse_ini_text(meta.config_ini, ckpt, 0);
+  }
+  overlay_config_files(values, vm);
+  overlay(values, cli);
+  if (ckpt.empty()) layer_hub_config(values, std::cerr);
+  // images from elsewhere and weights from elsewhere: the weights' own normalisation (the preset's pretrained_cfg)
+  if (images_in && ckpt.empty() && !values.count("dataset")) values["dataset"] = {"folder", "predict on images"};
+  TrainConfig cfg = resolve_config(values);
+  print_notes(std::cerr, cfg);  // stdout may be a pipe of results
+  if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
+  VisionTransformer<float> model(cfg.vit, cfg.seed);
+  if (!ckpt.empty() && vm["ema"].as<bool>()) {
+    VisionTransformer<float> weights(cfg.vit, cfg.seed);
+    load_checkpoint<float>(ckpt, weights.params(), nullptr, &model.params());
+  } else if (!ckpt.empty()) {
+    load_checkpoint<float>(ckpt, model.params(), nullptr);
+  } else {
+    if (vm["ema"].as<bool>()) throw UsageError("--ema needs --checkpoint (imported weights have no EMA)");
+    std::cerr << load_pretrained(cfg.init, model.params(), cfg.vit, cfg.init_strict).table();
+  }
+  const VitConfig& v = cfg.vit;
+  const int64_t K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
+  std::vector<float> logits;
+  std::vector<std::string> files;
+  if (images_in) {
+    logits = predict_images(model, cfg, in_path, files);
+  } else {
+    logits = predict_npy(model, cfg, in_path);
+  }
+  const int64_t n = int64_t(logits.size()) / K;
+  if (out_ext == ".npy") {
+    write_npy(out, logits.data(), {n, K});
+    std::cout << "wrote " << out << ": logits [" << n << ", " << K << "]\n";
+  } else {
+    const std::vector<std::string> names = !meta.class_names.empty() ? meta.class_names : class_names_of(cfg.dataset);
+    write_file_atomic(out, predictions_csv(logits, K, files, names));
+    std::cout << "wrote " << out << ": top-5 classes of " << n << " images\n";
+  }
   return 0;
 }
 

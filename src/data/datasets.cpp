@@ -28,7 +28,9 @@ Dataset load_dataset(const std::string& kind, const std::string& dir, bool train
   // "" = the packaged default, if the kind has one
   const std::string where = dir.empty() ? default_data_dir(kind) : dir;
   if (where.empty()) fail(kind, ": no data directory given, and ", kind, " has no packaged default");
-  return kind == "cifar10" ? load_cifar10(where, train) : load_idx(kind, where, train);
+  Dataset d = kind == "cifar10" ? load_cifar10(where, train) : load_idx(kind, where, train);
+  d.class_names = class_names_of(kind);
+  return d;
 }
 
 void select_classes(Dataset& d, const std::vector<int64_t>& classes, int64_t per_class) {
@@ -101,6 +103,13 @@ Dataset hold_out(Dataset& d, double fraction, uint64_t seed) {
   keep_samples(held, held_idx);
   keep_samples(d, kept_idx);
   return held;
+}
+
+std::vector<std::string> class_names_of(const std::string& kind) {
+  if (kind == "fashion-mnist")
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+  if (kind == "cifar10") return {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  return {};
 }
 
 std::string default_data_dir(const std::string& kind) {

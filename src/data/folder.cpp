@@ -111,18 +111,6 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
   std::map<std::string, int32_t> label_of;
   if (opts.class_map.empty()) {
     d.class_names = folders;
-    // the classes must be the same in both splits: compare with the other split's folders
-    const std::string other = folder_split_dir(root, opts, !train);
-    if (!other.empty() && fs::is_directory(other) && class_folders(other) != folders) {
-      const auto mine = folders, theirs = class_folders(other);
-      std::vector<std::string> only_here, only_there;
-      std::set_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(), std::back_inserter(only_here), natural_less);
-      std::set_difference(theirs.begin(), theirs.end(), mine.begin(), mine.end(), std::back_inserter(only_there), natural_less);
-      fail("the class folders of '", split, "' and '", other, "' differ",
-           only_here.empty() ? "" : ": only in the first: " + only_here.front() + (only_here.size() > 1 ? ", ..." : ""),
-           only_there.empty() ? "" : "; only in the second: " + only_there.front() + (only_there.size() > 1 ? ", ..." : ""),
-           " (both splits need the same classes, or a class_map)");
-    }
   } else {
     d.class_names = read_class_map(opts.class_map);
     for (const auto& f : folders)
@@ -147,6 +135,20 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
     }
     if (samples.size() == before)
       fail("class folder '", dir.string(), "' has no image (.jpg, .jpeg or .png)");
+  }
+  if (opts.class_map.empty()) {
+    // the classes must be the same in both splits: compare with the other split's folders
+    const std::string other = folder_split_dir(root, opts, !train);
+    if (!other.empty() && fs::is_directory(other) && class_folders(other) != folders) {
+      const auto mine = folders, theirs = class_folders(other);
+      std::vector<std::string> only_here, only_there;
+      std::set_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(), std::back_inserter(only_here), natural_less);
+      std::set_difference(theirs.begin(), theirs.end(), mine.begin(), mine.end(), std::back_inserter(only_there), natural_less);
+      fail("the class folders of '", split, "' and '", other, "' differ",
+           only_here.empty() ? "" : ": only in the first: " + only_here.front() + (only_here.size() > 1 ? ", ..." : ""),
+           only_there.empty() ? "" : "; only in the second: " + only_there.front() + (only_there.size() > 1 ? ", ..." : ""),
+           " (both splits need the same classes, or a class_map)");
+    }
   }
   for (const auto& e : fs::directory_iterator(split))  // files beside the class folders belong to no class
     if (!e.is_directory()) ++d.skipped;

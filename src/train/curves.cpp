@@ -51,19 +51,6 @@ double parse_number(const std::string& s, const std::string& path, int line, con
   return v;
 }
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '&') o += "&amp;";
-    else if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '"') o += "&quot;";
-    else if (static_cast<unsigned char>(c) < 0x20) o += '?';  // not allowed in XML 1.0 text
-    else o += c;
-  }
-  return o;
-}
-
 std::string num(double v, int prec = 6) {
   std::ostringstream os;
   os << std::setprecision(prec) << v;
@@ -208,6 +195,19 @@ std::vector<EpochMetrics> read_summary_csv(const std::string& path) {
   return out;
 }
 
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '&') o += "&amp;";
+    else if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '"') o += "&quot;";
+    else if (static_cast<unsigned char>(c) < 0x20) o += '?';  // not allowed in XML 1.0 text
+    else o += c;
+  }
+  return o;
+}
+
 std::string curves_svg(const std::vector<RunCurves>& runs) {
   const std::vector<Panel> panels = {
       {"loss", "loss (train solid, eval dashed)",
@@ -228,7 +228,7 @@ std::string curves_svg(const std::vector<RunCurves>& runs) {
     const double y = kH + 10 + 18.0 * double(r);
     os << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + 24 << "\" y1=\"" << y << "\" y2=\"" << y << "\" stroke=\""
        << kPalette[r % (sizeof kPalette / sizeof *kPalette)] << "\" stroke-width=\"3\"/><text x=\"" << kLeft + 30
-       << "\" y=\"" << y + 4 << "\">" << esc(runs[r].label) << " (" << runs[r].epochs.size() << " epochs)</text>\n";
+       << "\" y=\"" << y + 4 << "\">" << xml_escape(runs[r].label) << " (" << runs[r].epochs.size() << " epochs)</text>\n";
   }
   os << "</g>\n</svg>\n";
   return os.str();

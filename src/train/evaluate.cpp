@@ -37,6 +37,7 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0;
   const int64_t k5 = std::min<int64_t>(5, K);
+  r.confusion.assign(size_t(K * K), 0);
   for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
     const Prefetcher::Batch& batch = batches.get(0, s);
     const int64_t n = batch.n;
@@ -52,6 +53,7 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
       int64_t rank = 0;  // classes scoring strictly higher than the true one
       for (int64_t k = 0; k < K; ++k) rank += z[k] > z[labels[b]];
       top1 += rank < 1;
+      ++r.confusion[size_t(labels[b] * K + (std::max_element(z, z + K) - z))];
       top5 += rank < k5;
     }
     r.n += n;

@@ -66,6 +66,8 @@ Dataset hold_out(Dataset& d, double fraction, uint64_t seed);
 // The default directory for a kind ("/usr/share/datasets/fashion-mnist" for fashion-mnist, Debian's
 // dataset-fashion-mnist package; "" where there is no packaged default).
 std::string default_data_dir(const std::string& kind);
+// The class names of a kind's labels (fashion-mnist, cifar10; empty for the others).
+std::vector<std::string> class_names_of(const std::string& kind);
 // Default per-channel normalisation for a kind (train-split statistics).
 void default_mean_std(const std::string& kind, std::vector<double>& mean, std::vector<double>& std);
 

@@ -24,5 +24,7 @@ struct RunCurves {
 // <g class="panel" data-name=".." data-x="lo hi" data-y="lo hi"> and each line a <polyline class="series"
 // data-run="i" data-series="train_loss|eval_loss|eval_top1|eval_top5|lr">, for tools and tests.
 std::string curves_svg(const std::vector<RunCurves>& runs);
+// Text for an SVG/XML text node or attribute: & < > " escaped, control characters replaced by '?'.
+std::string xml_escape(const std::string& s);
 
 }  // namespace tapevit

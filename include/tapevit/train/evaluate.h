@@ -5,6 +5,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "tapevit/data/dataset.h"
 #include "tapevit/layers/vit.h"
@@ -16,6 +17,7 @@ struct EvalResult {
   double loss = 0, top1 = 0, top5 = 0;  // top1/top5 in percent; loss is plain cross-entropy
   int64_t n = 0;
   double seconds = 0;
+  std::vector<int64_t> confusion;  // (K, K): row = true label, column = top-1 prediction (the first maximum)
 };
 
 // Called after each evaluation batch with (batches done, batches in all).
