@@ -197,7 +197,8 @@ int cmd_predict(const std::vector<std::string>& args) {
   const std::string in_path = vm["input"].as<std::string>(), out = vm["out"].as<std::string>();
   const std::string out_ext = lower(fs::path(out).extension().string());
   if (out_ext != ".npy" && out_ext != ".csv") throw UsageError("--out " + out + ": name it *.npy (logits) or *.csv (top-5 per image)");
-  const bool images_in = lower(fs::path(in_path).extension().string()) != ".npy";
+  const std::string in_ext = lower(fs::path(in_path).extension().string());
+  const bool images_in = fs::is_directory(in_path) || in_ext == ".jpg" || in_ext == ".jpeg" || in_ext == ".png";
   ConfigValues values;
   const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
   CheckpointMeta meta;

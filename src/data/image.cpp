@@ -11,8 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -96,8 +94,7 @@ bool decode_jpeg(const uint8_t* data, size_t size, int channels, Image& out, std
   }
   jpeg_start_decompress(&cinfo);
   const int64_t W = cinfo.output_width, H = cinfo.output_height, n = cinfo.output_components;
-  out.width = W, out.height = H, out.channels = channels;
-  out.pixels.resize(size_t(W * H * channels));
+  out.reshape(W, H, channels);
   JSAMPARRAY row = (*cinfo.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&cinfo), JPOOL_IMAGE,
                                               JDIMENSION(W * n), 1);
   while (cinfo.output_scanline < cinfo.output_height) {
@@ -188,8 +185,7 @@ bool decode_png(const uint8_t* data, size_t size, int channels, Image& out, std:
                       : type == PNG_COLOR_TYPE_RGB ? 3 : type == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 1;
   const int bytes = depth == 16 ? 2 : 1;
   const int grey_scale = depth == 1 ? 255 : depth == 2 ? 85 : depth == 4 ? 17 : 1;
-  out.width = W, out.height = H, out.channels = channels;
-  out.pixels.resize(size_t(W * H * channels));
+  out.reshape(W, H, channels);
   for (int64_t y = 0; y < H; ++y) {
     const uint8_t* s = rows[size_t(y)];
     uint8_t* d = out.pixels.data() + y * W * channels;
@@ -220,10 +216,15 @@ bool decode_png(const uint8_t* data, size_t size, int channels, Image& out, std:
 }  // namespace
 
 Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name) {
+  Image im;
+  decode_image(data, size, channels, name, im);
+  return im;
+}
+
+void decode_image(const uint8_t* data, size_t size, int channels, const std::string& name, Image& im) {
   if (channels != 1 && channels != 3)
     fail("image '", name, "': can convert to 1 (L) or 3 (RGB) channels, not ", channels);
   static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  Image im;
   std::string err;
   bool ok = false;
   if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
@@ -241,15 +242,27 @@ Image decode_image(const uint8_t* data, size_t size, int channels, const std::st
     fail("image '", name, "': not a JPEG or PNG file (", head, ")");
   }
   if (!ok) fail("image '", name, "': ", err);
-  return im;
 }
 
 Image read_image(const std::string& path, int channels) {
-  std::ifstream f(path, std::ios::binary);
+  Image im;
+  std::vector<uint8_t> bytes;
+  read_image(path, channels, im, bytes);
+  return im;
+}
+
+void read_image(const std::string& path, int channels, Image& out, std::vector<uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail("image '", path, "': cannot open it (", std::strerror(errno), ")");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) fail("image '", path, "': read error (", std::strerror(errno), ")");
-  return decode_image(bytes.data(), bytes.size(), channels, path);
+  bytes.clear();
+  uint8_t chunk[65536];
+  size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
+  const bool bad = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (bad) fail("image '", path, "': read error (", std::strerror(err), ")");
+  decode_image(bytes.data(), bytes.size(), channels, path, out);
 }
 
 }  // namespace tapevit

@@ -16,6 +16,10 @@
 // Every random draw is Rng::bits(key, i) with key = a hash of (seed, purpose, epoch[, step]) and i the sample's
 // position in the epoch: a batch is a pure function of (seed, epoch, step), independent of the thread count,
 // of call order and of the mixing settings (turning mixup on does not change the crops).
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -247,11 +251,16 @@ void BatchLoader::memory_sample(int64_t src, int64_t pos, uint64_t aug_key, floa
 // A folder's image: decode (or take the cached one), timm's train or eval chain, normalise, random erasing.
 void BatchLoader::folder_sample(int64_t src, int64_t pos, uint64_t aug_key, float* out) const {
   const int64_t C = data_.channels, S = data_.height;
-  Image decoded;
-  const Image& im = data_.decoded.empty() ? (decoded = read_image(data_.files[size_t(src)], int(C))) : data_.decoded[size_t(src)];
+  // per-thread buffers, reused from image to image: no allocation, zeroing or page faults per image
+  thread_local Image decoded, t;
+  thread_local TransformScratch scratch;
+  thread_local std::vector<uint8_t> bytes;
+  if (data_.decoded.empty()) read_image(data_.files[size_t(src)], int(C), decoded, bytes);
+  const Image& im = data_.decoded.empty() ? decoded : data_.decoded[size_t(src)];
   Draws d{Rng::bits(aug_key, uint64_t(pos))};
   const bool augment = train_ && aug_.augment;
-  const Image t = augment ? train_transform(im, S, aug_.hflip, aug_.image, aa_.get(), d) : eval_transform(im, S, aug_.image);
+  if (augment) train_transform(im, S, aug_.hflip, aug_.image, aa_.get(), d, t, scratch);
+  else eval_transform(im, S, aug_.image, t, scratch);
   for (int64_t c = 0; c < C; ++c) {  // HWC bytes -> CHW normalised floats
     const float* lc = lut_.data() + c * 256;
     for (int64_t i = 0; i < S * S; ++i) out[c * S * S + i] = lc[t.pixels[size_t(i * C + c)]];
@@ -302,7 +311,7 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
 namespace tapevit {
 
 int default_workers(const Dataset& d) {
-  return d.is_folder() ? int(std::max(1u, std::thread::hardware_concurrency())) : 0;
+  return d.is_folder() ? int(std::max(1u, std::thread::hardware_concurrency() / 2)) : 0;
 }
 
 Prefetcher::Prefetcher(const BatchLoader& loader, int64_t epoch, int64_t step, int workers, int depth)
@@ -340,6 +349,10 @@ void Prefetcher::make(int64_t pos, Slot& slot, bool parallel) {
 
 // A worker: take the next position while it is within the slots ahead of the consumer, make it, mark it ready.
 void Prefetcher::work() {
+  // The lowest CPU priority: a worker takes what the training step leaves (its serial parts, the waits of its
+  // thread team) instead of preempting one of the step's OpenMP threads, which would stall the whole team at its
+  // next barrier. If the workers fall behind, the step waits in get(), its cores go idle and the workers run.
+  setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), 19);
   const int64_t depth = int64_t(slots_.size());
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {

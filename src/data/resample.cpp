@@ -10,6 +10,7 @@
 // out = clip8((2^21 + sum pixel * weight) >> 22). The horizontal pass runs first (only on the rows the vertical
 // pass reads) into an 8-bit image, then the vertical pass. An axis whose size does not change is not resampled.
 // Nearest is PIL's affine nearest-neighbour map: x_in = int(x0 + (x + 0.5) * scale), accumulated as PIL adds it.
+#include <algorithm>
 #include <cmath>
 
 #include "tapevit/data/transforms.h"
@@ -103,40 +104,50 @@ Coeffs precompute(int64_t in_size, int64_t out_size, const Filter& filter) {
   return c;
 }
 
-inline uint8_t clip8(int64_t v) {
-  v >>= kPrecisionBits;
+inline uint8_t clip8(int32_t v) {
+  v >>= kPrecisionBits;  // arithmetic shift: floor, as PIL's
   return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-// rows [row0, row0 + out.height) of src, resampled along x into out
-void horizontal(const Image& src, Image& out, int64_t row0, const Coeffs& c) {
+// out row y = src row (row0 + y), columns from col0, resampled along x. Sums in int32, as PIL's (at most
+// 255 * 2^22 * 1.3 < 2^31 for these filters' coefficient sums).
+void horizontal(const Image& src, Image& out, int64_t row0, int64_t col0, const Coeffs& c) {
   const int64_t C = src.channels;
   for (int64_t y = 0; y < out.height; ++y) {
-    const uint8_t* s = src.row(row0 + y);
+    const uint8_t* s = src.row(row0 + y) + col0 * C;
     uint8_t* d = out.row(y);
     for (int64_t xx = 0; xx < out.width; ++xx) {
       const int xmin = c.bounds[size_t(2 * xx)], n = c.bounds[size_t(2 * xx + 1)];
       const int32_t* k = c.k.data() + xx * c.ksize;
-      for (int64_t ch = 0; ch < C; ++ch) {
-        int64_t acc = 1 << (kPrecisionBits - 1);
-        for (int x = 0; x < n; ++x) acc += int64_t(s[(xmin + x) * C + ch]) * k[x];
-        d[xx * C + ch] = clip8(acc);
+      const uint8_t* p = s + xmin * C;
+      if (C == 3) {
+        int32_t a0 = 1 << (kPrecisionBits - 1), a1 = a0, a2 = a0;
+        for (int x = 0; x < n; ++x) a0 += p[3 * x] * k[x], a1 += p[3 * x + 1] * k[x], a2 += p[3 * x + 2] * k[x];
+        d[3 * xx] = clip8(a0), d[3 * xx + 1] = clip8(a1), d[3 * xx + 2] = clip8(a2);
+      } else {
+        for (int64_t ch = 0; ch < C; ++ch) {
+          int32_t acc = 1 << (kPrecisionBits - 1);
+          for (int x = 0; x < n; ++x) acc += p[x * C + ch] * k[x];
+          d[xx * C + ch] = clip8(acc);
+        }
       }
     }
   }
 }
 
-void vertical(const Image& src, Image& out, const Coeffs& c, int64_t row_shift) {
+// out row yy from src rows (bounds - row_shift), columns from col0, resampled along y
+void vertical(const Image& src, Image& out, const Coeffs& c, int64_t row_shift, int64_t col0) {
   const int64_t WC = out.width * out.channels;
-  std::vector<int64_t> acc(static_cast<size_t>(WC));
+  std::vector<int32_t> acc(static_cast<size_t>(WC));
   for (int64_t yy = 0; yy < out.height; ++yy) {
-    const int ymin = c.bounds[size_t(2 * yy)] - int(row_shift), n = c.bounds[size_t(2 * yy + 1)];
+    const int64_t ymin = c.bounds[size_t(2 * yy)] - row_shift;
+    const int n = c.bounds[size_t(2 * yy + 1)];
     const int32_t* k = c.k.data() + yy * c.ksize;
-    std::fill(acc.begin(), acc.end(), int64_t(1) << (kPrecisionBits - 1));
+    std::fill(acc.begin(), acc.end(), int32_t(1) << (kPrecisionBits - 1));
     for (int y = 0; y < n; ++y) {
-      const uint8_t* s = src.row(ymin + y);
-      const int64_t w = k[y];
-      for (int64_t i = 0; i < WC; ++i) acc[size_t(i)] += int64_t(s[i]) * w;
+      const uint8_t* s = src.row(ymin + y) + col0 * out.channels;
+      const int32_t w = k[y];
+      for (int64_t i = 0; i < WC; ++i) acc[size_t(i)] += int32_t(s[i]) * w;
     }
     uint8_t* d = out.row(yy);
     for (int64_t i = 0; i < WC; ++i) d[i] = clip8(acc[size_t(i)]);
@@ -163,29 +174,48 @@ Image resize_nearest(const Image& src, int64_t W, int64_t H) {
 }  // namespace
 
 Image resize(const Image& src, int64_t W, int64_t H, Interp interp) {
-  if (W <= 0 || H <= 0) fail("resize: target size ", W, " x ", H, " must be positive");
-  if (src.width <= 0 || src.height <= 0) fail("resize: the source image is empty");
   if (W == src.width && H == src.height) return src;  // PIL returns a copy
-  if (interp == Interp::Nearest) return resize_nearest(src, W, H);
-  const Filter filter = filter_of(interp);
-  const bool need_h = W != src.width, need_v = H != src.height;
-  const Coeffs ch = precompute(src.width, W, filter), cv = precompute(src.height, H, filter);
-  if (!need_v) {
-    Image out = Image::blank(W, H, src.channels);
-    horizontal(src, out, 0, ch);
-    return out;
+  Image out, tmp;
+  resize(src, CropBox{0, 0, src.height, src.width}, W, H, interp, out, tmp);
+  return out;
+}
+
+void resize(const Image& src, const CropBox& box, int64_t W, int64_t H, Interp interp, Image& out, Image& tmp) {
+  if (W <= 0 || H <= 0) fail("resize: target size ", W, " x ", H, " must be positive");
+  if (box.width <= 0 || box.height <= 0 || box.left < 0 || box.top < 0 || box.left + box.width > src.width ||
+      box.top + box.height > src.height)
+    fail("resize: box ", box.left, ",", box.top, " ", box.width, "x", box.height, " is not inside the ", src.width, "x",
+         src.height, " image");
+  const int64_t C = src.channels;
+  out.reshape(W, H, C);
+  if (W == box.width && H == box.height) {  // torchvision returns the crop as it is
+    for (int64_t y = 0; y < H; ++y) std::copy(src.row(box.top + y) + box.left * C, src.row(box.top + y) + (box.left + W) * C, out.row(y));
+    return;
   }
-  Image out = Image::blank(W, H, src.channels);
+  if (interp == Interp::Nearest) {
+    Image cropped;
+    cropped.reshape(box.width, box.height, C);
+    for (int64_t y = 0; y < box.height; ++y)
+      std::copy(src.row(box.top + y) + box.left * C, src.row(box.top + y) + (box.left + box.width) * C, cropped.row(y));
+    out = resize_nearest(cropped, W, H);
+    return;
+  }
+  const Filter filter = filter_of(interp);
+  const bool need_h = W != box.width, need_v = H != box.height;
+  const Coeffs ch = precompute(box.width, W, filter), cv = precompute(box.height, H, filter);
+  if (!need_v) {
+    horizontal(src, out, box.top, box.left, ch);
+    return;
+  }
   if (!need_h) {
-    vertical(src, out, cv, 0);
-    return out;
+    vertical(src, out, cv, -box.top, box.left);
+    return;
   }
   // the rows the vertical pass reads: from the first tap of the first row to the last tap of the last
   const int64_t first = cv.bounds[0], last = cv.bounds[size_t(2 * H - 2)] + cv.bounds[size_t(2 * H - 1)];
-  Image tmp = Image::blank(W, last - first, src.channels);
-  horizontal(src, tmp, first, ch);
-  vertical(tmp, out, cv, first);
-  return out;
+  tmp.reshape(W, last - first, C);
+  horizontal(src, tmp, box.top + first, box.left, ch);
+  vertical(tmp, out, cv, first, 0);
 }
 
 }  // namespace tapevit

@@ -132,21 +132,44 @@ CropBox random_resized_crop_box(int64_t width, int64_t height, const double scal
 }
 
 Image eval_transform(const Image& src, int64_t img_size, const ImageTransformConfig& t) {
-  const int64_t scale_size = int64_t(std::floor(double(img_size) / t.crop_pct));
-  return center_crop(resize_shorter_side(src, scale_size, t.interpolation), img_size, img_size);
+  Image out;
+  TransformScratch s;
+  eval_transform(src, img_size, t, out, s);
+  return out;
 }
 
-Image train_transform(const Image& src, int64_t img_size, double hflip, const ImageTransformConfig& t,
-                      const RandAugment* aa, Draws& d) {
+void eval_transform(const Image& src, int64_t img_size, const ImageTransformConfig& t, Image& out, TransformScratch& s) {
+  // Resize(floor(img_size / crop_pct)) on the shorter side, as resize_shorter_side; then CenterCrop(img_size)
+  const int64_t size = int64_t(std::floor(double(img_size) / t.crop_pct));
+  const int64_t shorter = std::min(src.width, src.height), longer = std::max(src.width, src.height);
+  const int64_t new_long = int64_t(double(size * longer) / double(shorter));
+  const int64_t W = src.width <= src.height ? size : new_long, H = src.width <= src.height ? new_long : size;
+  const Image* resized = &src;
+  if (W != src.width || H != src.height) {
+    resize(src, CropBox{0, 0, src.height, src.width}, W, H, t.interpolation, s.resized, s.rows);
+    resized = &s.resized;
+  }
+  if (img_size <= W && img_size <= H) {  // the usual case: a crop inside the image, copied row by row
+    const int64_t top = round_half_even(double(H - img_size) / 2.0), left = round_half_even(double(W - img_size) / 2.0);
+    const int64_t C = src.channels;
+    out.reshape(img_size, img_size, C);
+    for (int64_t y = 0; y < img_size; ++y)
+      std::copy(resized->row(top + y) + left * C, resized->row(top + y) + (left + img_size) * C, out.row(y));
+  } else {
+    out = center_crop(*resized, img_size, img_size);  // torchvision pads first
+  }
+}
+
+void train_transform(const Image& src, int64_t img_size, double hflip, const ImageTransformConfig& t,
+                     const RandAugment* aa, Draws& d, Image& im, TransformScratch& s) {
   const CropBox b = random_resized_crop_box(src.width, src.height, t.scale, t.ratio, d);
   Interp interp = t.train_interpolation;
   if (interp == Interp::Random) interp = d.chance(0.5) ? Interp::Bilinear : Interp::Bicubic;
-  Image im = resize(crop(src, b.left, b.top, b.width, b.height), img_size, img_size, interp);
+  resize(src, b, img_size, img_size, interp, im, s.rows);
   if (hflip > 0 && d.chance(hflip)) flip_horizontal(im);
   if (t.vflip > 0 && d.chance(t.vflip)) flip_vertical(im);
   if (aa) aa->apply(im, d);
   else if (t.color_jitter > 0) color_jitter(im, t.color_jitter, d);  // timm: colour jitter only without aa
-  return im;
 }
 
 void random_erasing(float* x, int64_t C, int64_t H, int64_t W, const ImageTransformConfig& t, Draws& d) {

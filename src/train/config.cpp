@@ -178,7 +178,7 @@ const std::vector<Entry>& entries() {
       str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)),
       str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sorted sub-folders)", F(class_map)),
       bool_key("cache", "data", "folder: decode every image once into memory (small data sets)", F(cache)),
-      int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per core for folders, 0 for in-memory data)", F(workers)),
+      int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per two cores for folders, 0 for in-memory data)", F(workers)),
       list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)),
       list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)),
       list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)),

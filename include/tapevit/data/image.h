@@ -24,6 +24,12 @@ struct Image {
   uint8_t* row(int64_t y) { return pixels.data() + y * width * channels; }
   const uint8_t* row(int64_t y) const { return pixels.data() + y * width * channels; }
   static Image blank(int64_t width, int64_t height, int64_t channels);  // zero pixels
+  // Set the size, keeping the buffer's capacity (pixels are left as they were: the caller writes every one).
+  // Reusing an Image this way saves the allocation, zeroing and page faults of a fresh one per image.
+  void reshape(int64_t w, int64_t h, int64_t c) {
+    width = w, height = h, channels = c;
+    pixels.resize(size_t(w * h * c));
+  }
 };
 
 // PIL's DecompressionBombError threshold: larger images are refused before any pixel is allocated.
@@ -35,6 +41,9 @@ inline constexpr int64_t kMaxImagePixels = 2 * 89478485;
 Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name);
 // Read and decode a file; errors name the path.
 Image read_image(const std::string& path, int channels);
+// The same into out, reading through `bytes` (both reuse their capacity: per-thread scratch in the batch loader).
+void read_image(const std::string& path, int channels, Image& out, std::vector<uint8_t>& bytes);
+void decode_image(const uint8_t* data, size_t size, int channels, const std::string& name, Image& out);
 
 // PIL's RGB -> L conversion of one pixel.
 inline uint8_t luma(uint8_t r, uint8_t g, uint8_t b) {

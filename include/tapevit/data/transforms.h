@@ -39,8 +39,14 @@ struct Draws {
   bool chance(double p) { return uniform() < p; }
 };
 
+struct CropBox {
+  int64_t top = 0, left = 0, height = 0, width = 0;
+};
 // PIL's Image.resize((width, height), interp) (Random is not allowed here).
 Image resize(const Image& src, int64_t width, int64_t height, Interp interp);
+// torchvision's resized_crop: the box of src (inside it) cropped, then resized as above, into out (tmp: the
+// horizontal pass's rows). Both keep their buffers between calls.
+void resize(const Image& src, const CropBox& box, int64_t width, int64_t height, Interp interp, Image& out, Image& tmp);
 // PIL's Image.crop((left, top, left + width, top + height)): pixels outside src are 0.
 Image crop(const Image& src, int64_t left, int64_t top, int64_t width, int64_t height);
 // torchvision's CenterCrop: offsets round((H - h) / 2) (half to even, as Python's round); an image smaller than
@@ -67,20 +73,22 @@ struct ImageTransformConfig {
   void validate() const;                     // throws naming the key
 };
 
-struct CropBox {
-  int64_t top = 0, left = 0, height = 0, width = 0;
-};
 // timm's RandomResizedCropAndInterpolation.get_params on an image width x height: 10 attempts at an area in
 // scale * area and a log-uniform aspect ratio, then the fallback: a center crop clamped to the ratio range.
 CropBox random_resized_crop_box(int64_t width, int64_t height, const double scale[2], const double ratio[2], Draws& d);
 
+// Buffers a transform reuses from one image to the next (one per thread).
+struct TransformScratch {
+  Image resized, rows;
+};
 // timm's eval transform to img_size x img_size.
 Image eval_transform(const Image& src, int64_t img_size, const ImageTransformConfig& t);
+void eval_transform(const Image& src, int64_t img_size, const ImageTransformConfig& t, Image& out, TransformScratch& s);
 class RandAugment;
-// timm's train transform up to (not including) ToTensor: crop, flips, then RandAugment `aa` when given, else
-// colour jitter when t.color_jitter > 0.
-Image train_transform(const Image& src, int64_t img_size, double hflip, const ImageTransformConfig& t,
-                      const RandAugment* aa, Draws& d);
+// timm's train transform up to (not including) ToTensor, into out: crop, flips, then RandAugment `aa` when given,
+// else colour jitter when t.color_jitter > 0.
+void train_transform(const Image& src, int64_t img_size, double hflip, const ImageTransformConfig& t,
+                     const RandAugment* aa, Draws& d, Image& out, TransformScratch& s);
 // timm's RandomErasing on a normalised (C, H, W) image (after Normalize), one call per image.
 void random_erasing(float* x, int64_t C, int64_t H, int64_t W, const ImageTransformConfig& t, Draws& d);
 
