@@ -139,7 +139,6 @@ BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed,
   for (int64_t c = 0; c < C; ++c)
     for (int v = 0; v < 256; ++v)
       lut_[size_t(c * 256 + v)] = float((v / 255.0 - aug_.mean[size_t(c)]) / aug_.std[size_t(c)]);
-  if (train) perm_.resize(size_t(data.n));
 }
 
 int64_t BatchLoader::steps_per_epoch() const { return train_ ? data_.n / batch_ : (data_.n + batch_ - 1) / batch_; }
@@ -202,12 +201,14 @@ void mixup_targets(float* targets, const int32_t* labels, int64_t B, int64_t K, 
 
 }  // namespace
 
-std::vector<int64_t> BatchLoader::permutation(int64_t epoch) const {
+std::shared_ptr<const std::vector<int64_t>> BatchLoader::permutation(int64_t epoch) const {
   std::lock_guard<std::mutex> lock(perm_mutex_);
   if (perm_epoch_ != epoch) {  // Fisher-Yates from the identity: the order depends on the epoch only
     const uint64_t key = stream_key(seed_, kShuffle, epoch, 0);
-    std::iota(perm_.begin(), perm_.end(), int64_t(0));
-    for (int64_t i = data_.n - 1; i > 0; --i) std::swap(perm_[size_t(i)], perm_[size_t(uniform_int(key, uint64_t(i), i + 1))]);
+    auto perm = std::make_shared<std::vector<int64_t>>(size_t(data_.n));
+    std::iota(perm->begin(), perm->end(), int64_t(0));
+    for (int64_t i = data_.n - 1; i > 0; --i) std::swap((*perm)[size_t(i)], (*perm)[size_t(uniform_int(key, uint64_t(i), i + 1))]);
+    perm_ = std::move(perm);  // a worker still holding the previous epoch's order keeps it alive
     perm_epoch_ = epoch;
   }
   return perm_;
@@ -279,14 +280,15 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
   const int64_t HW = H * W, CHW = C * HW;
   const int64_t first = step * batch_, B = std::min(batch_, data_.n - first);
 
-  const std::vector<int64_t> perm = train_ ? permutation(epoch) : std::vector<int64_t>{};
+  const auto order = train_ ? permutation(epoch) : nullptr;
+  const int64_t* perm = train_ ? order->data() : nullptr;
   const uint64_t aug_key = stream_key(seed_, kAugment, epoch, 0);
   const bool augment = train_ && aug_.augment;
   const bool folder = data_.is_folder();
   std::exception_ptr error;  // the first sample that failed (a corrupt image)
 #pragma omp parallel for schedule(dynamic, 4) if (parallel && (folder || B * CHW >= 16384))
   for (int64_t i = 0; i < B; ++i) {
-    const int64_t src = train_ ? perm[size_t(first + i)] : first + i;
+    const int64_t src = train_ ? perm[first + i] : first + i;
     labels[i] = data_.labels[size_t(src)];
     try {
       if (folder) folder_sample(src, first + i, aug_key, images + i * CHW);

@@ -56,12 +56,12 @@ class BatchLoader {
   bool train_;
   std::vector<float> lut_;         // (C, 256): the normalised value of each pixel byte, per channel
   std::shared_ptr<const RandAugment> aa_;  // folders with aug_.image.aa set
-  std::vector<int64_t> permutation(int64_t epoch) const;  // the shuffle order of an epoch
+  std::shared_ptr<const std::vector<int64_t>> permutation(int64_t epoch) const;  // the shuffle order of an epoch
   // sample src (at position pos of the epoch) as normalised floats (C, H, W)
   void memory_sample(int64_t src, int64_t pos, uint64_t aug_key, float* out) const;
   void folder_sample(int64_t src, int64_t pos, uint64_t aug_key, float* out) const;
-  mutable std::mutex perm_mutex_;       // perm_ is shared by a Prefetcher's workers
-  mutable std::vector<int64_t> perm_;  // the shuffle order of epoch perm_epoch_ (a cache: one epoch's order)
+  mutable std::mutex perm_mutex_;  // perm_ is shared by a Prefetcher's workers
+  mutable std::shared_ptr<const std::vector<int64_t>> perm_;  // the order of epoch perm_epoch_ (a cache)
   mutable int64_t perm_epoch_ = -1;
 };
 
