@@ -63,6 +63,9 @@ n=$(($(wc -l <preds.csv) - 1))
 [ "$n" = 50 ] || fail "preds.csv has $n rows, expected 50"
 first=$(ls imgs/val/class1 | sort | head -1)
 expect 0 'logits \[1, 10\]' -- "$TV" predict --checkpoint runs/f1/best.h5 --ema --input "imgs/val/class1/$first" --out one.npy
+expect 0 'wrote ema/model.safetensors' -- "$TV" export --checkpoint runs/f1/best.h5 --ema --out ema/model.safetensors
+"$TV" train --config folder.ini --output runs/noema --epochs 1 --model_ema false >/dev/null 2>&1 || fail "the run without EMA failed"
+expect 1 'no EMA weights \(/ema\): the run was trained without model_ema' -- "$TV" export --checkpoint runs/noema/last.h5 --ema --out ema2/model.safetensors
 expect 1 'no \.jpg, \.jpeg or \.png file' -- "$TV" predict --checkpoint runs/f1/best.h5 --input runs --out x.csv
 expect 2 'name it \*\.npy' -- "$TV" predict --checkpoint runs/f1/best.h5 --input imgs/val --out x.txt
 

@@ -29,11 +29,12 @@ int cmd_export(const std::vector<std::string>& args) {
   desc.add_options()("help,h", "show this help")("checkpoint", po::value<std::string>()->value_name("CKPT"),
                                                    "tapevit checkpoint to export (its config gives the architecture)")(
       "out", po::value<std::string>()->value_name("FILE"), "the .safetensors file to write (timm's names and shapes, float32)")(
-      "hub_config", po::bool_switch(), "also write config.json beside it in timm's Hugging Face Hub layout");
+      "hub_config", po::bool_switch(), "also write config.json beside it in timm's Hugging Face Hub layout")(
+      "ema", po::bool_switch(), "export the checkpoint's EMA weights (runs trained with model_ema)");
   po::variables_map vm;
   parse_args(args, desc, vm);
   if (vm.count("help")) {
-    std::cout << "usage: tapevit export --checkpoint CKPT --out model.safetensors [--hub_config]\n\n" << desc << "\n";
+    std::cout << "usage: tapevit export --checkpoint CKPT --out model.safetensors [--hub_config] [--ema]\n\n" << desc << "\n";
     return 0;
   }
   if (!vm.count("checkpoint") || !vm.count("out")) throw UsageError("export needs --checkpoint CKPT and --out FILE");
@@ -43,9 +44,14 @@ int cmd_export(const std::vector<std::string>& args) {
     throw UsageError("--out " + out + ": the weights are written as safetensors; name the file *.safetensors");
   TrainConfig cfg = resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
-  load_checkpoint<float>(path, model.params(), nullptr);
+  if (vm["ema"].as<bool>()) {
+    VisionTransformer<float> weights(cfg.vit, cfg.seed);
+    load_checkpoint<float>(path, weights.params(), nullptr, &model.params());
+  } else {
+    load_checkpoint<float>(path, model.params(), nullptr);
+  }
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
-  export_safetensors(out, model.params(), {{"tapevit_checkpoint", path}});
+  export_safetensors(out, model.params(), {{"tapevit_checkpoint", path}, {"weights", vm["ema"].as<bool>() ? "ema" : "model"}});
   std::cout << "wrote " << out << ": " << model.params().size() << " tensors, " << model.params().numel()
             << " parameters (float32, timm's state_dict names)\n";
   if (vm["hub_config"].as<bool>()) {
