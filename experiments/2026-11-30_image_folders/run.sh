@@ -38,17 +38,29 @@ $TV train --config configs/fmnist.ini --dataset folder --data_dir "$DATA/fmnist_
   --crop_pct 1 --mean 0.2860 --std 0.3530 --output "$OUT/fmnist_png" | tail -3
 
 echo "== 3. (b) fine-tuning at 224 from an exported checkpoint vs scratch"
-ARCH=(--img_size 224 --patch_size 16 --in_chans 3 --embed_dim 64 --depth 4 --num_heads 2)
-$TV train --dataset folder --data_dir "$DATA/pre224" "${ARCH[@]}" --num_classes 5 --epochs 3 --batch_size 64 \
-  --lr 2e-3 --warmup_epochs 0.3 --output "$OUT/pretrain224" | tail -3
-$TV export --checkpoint "$OUT/pretrain224/best.h5" --out "$OUT/export/model.safetensors" --hub_config
-FT=(--dataset folder --data_dir "$DATA/ft224" "${ARCH[@]}" --num_classes 5 --epochs 15 --batch_size 32
-    --val_per_class 200 --aa rand-m9-mstd0.5-inc1 --reprob 0.25 --smoothing 0.1 --drop_path 0.1 --model_ema true
-    --model_ema_decay 0.99)
-$TV train "${FT[@]}" --init "$OUT/export/model.safetensors" --lr 5e-4 --layer_decay 0.75 --warmup_epochs 1 \
-  --output "$OUT/finetune224" | tail -3
-$TV train "${FT[@]}" --lr 2e-3 --warmup_epochs 1 --output "$OUT/scratch224" | tail -3
-for r in finetune224 scratch224; do
-  $TV eval --checkpoint "$OUT/$r/best.h5"
-  $TV eval --checkpoint "$OUT/$r/best.h5" --ema
-done
+# finetune_vs_scratch TAG PRETRAIN_EPOCHS FINETUNE_EPOCHS "PRETRAIN KEYS" "FINETUNE KEYS": pretrain on classes 0-4,
+# export, fine-tune on 100 images per class of classes 5-9 and train the same from scratch (both with the finetune
+# keys), evaluate both on all 5,000 test images
+finetune_vs_scratch() {
+  local tag=$1 pre_epochs=$2 ft_epochs=$3
+  local -a pre_keys ft_keys
+  read -ra pre_keys <<<"$4"
+  read -ra ft_keys <<<"$5"
+  local ARCH=(--img_size 224 --patch_size 16 --in_chans 3 --embed_dim 64 --depth 4 --num_heads 2)
+  $TV train --dataset folder --data_dir "$DATA/pre224" "${ARCH[@]}" --num_classes 5 --epochs "$pre_epochs" \
+    --batch_size 64 --lr 2e-3 --warmup_epochs 0.3 --output "$OUT/pretrain224$tag" "${pre_keys[@]}" | tail -3
+  $TV export --checkpoint "$OUT/pretrain224$tag/best.h5" --out "$OUT/export$tag/model.safetensors" --hub_config
+  local FT=(--dataset folder --data_dir "$DATA/ft224" "${ARCH[@]}" --num_classes 5 --epochs "$ft_epochs"
+            --batch_size 32 --val_per_class 200 --smoothing 0.1 --model_ema true --model_ema_decay 0.99 "${ft_keys[@]}")
+  $TV train "${FT[@]}" --init "$OUT/export$tag/model.safetensors" --lr 5e-4 --layer_decay 0.75 --warmup_epochs 1 \
+    --output "$OUT/finetune224$tag" | tail -3
+  $TV train "${FT[@]}" --lr 2e-3 --warmup_epochs 1 --output "$OUT/scratch224$tag" | tail -3
+  for r in finetune224$tag scratch224$tag; do
+    $TV eval --checkpoint "$OUT/$r/best.h5"
+    $TV eval --checkpoint "$OUT/$r/best.h5" --ema
+  done
+}
+# run 1: timm's defaults (RandomResizedCrop scale 0.08-1), RandAugment, erasing and drop path when fine-tuning
+finetune_vs_scratch "" 3 15 "" "--aa rand-m9-mstd0.5-inc1 --reprob 0.25 --drop_path 0.1"
+# run 2: RandomResizedCrop at scale 0.35-1 (28-px images upscaled to 224 keep little in timm's 8% crops), longer
+finetune_vs_scratch _s35 4 30 "--scale 0.35 1" "--scale 0.35 1"
