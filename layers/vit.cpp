@@ -22,7 +22,15 @@ void VitConfig::validate() const {
   if (img_size < patch_size) fail("config: img_size ", img_size, " is smaller than patch_size ", patch_size);
   if (embed_dim % num_heads != 0)
     fail("config: embed_dim ", embed_dim, " is not divisible by num_heads ", num_heads);
-  if (!(mlp_ratio > 0) || mlp_hidden() <= 0) fail("config key 'mlp_ratio' must be positive, got ", mlp_ratio);
+  // sizes a CPU can hold: also keeps int(embed_dim * mlp_ratio) and the products of sizes far from overflow
+  constexpr int64_t kMaxDim = int64_t(1) << 20;
+  for (auto [k, v] : {std::pair{"img_size", img_size}, {"patch_size", patch_size}, {"in_chans", in_chans},
+                      {"embed_dim", embed_dim}, {"depth", depth}, {"num_heads", num_heads}, {"num_classes", num_classes},
+                      {"reg_tokens", reg_tokens}})
+    if (v > kMaxDim) fail("config key '", k, "' = ", v, " is larger than ", kMaxDim);
+  if (!(mlp_ratio > 0) || !(double(embed_dim) * mlp_ratio < double(kMaxDim)) || mlp_hidden() <= 0)
+    fail("config key 'mlp_ratio' must be positive with int(embed_dim * mlp_ratio) in [1, ", kMaxDim, "), got ",
+         mlp_ratio, " (embed_dim ", embed_dim, ")");
   rate("drop_rate", drop_rate);
   rate("pos_drop_rate", pos_drop_rate);
   rate("proj_drop_rate", proj_drop_rate);

@@ -349,3 +349,13 @@ TEST_CASE("Data: select_classes keeps, relabels and caps classes, and bad class 
   CHECK_THROWS_WITH_AS(select_classes(c, {1, 4}, 0), "key 'classes': class 4 is outside [0, 4) of 'toy'", Error);
   CHECK_THROWS_WITH_AS(select_classes(c, {1, 1}, 0), "key 'classes': class 1 is listed twice", Error);
 }
+
+TEST_CASE("IDX: a 16-byte file announcing a terabyte of pixels is truncated, not an allocation of what it claims") {
+  TempDir dir("idx_huge_header");
+  write_raw(dir / "train-images-idx3-ubyte", idx_images(1000000, 1000, 1000, {}));  // 10^12 bytes announced
+  write_raw(dir / "train-labels-idx1-ubyte", idx_labels(3, {1, 2, 3}));
+  // (the old reader allocated the announced size first: std::bad_alloc, naming no file)
+  const std::string msg = error_of([&] { load_dataset("fashion-mnist", dir.path.string(), true); });
+  CHECK(contains(msg, dir / "train-images-idx3-ubyte"));
+  CHECK(contains(msg, "truncated: expected 1000000000000 bytes of pixels after the 16-byte header, found 0"));
+}

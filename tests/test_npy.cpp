@@ -54,9 +54,34 @@ TEST_CASE("npy: unsupported and malformed files name the file and the problem") 
   const std::string fo = npy_file("fo.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", std::string(16, '\0'));
   CHECK_THROWS_WITH_AS(read_npy(fo), doctest::Contains("Fortran-order arrays are not supported"), Error);
   const std::string tr = npy_file("tr.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (8,), }", std::string(16, '\0'));
-  CHECK_THROWS_WITH_AS(read_npy(tr), (tr + ": truncated: expected 8 float32 values for shape [8]").c_str(), Error);
+  CHECK_THROWS_WITH_AS(read_npy(tr), (tr + ": truncated: shape [8] needs 32 bytes of data, the file holds 16").c_str(), Error);
   const std::string bad = tmp_path("bad.npy");
   std::ofstream(bad) << "not numpy at all";
   CHECK_THROWS_WITH_AS(read_npy(bad), doctest::Contains("not a .npy file"), Error);
   CHECK_THROWS_WITH_AS(read_npy(tmp_path("absent.npy")), doctest::Contains("absent.npy: cannot open"), Error);
+}
+
+TEST_CASE("npy: shapes that wrap, absurd sizes, giant headers and bad dimensions are refused before any allocation") {
+  // (2^60, 1, 28, 28) multiplies to 0 in 64 bits: it used to be accepted with no data
+  const std::string wrap = npy_file("wrap.npy", "{'descr': '|u1', 'fortran_order': False, 'shape': (1152921504606846976, 1, 28, 28), }", "");
+  CHECK_THROWS_WITH_AS(read_npy(wrap), doctest::Contains("holds more than 2^48 elements"), Error);
+  const std::string big = npy_file("big.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000), }", "xx");
+  CHECK_THROWS_WITH_AS(read_npy(big), doctest::Contains("needs 4000000000 bytes of data, the file holds 2"), Error);
+  const std::string neg = npy_file("neg.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-2, 3), }", "");
+  CHECK_THROWS_WITH_AS(read_npy(neg), doctest::Contains("holds '-2'"), Error);
+  const std::string word = npy_file("word.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", "");
+  CHECK_THROWS_WITH_AS(read_npy(word), doctest::Contains("expected dimensions as non-negative integers"), Error);
+  const std::string huge = npy_file("huge.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", "");
+  CHECK_THROWS_WITH_AS(read_npy(huge), doctest::Contains("non-negative integers below 2^63"), Error);
+  // a version-2 header of ~600 KB used to overflow the stack inside std::regex: numpy's own limit is 10,000 bytes
+  const std::string giant = tmp_path("giant.npy");
+  {
+    std::string dict = "{'descr': '" + std::string(600000, 'a') + "', 'fortran_order': False, 'shape': (1,), }\n";
+    std::ofstream f(giant, std::ios::binary);
+    f.write("\x93NUMPY\x02\x00", 8);
+    const uint32_t n = uint32_t(dict.size());
+    for (int i = 0; i < 4; ++i) f.put(char(n >> (8 * i)));
+    f << dict;
+  }
+  CHECK_THROWS_WITH_AS(read_npy(giant), doctest::Contains("exceeds numpy's limit of 10000 bytes"), Error);
 }

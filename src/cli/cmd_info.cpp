@@ -23,14 +23,16 @@ namespace fs = std::filesystem;
 // Every dataset below `group` (a row each), the first `limit` of them when limit > 0, none when limit < 0; counts
 // them in total.
 void list_datasets(const H5File& f, const std::string& group, std::ostream& os, int64_t& shown, int64_t limit,
-                   int64_t& total) {
+                   int64_t& total, int depth = 0) {
+  // a hard link back to a parent group makes a cycle; tapevit's and timm's files nest 4 deep at most
+  if (depth > 32) fail(f.path(), ": groups nest deeper than 32 levels at '", group, "' (a link cycle?)");
   for (const auto& name : f.list(group)) {
     const std::string path = group == "/" ? name : group + "/" + name;
     Shape s;
     try {
       s = f.shape(path);
     } catch (const Error&) {
-      list_datasets(f, path, os, shown, limit, total);  // a group
+      list_datasets(f, path, os, shown, limit, total, depth + 1);  // a group
       continue;
     }
     ++total;

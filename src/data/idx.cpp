@@ -61,9 +61,19 @@ class GzFile {
     return uint32_t(b[0]) << 24 | uint32_t(b[1]) << 16 | uint32_t(b[2]) << 8 | uint32_t(b[3]);
   }
 
-  // Exactly n payload bytes, then the end of the file.
-  void read_payload(uint8_t* dst, int64_t n, int64_t header_bytes, const char* what) {
-    const int64_t got = read(dst, n);
+  // Exactly n payload bytes, then the end of the file. The payload into out, grown as the data arrives (16 MiB at a time): a header that announces more than the file
+  // holds costs one chunk, not the announced size, before the file is reported truncated.
+  void read_payload(std::vector<uint8_t>& out, int64_t n, int64_t header_bytes, const char* what) {
+    constexpr int64_t kChunk = int64_t(16) << 20;
+    out.clear();
+    int64_t got = 0;
+    while (got < n) {
+      const int64_t want = std::min(kChunk, n - got);
+      out.resize(size_t(got + want));
+      const int64_t r = read(out.data() + got, want);
+      got += r;
+      if (r < want) break;
+    }
     if (got < n)
       fail(path_, ": truncated: expected ", n, " bytes of ", what, " after the ", header_bytes, "-byte header, found ",
            got);
@@ -108,8 +118,7 @@ Dataset load_idx(const std::string& kind, const std::string& dir, bool train) {
     d.n = n;
     d.height = rows;
     d.width = cols;
-    d.images.resize(size_t(d.n * d.height * d.width));
-    f.read_payload(d.images.data(), d.n * d.height * d.width, 16, "pixels");
+    f.read_payload(d.images, d.n * d.height * d.width, 16, "pixels");
   }
   {
     GzFile f(labels_path);
@@ -118,8 +127,8 @@ Dataset load_idx(const std::string& kind, const std::string& dir, bool train) {
       fail(labels_path, ": not an IDX label file: magic ", hex32(magic), ", expected 0x00000801 (uint8, 1 dim)");
     const uint32_t n = f.read_be32("label count");
     if (int64_t(n) != d.n) fail(labels_path, ": ", n, " labels, but ", images_path, " holds ", d.n, " images");
-    std::vector<uint8_t> raw(n);
-    f.read_payload(raw.data(), n, 8, "labels");
+    std::vector<uint8_t> raw;
+    f.read_payload(raw, n, 8, "labels");
     d.labels.resize(n);
     for (uint32_t i = 0; i < n; ++i) {
       if (raw[i] >= d.num_classes)

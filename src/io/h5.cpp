@@ -81,7 +81,12 @@ Shape H5File::shape(const std::string& name) const {
   H5Sget_simple_extent_dims(sp.id, dims, nullptr);
   Shape s;
   s.rank = rank;
-  for (int i = 0; i < rank; ++i) s.dims[i] = int64_t(dims[i]);
+  int64_t n = 1;
+  for (int i = 0; i < rank; ++i) {
+    if (dims[i] > (hsize_t(1) << 48) || __builtin_mul_overflow(n, int64_t(dims[i]), &n) || n > (int64_t(1) << 48))
+      fail(path_, ": dataset '", name, "' claims more than 2^48 elements (a damaged file?)");
+    s.dims[i] = int64_t(dims[i]);
+  }
   return s;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <charconv>
 #include <regex>
 #include <sstream>
 
@@ -29,7 +30,9 @@ NpyArray read_npy(const std::string& path) {
   } else {
     fail(path, ": unsupported .npy format version ", major);
   }
-  if (hlen > (1u << 20)) fail(path, ": header length ", hlen, " is implausible");
+  // numpy reads headers of up to 10,000 bytes by default (np.load's max_header_size); longer ones are not .npy
+  // files numpy wrote, and parsing them would cost unbounded time and stack
+  if (hlen > 10000) fail(path, ": header length ", hlen, " exceeds numpy's limit of 10000 bytes");
   std::string header(hlen, '\0');
   if (!f.read(header.data(), hlen)) fail(path, ": truncated header");
   std::smatch m;
@@ -45,15 +48,30 @@ NpyArray read_npy(const std::string& path) {
     std::stringstream ss(dims);
     std::string tok;
     std::vector<int64_t> d;
-    while (std::getline(ss, tok, ','))
-      if (tok.find_first_not_of(" \t") != std::string::npos) d.push_back(std::stoll(tok));
-    if (d.size() > size_t(Shape::kMaxRank)) fail(path, ": rank ", d.size(), " exceeds ", Shape::kMaxRank);
-    for (int64_t x : d) {
-      if (x < 0) fail(path, ": negative dimension in shape (", dims, ")");
-      a.shape.dims[a.shape.rank++] = x;
+    while (std::getline(ss, tok, ',')) {
+      const size_t b = tok.find_first_not_of(" \t"), e = tok.find_last_not_of(" \tL");
+      if (b == std::string::npos) continue;
+      int64_t x = 0;
+      const auto [end, ec] = std::from_chars(tok.data() + b, tok.data() + e + 1, x);
+      if (ec != std::errc() || end != tok.data() + e + 1 || x < 0)
+        fail(path, ": shape (", dims, ") holds '", tok, "', expected dimensions as non-negative integers below 2^63");
+      d.push_back(x);
     }
+    if (d.size() > size_t(Shape::kMaxRank)) fail(path, ": rank ", d.size(), " exceeds ", Shape::kMaxRank);
+    for (int64_t x : d) a.shape.dims[a.shape.rank++] = x;
   }
-  const int64_t n = a.shape.numel();
+  // the element count must not wrap, and the file must hold the data before anything is allocated for it
+  int64_t n = 1;
+  for (int i = 0; i < a.shape.rank; ++i)
+    if (__builtin_mul_overflow(n, a.shape.dims[i], &n) || n > (int64_t(1) << 48))
+      fail(path, ": shape ", a.shape, " holds more than 2^48 elements");
+  const int64_t item = descr == "<f4" ? 4 : 1;
+  const auto here = f.tellg();
+  f.seekg(0, std::ios::end);
+  const int64_t left = int64_t(f.tellg() - here);
+  f.seekg(here);
+  if (left < n * item)
+    fail(path, ": truncated: shape ", a.shape, " needs ", n * item, " bytes of data, the file holds ", left);
   if (descr == "<f4") {
     a.dtype = "float32";
     a.f32.resize(size_t(n));

@@ -2,6 +2,7 @@
 #include "tapevit/io/pretrained.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <cmath>
 #include <functional>
@@ -221,8 +222,11 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
   if (const Shape* s = shape_of("patch_embed.proj.weight"); s && s->rank == 4)
     a.embed_dim = (*s)[0], a.in_chans = (*s)[1], a.patch_size = (*s)[2];
   for (const auto& [n, s] : shapes)
-    if (n.rfind("blocks.", 0) == 0 && n.size() > 7 && std::isdigit((unsigned char)n[7]))
-      a.depth = std::max<int64_t>(a.depth, std::stoll(n.substr(7)) + 1);
+    if (n.rfind("blocks.", 0) == 0 && n.size() > 7 && std::isdigit((unsigned char)n[7])) {
+      int64_t i = 0;  // at most 6 digits: a block index, not a number that overflows
+      const auto [end, ec] = std::from_chars(n.data() + 7, n.data() + std::min<size_t>(n.size(), 13), i);
+      if (ec == std::errc() && (end == n.data() + n.size() || *end == '.')) a.depth = std::max<int64_t>(a.depth, i + 1);
+    }
   if (const Shape* s = shape_of("blocks.0.mlp.fc1.weight"); s && s->rank == 2) a.mlp_hidden = (*s)[0];
   a.qkv_bias = shape_of("blocks.0.attn.qkv.bias") != nullptr;
   if (const Shape* s = shape_of("head.weight"); s && s->rank == 2) a.num_classes = (*s)[0];
