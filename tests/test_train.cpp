@@ -3,6 +3,9 @@
 // bad input fails cleanly without touching what is on disk.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -227,4 +230,70 @@ TEST_CASE("Train: bad input leaves what is on disk untouched") {
     CHECK_THROWS_WITH_AS(train(big, {}), doctest::Contains("has 1x28x28 images but the model expects in_chans 1 and img_size 32"), Error);
   }
   CHECK(slurp(out + "/last.h5") == before);
+}
+
+namespace {
+// An output stream that asks the run to stop (as the SIGTERM handler does) once it has seen `lines` progress lines.
+struct StopAfterLines : std::streambuf {
+  int lines, seen = 0;
+  explicit StopAfterLines(int n) : lines(n) {}
+  int overflow(int c) override {
+    if (c == '\n' && ++seen == lines) request_stop(SIGTERM);
+    return c;
+  }
+};
+}  // namespace
+
+TEST_CASE("Train: a stop request (SIGTERM) ends the step, writes last.h5 there, and the resume is bitwise an uninterrupted run") {
+  const std::string data = make_stripes_mnist("stripes_signal", 640, 160);
+  const std::string a = fresh_dir("signal_straight"), b = fresh_dir("signal_stopped");
+  train(tiny_config(data, a), {});
+  StopAfterLines buf(6);  // header lines, then progress every 5 steps (log_interval)
+  std::ostream out(&buf);
+  TrainOptions opts;
+  opts.out = &out;
+  TrainConfig cfg = tiny_config(data, b);
+  cfg.log_interval = 5;
+  const TrainSummary stopped = train(cfg, opts);
+  request_stop(0);  // the request is process-wide: clear it for the resume (a new process starts without one)
+  CHECK(stopped.stopped_by == SIGTERM);
+  CHECK(stopped.epochs_done == 0);
+  CHECK(stopped.steps > 0);
+  CHECK(stopped.steps < 20);
+  CHECK(read_checkpoint_state(b + "/last.h5").global_step == stopped.steps);
+  TrainOptions resume;
+  resume.resume = b + "/last.h5";
+  const TrainSummary done = train(tiny_config(data, b), resume);
+  CHECK(done.stopped_by == 0);
+  CHECK(done.epochs_done == 3);
+  expect_same_checkpoint_tensors(a + "/last.h5", b + "/last.h5");
+}
+
+TEST_CASE("Train: a checkpoint that cannot be written (file-size limit) names the cause and keeps the previous one") {
+  const std::string data = make_stripes_mnist("stripes_fsize", 640, 160);
+  const std::string out = fresh_dir("fsize");
+  TrainConfig cfg = tiny_config(data, out);
+  cfg.epochs = 1;
+  train(cfg, {});
+  const std::string before = slurp(out + "/last.h5");
+  REQUIRE(before.size() > 20000);
+  // a file-size limit below a checkpoint's size: writes fail with EFBIG (SIGXFSZ ignored, as the command does)
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 16384;
+  setrlimit(RLIMIT_FSIZE, &small);
+  TrainOptions resume;
+  resume.resume = out + "/last.h5";
+  cfg.epochs = 2;
+  const std::string msg = error_of([&] { train(cfg, resume); });
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, SIG_DFL);
+  CHECK(contains(msg, "last.h5"));
+  CHECK(contains(msg, "file too large (over the file-size limit, ulimit -f)"));
+  CHECK(slurp(out + "/last.h5") == before);  // untouched, and it still loads
+  CHECK(read_checkpoint_state(out + "/last.h5").epoch == 1);
+  for (const auto& e : fs::directory_iterator(out))
+    CHECK_MESSAGE(e.path().filename().string().find(".tmp-") == std::string::npos, "left behind: " << e.path());
 }

@@ -1,5 +1,6 @@
 // src/cli/cmd_train.cpp: `tapevit train` and `tapevit eval`.
 #include <omp.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -90,7 +91,25 @@ int cmd_train(const std::vector<std::string>& args) {
   opts.tty = isatty(STDOUT_FILENO);
   opts.columns = opts.tty ? terminal_columns() : 0;
   opts.command_line = command_line("train", args);
-  train(cfg, opts);
+  // SIGINT / SIGTERM (Ctrl-C, Slurm, cloud preemption): finish the step, write last.h5, say how to resume; a second
+  // signal exits at once (the last checkpoint on disk stays valid: checkpoints are replaced atomically)
+  struct sigaction sa {};
+  sa.sa_handler = [](int sig) {
+    if (stop_requested_by() != 0) _exit(128 + sig);
+    request_stop(sig);
+  };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  const TrainSummary sum = train(cfg, opts);
+  if (sum.stopped_by != 0) {
+    const std::string last = (fs::path(sum.run_dir) / "last.h5").string();
+    std::cout << "stopped by " << (sum.stopped_by == SIGINT ? "SIGINT" : sum.stopped_by == SIGTERM ? "SIGTERM" : "a signal")
+              << " after step " << sum.steps << " (epoch " << sum.epochs_done + 1 << "); " << last
+              << " holds that step. Resume with: tapevit train --resume " << last << "\n"
+              << std::flush;
+    return 128 + sum.stopped_by;
+  }
   return 0;
 }
 

@@ -1,6 +1,8 @@
 // src/cli/main.cpp: the `tapevit` command. Dispatches to the subcommands (src/cli/cmd_*.cpp) and is the only
 // place that prints errors and exits. Exit codes: 0 success, 1 a run-time error (bad data, checkpoint,
 // non-finite loss, ...), 2 bad usage.
+#include <signal.h>
+
 #include <iostream>
 
 #include "args.h"
@@ -34,6 +36,9 @@ void usage(std::ostream& os) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Over the file-size limit (ulimit -f) a write should fail with EFBIG, named in the error, instead of the signal
+  // killing the process and leaving a temporary file behind.
+  signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     usage(std::cout);

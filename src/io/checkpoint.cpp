@@ -42,8 +42,11 @@ std::string join_lines(const std::vector<std::string>& v) {
 template <class T>
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const Params<T>& params, Optimizer<T>* opt,
                      const TrainState& st, const Params<T>* ema) {
-  replace_file_atomically(path, [&](const std::string& tmp) {
-    H5File f(tmp, H5File::Create);
+  // Built in memory, then written with tapevit's checked writes: a full disk, a quota, a file-size limit or a
+  // read-only directory is an error naming its cause, and libhdf5 never holds a half-written file open.
+  std::vector<uint8_t> bytes;
+  {
+    H5File f(path, H5File::Memory);
     f.set_attr("format", std::string(kFormat));
     f.set_attr("version", kVersion);
     f.set_attr("config", meta.config_ini);
@@ -78,8 +81,9 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
       for (auto m : st.metrics) col.push_back(metric_col(m, c));
       f.write("metrics/" + std::string(kMetricCols[c]), col.data(), Shape{n});
     }
-    f.flush();
-  });
+    bytes = f.image();
+  }
+  write_file_atomic(path, bytes.data(), bytes.size());
 }
 
 namespace {

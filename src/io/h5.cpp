@@ -41,6 +41,10 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
   if (mode == Read) {
     if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (missing, unreadable or corrupt)");
     file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  } else if (mode == Memory) {
+    Handle fapl{H5Pcreate(H5P_FILE_ACCESS), H5Pclose};
+    H5Pset_fapl_core(fapl.id, 1 << 20, /*backing_store=*/0);
+    file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id);
   } else {
     file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   }
@@ -49,6 +53,15 @@ H5File::H5File(const std::string& path, Mode mode) : path_(path) {
 
 H5File::~H5File() {
   if (file_ >= 0) H5Fclose(file_);
+}
+
+std::vector<uint8_t> H5File::image() {
+  flush();
+  const ssize_t n = H5Fget_file_image(file_, nullptr, 0);
+  if (n < 0) fail(path_, ": cannot take the in-memory file's image");
+  std::vector<uint8_t> bytes(static_cast<size_t>(n));
+  if (H5Fget_file_image(file_, bytes.data(), bytes.size()) != n) fail(path_, ": cannot copy the in-memory file's image");
+  return bytes;
 }
 
 void H5File::flush() {

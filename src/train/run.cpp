@@ -1,9 +1,14 @@
 // src/train/run.cpp: see run.h; also the data binding of tapevit/train/train.h.
 #include "run.h"
 
+#include <fcntl.h>
 #include <omp.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -181,7 +186,34 @@ LrSchedule make_schedule(const TrainConfig& cfg, int64_t steps_per_epoch) {
   return s;
 }
 
+// One run per directory: an exclusive flock on <dir>/.tapevit.lock for the whole run (released by the kernel when
+// the process ends, however it ends), holding the PID of its owner. A second run or resume is refused at once.
+int lock_run_dir(const std::string& dir) {
+  fs::create_directories(dir);
+  const std::string path = (fs::path(dir) / ".tapevit.lock").string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, ": cannot create the run's lock file: ", std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char pid[32] = {0};
+    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    std::string holder = n > 0 ? std::string(pid, size_t(n)) : "";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    fail("run directory ", dir, " is in use by another tapevit run (PID ", holder.empty() ? "unknown" : holder,
+         "): wait for it to end, or write elsewhere with --output");
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != ssize_t(me.size())) {
+    // the lock holds without the PID in it
+  }
+  return fd;
+}
+
 }  // namespace
+
+Run::~Run() {
+  if (lock_fd >= 0) ::close(lock_fd);
+}
 
 Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
@@ -205,6 +237,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
     }
   }
   choose_output(cfg, opts, resumed_meta, resumed);
+  lock_fd = lock_run_dir(cfg.output);
 
   train_set = load_split(cfg, true);
   if (cfg.val_fraction > 0) {

@@ -23,11 +23,13 @@ inline double since(Clock::time_point t0) { return std::chrono::duration<double>
 
 struct Run {
   Run(TrainConfig config, const TrainOptions& options);
+  ~Run();
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
 
   TrainConfig cfg;  // resolved: data defaults bound, output set
   TrainOptions opts;
+  int lock_fd = -1;       // the run directory's lock (.tapevit.lock), held for the whole run
   bool complete = false;  // a resumed run with no epoch left: nothing below is set up, nothing is written
   Dataset train_set, eval_set;  // eval_set: what each epoch is evaluated on (and best.h5 chosen by)
   std::string eval_name;         // "test split", "held out of train (val_fraction 0.1)", ...

@@ -3,6 +3,7 @@
 #include "tapevit/train/train.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 
@@ -17,6 +18,9 @@ namespace tapevit {
 namespace fs = std::filesystem;
 
 namespace {
+
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "request_stop must be async-signal-safe");
 
 // Per-step dropout / drop-path stream: a function of (seed, step) only, so resuming replays it exactly.
 Rng step_rng(uint64_t seed, int64_t step) { return Rng{splitmix64(seed ^ 0xD1B54A32D192ED03ull) ^ splitmix64(uint64_t(step)), 0}; }
@@ -75,11 +79,12 @@ bool train_one_epoch(Run& run) {
 
     const bool mid_epoch = st.step_in_epoch < run.steps_per_epoch;
     const bool periodic = run.cfg.checkpoint_steps > 0 && st.global_step % run.cfg.checkpoint_steps == 0;
-    if (mid_epoch && (periodic || run.stop_requested())) {
+    const bool stop = run.stop_requested() || g_stop_signal.load() != 0;
+    if (mid_epoch && (periodic || stop)) {
       st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
       run.save(run.last_path);
     }
-    if (mid_epoch && run.stop_requested()) return false;
+    if (mid_epoch && stop) return false;
   }
   return true;
 }
@@ -129,6 +134,9 @@ TrainSummary summarise(const Run& run, double seconds) {
 
 }  // namespace
 
+void request_stop(int sig) { g_stop_signal.store(sig); }
+int stop_requested_by() { return g_stop_signal.load(); }
+
 TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
   const auto t_start = Clock::now();
   Run run(std::move(cfg), opts);
@@ -145,7 +153,9 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
     while (run.st.epoch < run.cfg.epochs) {
       if (!train_one_epoch(run)) {  // interrupted mid-epoch
         if (run.line_open && opts.out) *opts.out << "\n";
-        return summarise(run, since(t_start));
+        TrainSummary sum = summarise(run, since(t_start));
+        sum.stopped_by = g_stop_signal.load();
+        return sum;
       }
       const auto t_eval = Clock::now();
       const EvalResult ev = evaluate(*run.model, run.eval_set, run.cfg,
@@ -156,6 +166,11 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       run.last_eval_seconds = since(t_eval);
       end_epoch(run, ev, run.ema ? &ema_ev : nullptr);
       if (run.stop_requested()) break;
+      if (g_stop_signal.load() != 0 && run.st.epoch < run.cfg.epochs) {  // stopped at an epoch's end
+        TrainSummary sum = summarise(run, since(t_start));
+        sum.stopped_by = g_stop_signal.load();
+        return sum;
+      }
     }
   } catch (...) {
     if (run.line_open && opts.out) *opts.out << "\n" << std::flush;  // an error starts on a line of its own

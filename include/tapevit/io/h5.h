@@ -12,7 +12,9 @@ namespace tapevit {
 
 class H5File {
  public:
-  enum Mode { Read, Create };  // Create truncates
+  // Create truncates. Memory: a new file held in memory (HDF5's core driver, nothing touches the disk) whose bytes
+  // image() returns, for writing them with tapevit's own checked I/O (write_file_atomic).
+  enum Mode { Read, Create, Memory };
   H5File(const std::string& path, Mode mode);
   ~H5File();
   H5File(const H5File&) = delete;
@@ -45,6 +47,7 @@ class H5File {
   int64_t attr_int(const std::string& key, const std::string& obj = "/") const;
 
   void flush();
+  std::vector<uint8_t> image();  // Memory files: the whole file's bytes
 
  private:
   bool exists_or_root(const std::string& name) const;

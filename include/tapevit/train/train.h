@@ -29,11 +29,18 @@ struct TrainOptions {
   std::string command_line = {};  // recorded in config.ini and the checkpoints
 };
 
+// Ask a running train() to stop at the end of its current step: it writes last.h5 at that step (resuming from it
+// is bitwise an uninterrupted run) and returns with stopped_by = sig. Async-signal-safe (a lock-free atomic store):
+// the command installs it as its SIGINT/SIGTERM handler.
+void request_stop(int sig);
+int stop_requested_by();  // the signal of a pending request, 0 if none
+
 struct TrainSummary {
   std::string run_dir;
   int64_t epochs_done = 0, steps = 0, best_epoch = -1;
   double best_top1 = 0, last_top1 = 0, seconds = 0, train_images_per_second = 0;
   bool already_complete = false;  // a resumed run had nothing left to do; nothing was written
+  int stopped_by = 0;             // the signal that stopped the run early (request_stop), else 0
 };
 
 // Throws an Error for bad data, inconsistent configs, a non-finite loss (naming the step) and I/O failures;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/cli_reliability_test.sh: stopping and sharing a run from the command line: SIGTERM / SIGINT finish the step,
+# write last.h5 there and exit 128+signal with the resume command; a second signal exits at once; a second run on a
+# directory in use is refused naming the holder's PID; a file-size limit is an error naming its cause, not a crash.
+#   tests/cli_reliability_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
+set -uo pipefail
+TV=$(realpath "$1")
+MAKE_DATA=$(realpath "$2")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_reliability.XXXXXX")
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+source "$(dirname "$(realpath "$0")")/cli_lib.sh"
+
+"$MAKE_DATA" "$WORK/data" 2560 160
+tiny_config "$WORK/data" 20 >"$WORK/tiny.ini"
+cd "$WORK"
+
+# wait_for FILE PATTERN: until FILE matches (at most 60 s)
+wait_for() {
+  for _ in $(seq 600); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting for /$2/ in $1"
+  return 1
+}
+
+for sig in TERM INT; do
+  "$TV" train --config tiny.ini --log_interval 2 --output runs/$sig >$sig.log 2>&1 &
+  pid=$!
+  wait_for $sig.log 'step +[0-9]+/40'
+  kill -$sig $pid
+  wait $pid
+  rc=$?
+  want=$((128 + $(kill -l $sig)))
+  [ "$rc" = "$want" ] || fail "SIG$sig: exit $rc, expected $want: $(tail -3 $sig.log)"
+  grep -qE "stopped by SIG$sig after step [0-9]+ \(epoch [0-9]+\); runs/$sig/last.h5 holds that step. Resume with: tapevit train --resume runs/$sig/last.h5" $sig.log ||
+    fail "SIG$sig: no stop message: $(tail -3 $sig.log)"
+  expect 0 'step [0-9]+' -- "$TV" info runs/$sig/last.h5
+done
+expect 0 'done: 20 epochs' -- "$TV" train --resume runs/TERM/last.h5 --epochs 20
+
+# a second signal exits at once
+"$TV" train --config tiny.ini --log_interval 2 --output runs/twice >twice.log 2>&1 &
+pid=$!
+wait_for twice.log 'step +[0-9]+/40'
+kill -TERM $pid
+kill -TERM $pid
+wait $pid
+rc=$?
+[ "$rc" = 143 ] || fail "two SIGTERMs: exit $rc, expected 143"
+
+# one run per directory: the second is refused at once, naming the first's PID
+"$TV" train --config tiny.ini --log_interval 2 --output runs/busy >busy.log 2>&1 &
+pid=$!
+wait_for busy.log 'step +[0-9]+/40'
+expect 1 "run directory runs/busy is in use by another tapevit run \(PID $pid\)" -- "$TV" train --config tiny.ini --output runs/busy --force
+kill -TERM $pid
+wait $pid
+
+# a file-size limit: the checkpoint write fails with its cause, no temporary file is left, no crash
+expect 0 'done: 1 epochs' -- "$TV" train --config tiny.ini --epochs 1 --output runs/fsize
+cp runs/fsize/last.h5 fsize.before
+out=$(ulimit -f 16; "$TV" train --resume runs/fsize/last.h5 --epochs 2 2>&1)
+rc=$?
+[ "$rc" = 1 ] || fail "file-size limit: exit $rc, expected 1: $out"
+grep -q "file too large (over the file-size limit, ulimit -f)" <<<"$out" || fail "file-size limit: cause not named: $out"
+cmp -s runs/fsize/last.h5 fsize.before || fail "file-size limit: last.h5 changed"
+ls -a runs/fsize | grep -q '\.tmp-' && fail "file-size limit: a temporary file was left: $(ls -a runs/fsize)"
+
+if ((failures)); then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "all reliability CLI checks passed"
