@@ -67,6 +67,15 @@ grep -q "file too large (over the file-size limit, ulimit -f)" <<<"$out" || fail
 cmp -s runs/fsize/last.h5 fsize.before || fail "file-size limit: last.h5 changed"
 ls -a runs/fsize | grep -q '\.tmp-' && fail "file-size limit: a temporary file was left: $(ls -a runs/fsize)"
 
+# a damaged checkpoint: info --verify and every reader name the damage, nothing hangs
+expect 0 'digest ok: [0-9]+ bytes, [0-9]+ tensors' -- "$TV" info runs/fsize/last.h5 --verify
+cp runs/fsize/last.h5 damaged.h5
+printf 'XXXXXXXXX' | dd of=damaged.h5 bs=1 seek=40000 conv=notrunc 2>/dev/null
+expect 1 'damaged.h5: damaged: its bytes do not match the digest' -- "$TV" info damaged.h5 --verify
+expect 1 'damaged.h5: damaged' -- "$TV" eval --checkpoint damaged.h5
+head -c 30000 runs/fsize/last.h5 >cut.h5
+expect 1 'cut.h5: damaged: truncated' -- "$TV" info cut.h5
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

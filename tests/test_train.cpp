@@ -297,3 +297,54 @@ TEST_CASE("Train: a checkpoint that cannot be written (file-size limit) names th
   for (const auto& e : fs::directory_iterator(out))
     CHECK_MESSAGE(e.path().filename().string().find(".tmp-") == std::string::npos, "left behind: " << e.path());
 }
+
+TEST_CASE("Checkpoint digest: a flipped bit names its tensor, truncation and insertion are caught before libhdf5 reads") {
+  const std::string data = make_stripes_mnist("stripes_digest", 640, 160);
+  const std::string out = fresh_dir("digest");
+  TrainConfig cfg = tiny_config(data, out);
+  cfg.epochs = 1;
+  train(cfg, {});
+  const std::string path = out + "/last.h5", good = slurp(path);
+  CHECK(good.rfind("TAPEVIT-DIGEST 1\n", 0) == 0);
+  CHECK(contains(verify_h5_digest(path), "digest ok"));
+  auto write = [&](const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; };
+  auto must_fail = [&](const std::vector<const char*>& needles) {
+    for (auto fn : {+[](const std::string& p) { read_checkpoint_meta(p); }, +[](const std::string& p) { read_checkpoint_state(p); }}) {
+      const std::string msg = error_of([&] { fn(path); });
+      for (const char* n : needles) CHECK_MESSAGE(contains(msg, n), msg << " lacks " << n);
+    }
+  };
+  // a bit flipped inside blocks.1.attn.qkv.weight's bytes: found from the digest's ranges, without libhdf5
+  std::string text = good.substr(0, good.find('\0'));
+  const size_t at = text.find(" params/blocks.1.attn.qkv.weight\n");
+  REQUIRE(at != std::string::npos);
+  const size_t line = text.rfind("tensor ", at);
+  std::istringstream ls(text.substr(line + 7));
+  uint64_t off = 0, len = 0;
+  ls >> off >> len;
+  REQUIRE(len > 100);
+  std::string bad = good;
+  bad[off + len / 2] = char(bad[off + len / 2] ^ 0x10);
+  write(bad);
+  must_fail({"last.h5: damaged", "in tensor params/blocks.1.attn.qkv.weight"});
+  // a bit in the file's own structure (just after the user block: the HDF5 superblock)
+  bad = good;
+  const size_t ub = size_t(std::stoul(text.substr(text.find("userblock ") + 10)));
+  bad[ub + 9] = char(bad[ub + 9] ^ 0x01);
+  write(bad);
+  must_fail({"damaged", "in the file's structure"});
+  // cut short, and 9 bytes inserted around 2.7 KB (the file that used to hang libhdf5 forever)
+  write(good.substr(0, good.size() - 1000));
+  must_fail({"damaged: truncated"});
+  bad = good;
+  bad.insert(ub + 2700, "123456789");
+  write(bad);
+  must_fail({"damaged: longer than written"});
+  // a file without a digest (older checkpoints, h5py's) still loads
+  write(good);
+  H5File plain((out + "/plain.h5"), H5File::Create);
+  plain.write<double>("x", std::vector<double>{1, 2}.data(), Shape{2});
+  plain.flush();
+  CHECK(verify_h5_digest(out + "/plain.h5").empty());
+  CHECK(read_checkpoint_state(path).epoch == 1);
+}

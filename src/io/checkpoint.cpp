@@ -46,7 +46,10 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
   // read-only directory is an error naming its cause, and libhdf5 never holds a half-written file open.
   std::vector<uint8_t> bytes;
   {
-    H5File f(path, H5File::Memory);
+    int64_t datasets = kMetricCount + params.size() * (1 + (ema ? 1 : 0) + (opt ? int64_t(opt->state().size()) : 0));
+    int64_t longest = 0;
+    for (const auto& info : params.infos()) longest = std::max<int64_t>(longest, int64_t(info.name.size()) + 24);
+    H5File f(path, H5File::Memory, digest_userblock(datasets, longest));
     f.set_attr("format", std::string(kFormat));
     f.set_attr("version", kVersion);
     f.set_attr("config", meta.config_ini);
@@ -81,7 +84,7 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
       for (auto m : st.metrics) col.push_back(metric_col(m, c));
       f.write("metrics/" + std::string(kMetricCols[c]), col.data(), Shape{n});
     }
-    bytes = f.image();
+    bytes = f.image_with_digest();
   }
   write_file_atomic(path, bytes.data(), bytes.size());
 }

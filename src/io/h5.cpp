@@ -2,6 +2,11 @@
 #include "tapevit/io/h5.h"
 
 #include <hdf5.h>
+#include <zlib.h>
+
+#include <cstdio>
+#include <cstring>
+#include <sstream>
 
 #include <algorithm>
 #include <type_traits>
@@ -37,14 +42,17 @@ hid_t native_type() {
 
 }  // namespace
 
-H5File::H5File(const std::string& path, Mode mode) : path_(path) {
+H5File::H5File(const std::string& path, Mode mode, int64_t userblock) : path_(path), userblock_(userblock) {
   if (mode == Read) {
+    verify_h5_digest(path);  // before libhdf5 reads a byte of it: a damaged file can neither hang nor crash it
     if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (missing, unreadable or corrupt)");
     file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   } else if (mode == Memory) {
     Handle fapl{H5Pcreate(H5P_FILE_ACCESS), H5Pclose};
     H5Pset_fapl_core(fapl.id, 1 << 20, /*backing_store=*/0);
-    file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id);
+    Handle fcpl{H5Pcreate(H5P_FILE_CREATE), H5Pclose};
+    if (userblock > 0 && H5Pset_userblock(fcpl.id, hsize_t(userblock)) < 0) fail(path, ": bad user block size ", userblock);
+    file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id, fapl.id);
   } else {
     file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   }
@@ -62,6 +70,112 @@ std::vector<uint8_t> H5File::image() {
   std::vector<uint8_t> bytes(static_cast<size_t>(n));
   if (H5Fget_file_image(file_, bytes.data(), bytes.size()) != n) fail(path_, ": cannot copy the in-memory file's image");
   return bytes;
+}
+
+std::vector<uint8_t> H5File::image_with_digest() {
+  const auto ub = size_t(userblock_);
+  if (ub < 512) fail(path_, ": a digest needs a user block (H5File(path, Memory, userblock))");
+  // the core driver's image starts at the superblock: the file on disk is the user block, then the image
+  const std::vector<uint8_t> hdf5 = image();
+  std::vector<uint8_t> bytes(ub + hdf5.size(), 0);
+  std::copy(hdf5.begin(), hdf5.end(), bytes.begin() + std::ptrdiff_t(ub));
+  std::ostringstream os;
+  os << "TAPEVIT-DIGEST 1\nuserblock " << ub << "\nsize " << bytes.size() << "\ncrc32 "
+     << crc32_z(0, bytes.data() + ub, bytes.size() - ub) << "\n";
+  // every dataset's bytes (contiguous layout: one range each)
+  std::vector<std::string> names;
+  H5Ovisit2(
+      file_, H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
+        if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(out)->push_back(name);
+        return 0;
+      },
+      &names, H5O_INFO_BASIC);
+  for (const auto& n : names) {
+    Handle ds{H5Dopen2(file_, n.c_str(), H5P_DEFAULT), H5Dclose};
+    const haddr_t off = H5Dget_offset(ds.id);
+    const hsize_t len = H5Dget_storage_size(ds.id);
+    if (off == HADDR_UNDEF || len == 0) continue;  // empty datasets hold no bytes
+    const uint64_t at = uint64_t(off);  // from the start of the file, user block included
+    if (at + len > bytes.size()) fail(path_, ": dataset '", n, "' lies outside the file image");
+    os << "tensor " << at << " " << len << " " << crc32_z(0, bytes.data() + at, len) << " " << n << "\n";
+  }
+  const std::string text = os.str();
+  if (text.size() + 1 > ub) fail(path_, ": the digest (", text.size(), " bytes) does not fit the ", ub, "-byte user block");
+  std::copy(text.begin(), text.end(), bytes.begin());
+  std::fill(bytes.begin() + std::ptrdiff_t(text.size()), bytes.begin() + std::ptrdiff_t(ub), uint8_t(0));
+  return bytes;
+}
+
+int64_t digest_userblock(int64_t datasets, int64_t name_bytes) {
+  const int64_t need = 128 + datasets * (name_bytes + 48);
+  int64_t ub = 512;
+  while (ub < need) ub *= 2;
+  return ub;
+}
+
+std::string verify_h5_digest(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return "";  // H5Fis_hdf5 says what is wrong
+  struct Closer {
+    std::FILE* f;
+    ~Closer() { std::fclose(f); }
+  } closer{f};
+  char head[17] = {0};
+  if (std::fread(head, 1, 16, f) != 16 || std::memcmp(head, "TAPEVIT-DIGEST 1", 16) != 0) return "";
+  // the digest text: up to the user block's first NUL, at most 1 MiB
+  std::string text = head;
+  for (int c; (c = std::fgetc(f)) != EOF && c != 0 && text.size() < (1u << 20);) text += char(c);
+  std::istringstream is(text);
+  std::string line, key;
+  uint64_t ub = 0, size = 0;
+  uint32_t crc = 0;
+  struct Range {
+    uint64_t at, len;
+    uint32_t crc;
+    std::string name;
+  };
+  std::vector<Range> ranges;
+  std::getline(is, line);  // the magic
+  while (std::getline(is, line)) {
+    std::istringstream ls(line);
+    ls >> key;
+    if (key == "userblock") ls >> ub;
+    else if (key == "size") ls >> size;
+    else if (key == "crc32") ls >> crc;
+    else if (key == "tensor") {
+      Range r;
+      ls >> r.at >> r.len >> r.crc >> std::ws;
+      std::getline(ls, r.name);
+      if (!ls.fail() || !r.name.empty()) ranges.push_back(r);
+    }
+  }
+  std::fseek(f, 0, SEEK_END);
+  const auto actual = uint64_t(std::ftell(f));
+  if (ub < 512 || size == 0) fail(path, ": damaged: its integrity header is unreadable");
+  if (actual != size)
+    fail(path, ": damaged: ", actual < size ? "truncated" : "longer than written", " (", actual, " bytes, ", size,
+         " when written); a copy cut short or changed on disk");
+  // the whole file after the user block, in 4 MiB reads
+  std::vector<uint8_t> buf(size_t(4) << 20);
+  auto crc_of = [&](uint64_t at, uint64_t len) {
+    uLong c = crc32_z(0, nullptr, 0);
+    std::fseek(f, long(at), SEEK_SET);
+    while (len > 0) {
+      const size_t n = std::fread(buf.data(), 1, size_t(std::min<uint64_t>(len, buf.size())), f);
+      if (n == 0) fail(path, ": read error while verifying it");
+      c = crc32_z(c, buf.data(), n);
+      len -= n;
+    }
+    return uint32_t(c);
+  };
+  if (crc_of(ub, size - ub) == crc) return "digest ok: " + std::to_string(size) + " bytes, " + std::to_string(ranges.size()) + " tensors";
+  std::string damaged;
+  for (const auto& r : ranges)
+    if (r.at + r.len > size || crc_of(r.at, r.len) != r.crc) damaged += (damaged.empty() ? "" : ", ") + r.name;
+  fail(path, ": damaged: its bytes do not match the digest written with it (",
+       damaged.empty() ? std::string("in the file's structure, not in a tensor's data") : "in tensor " + damaged,
+       "); restore it from a copy");
 }
 
 void H5File::flush() {

@@ -2,6 +2,7 @@
 #include "tapevit/io/pretrained.h"
 
 #include <algorithm>
+#include <cstring>
 #include <charconv>
 #include <cctype>
 #include <cmath>
@@ -32,11 +33,12 @@ struct Source {
 bool is_hdf5(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail(path, ": cannot open weights file");
-  unsigned char sig[8] = {};
-  const size_t n = std::fread(sig, 1, 8, f);
+  unsigned char sig[16] = {};
+  const size_t n = std::fread(sig, 1, 16, f);
   std::fclose(f);
   static const unsigned char kSig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-  return n == 8 && std::equal(sig, sig + 8, kSig);
+  // the HDF5 signature, or a tapevit checkpoint's digest in the user block before it
+  return (n >= 8 && std::equal(sig, sig + 8, kSig)) || (n == 16 && std::memcmp(sig, "TAPEVIT-DIGEST 1", 16) == 0);
 }
 
 Source open_source(const std::string& path) {

@@ -10,12 +10,21 @@
 
 namespace tapevit {
 
+// The user-block digest of a file written by image_with_digest: "" when the file has none (older files, h5py's),
+// else throws an Error naming the file (and the damaged datasets) when it does not match. Returns a one-line summary.
+std::string verify_h5_digest(const std::string& path);
+// The user-block size to reserve for a file of `datasets` datasets with names of up to name_bytes bytes.
+int64_t digest_userblock(int64_t datasets, int64_t name_bytes);
+
 class H5File {
  public:
   // Create truncates. Memory: a new file held in memory (HDF5's core driver, nothing touches the disk) whose bytes
   // image() returns, for writing them with tapevit's own checked I/O (write_file_atomic).
   enum Mode { Read, Create, Memory };
-  H5File(const std::string& path, Mode mode);
+  // Read: a file written with a digest (write_with_digest) is verified before libhdf5 parses any of it; a damaged
+  // one is an Error naming the file and, where the damage is inside a tensor's bytes, the tensor. Memory: userblock
+  // reserves that many bytes (0, or a power of two >= 512) before the HDF5 data, for the digest.
+  H5File(const std::string& path, Mode mode, int64_t userblock = 0);
   ~H5File();
   H5File(const H5File&) = delete;
   H5File& operator=(const H5File&) = delete;
@@ -48,11 +57,15 @@ class H5File {
 
   void flush();
   std::vector<uint8_t> image();  // Memory files: the whole file's bytes
+  // Memory files: the bytes with a digest in the user block: the size, a CRC-32 of everything after the user block,
+  // and per dataset its byte range and CRC-32 (so that damage can be pinned to a tensor without libhdf5).
+  std::vector<uint8_t> image_with_digest();
 
  private:
   bool exists_or_root(const std::string& name) const;
   std::string path_;
   int64_t file_ = -1;  // hid_t
+  int64_t userblock_ = 0;
 };
 
 }  // namespace tapevit
