@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <iostream>
+#include <new>
 
 #include "args.h"
 #include "tapevit/version.h"
@@ -61,6 +62,9 @@ int main(int argc, char** argv) {
     if (found) std::cerr << "see 'tapevit " << cmd << " --help'\n";
     else usage(std::cerr);
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "tapevit " << cmd << ": error: out of memory (a model, batch or file larger than this machine holds?)\n";
+    return 1;
   } catch (const std::exception& e) {  // tapevit::Error and anything the libraries throw
     std::cerr << "tapevit " << cmd << ": error: " << e.what() << "\n";
     return 1;
