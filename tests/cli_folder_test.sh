@@ -5,11 +5,8 @@
 # errors naming the folder.
 #   tests/cli_folder_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
-TV=$(realpath "$1")
-MAKE_DATA=$(realpath "$2")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_folder.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
+cli_start folder "$1" "$2"
 FIXTURES=$(dirname "$(realpath "$0")")/fixtures/images
 
 "$MAKE_DATA" --folder "$WORK/imgs" 200 50

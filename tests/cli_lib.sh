@@ -1,5 +1,14 @@
 # tests/cli_lib.sh: what the command-line test scripts share (sourced): fail, and expect.
 failures=0
+
+# cli_start NAME TAPEVIT MAKE_FAKE_DATA: TV and MAKE_DATA (absolute paths), WORK (a fresh temporary directory,
+# removed at exit with any background job still running)
+cli_start() {
+  TV=$(realpath "$2")
+  MAKE_DATA=$(realpath "$3")
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_$1.XXXXXX")
+  trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+}
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # expect CODE PATTERN -- CMD...: CMD exits with CODE and its stdout+stderr matches the grep -E PATTERN. Commands run

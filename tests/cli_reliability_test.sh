@@ -4,11 +4,8 @@
 # directory in use is refused naming the holder's PID; a file-size limit is an error naming its cause, not a crash.
 #   tests/cli_reliability_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
-TV=$(realpath "$1")
-MAKE_DATA=$(realpath "$2")
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tapevit_reliability.XXXXXX")
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
+cli_start reliability "$1" "$2"
 
 "$MAKE_DATA" "$WORK/data" 2560 160
 tiny_config "$WORK/data" 20 >"$WORK/tiny.ini"
