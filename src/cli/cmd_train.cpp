@@ -142,13 +142,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   bind_data_defaults(cfg);
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   const bool ema = vm["ema"].as<bool>();
-  TrainState st;
-  if (ema) {  // the weights into a scratch model, the EMA into the one evaluated
-    VisionTransformer<float> weights(cfg.vit, cfg.seed);
-    st = load_checkpoint<float>(path, weights.params(), nullptr, &model.params());
-  } else {
-    st = load_checkpoint<float>(path, model.params(), nullptr);
-  }
+  const TrainState st = load_checkpoint_weights<float>(path, model.params(), ema);
   Dataset test = load_split(cfg, false);
   select_classes(test, std::vector<int64_t>(cfg.classes.begin(), cfg.classes.end()), 0);
   check_data_fits(cfg, test);

@@ -44,12 +44,7 @@ int cmd_export(const std::vector<std::string>& args) {
     throw UsageError("--out " + out + ": the weights are written as safetensors; name the file *.safetensors");
   TrainConfig cfg = resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
-  if (vm["ema"].as<bool>()) {
-    VisionTransformer<float> weights(cfg.vit, cfg.seed);
-    load_checkpoint<float>(path, weights.params(), nullptr, &model.params());
-  } else {
-    load_checkpoint<float>(path, model.params(), nullptr);
-  }
+  load_checkpoint_weights<float>(path, model.params(), vm["ema"].as<bool>());
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
   export_safetensors(out, model.params(), {{"tapevit_checkpoint", path}, {"weights", vm["ema"].as<bool>() ? "ema" : "model"}});
   std::cout << "wrote " << out << ": " << model.params().size() << " tensors, " << model.params().numel()
@@ -110,8 +105,7 @@ std::vector<float> predict_images(const VisionTransformer<float>& model, TrainCo
                                   std::vector<std::string>& files) {
   if (fs::is_directory(in_path)) {
     for (const auto& e : fs::recursive_directory_iterator(in_path, fs::directory_options::follow_directory_symlink)) {
-      const std::string ext = lower(e.path().extension().string());
-      if (e.is_regular_file() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png")) files.push_back(e.path().string());
+      if (e.is_regular_file() && is_image_name(e.path().string())) files.push_back(e.path().string());
     }
     std::sort(files.begin(), files.end());
     if (files.empty()) fail("--input ", in_path, ": no .jpg, .jpeg or .png file in this folder");
@@ -203,8 +197,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   const std::string in_path = vm["input"].as<std::string>(), out = vm["out"].as<std::string>();
   const std::string out_ext = lower(fs::path(out).extension().string());
   if (out_ext != ".npy" && out_ext != ".csv") throw UsageError("--out " + out + ": name it *.npy (logits) or *.csv (top-5 per image)");
-  const std::string in_ext = lower(fs::path(in_path).extension().string());
-  const bool images_in = fs::is_directory(in_path) || in_ext == ".jpg" || in_ext == ".jpeg" || in_ext == ".png";
+  const bool images_in = fs::is_directory(in_path) || is_image_name(in_path);
   ConfigValues values;
   const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
   CheckpointMeta meta;
@@ -221,11 +214,8 @@ int cmd_predict(const std::vector<std::string>& args) {
   print_notes(std::cerr, cfg);  // stdout may be a pipe of results
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
-  if (!ckpt.empty() && vm["ema"].as<bool>()) {
-    VisionTransformer<float> weights(cfg.vit, cfg.seed);
-    load_checkpoint<float>(ckpt, weights.params(), nullptr, &model.params());
-  } else if (!ckpt.empty()) {
-    load_checkpoint<float>(ckpt, model.params(), nullptr);
+  if (!ckpt.empty()) {
+    load_checkpoint_weights<float>(ckpt, model.params(), vm["ema"].as<bool>());
   } else {
     if (vm["ema"].as<bool>()) throw UsageError("--ema needs --checkpoint (imported weights have no EMA)");
     std::cerr << load_pretrained(cfg.init, model.params(), cfg.vit, cfg.init_strict).table();

@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_image_name(const fs::path& p) {
-  std::string ext = p.extension().string();
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
-}
-
 // Python's re.split(r'(\d+)', s.lower()) pieces: text, number, text, number, ... (text pieces may be empty).
 std::vector<std::string> natural_pieces(const std::string& s) {
   std::vector<std::string> out(1);
@@ -71,6 +65,12 @@ std::vector<std::string> class_folders(const fs::path& split) {
 }
 
 }  // namespace
+
+bool is_image_name(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
 
 bool natural_less(const std::string& a, const std::string& b) {
   const auto pa = natural_pieces(a), pb = natural_pieces(b);
@@ -130,7 +130,7 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
     size_t before = samples.size();
     for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink)) {
       if (!e.is_regular_file()) continue;
-      if (is_image_name(e.path())) samples.emplace_back(e.path().string(), label_of.at(f));
+      if (is_image_name(e.path().string())) samples.emplace_back(e.path().string(), label_of.at(f));
       else ++d.skipped;
     }
     if (samples.size() == before)

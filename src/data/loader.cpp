@@ -308,10 +308,6 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
   return B;
 }
 
-}  // namespace tapevit
-
-namespace tapevit {
-
 int default_workers(const Dataset& d) {
   return d.is_folder() ? int(std::max(1u, std::thread::hardware_concurrency() / 2)) : 0;
 }

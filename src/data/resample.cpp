@@ -186,20 +186,15 @@ void resize(const Image& src, const CropBox& box, int64_t W, int64_t H, Interp i
       box.top + box.height > src.height)
     fail("resize: box ", box.left, ",", box.top, " ", box.width, "x", box.height, " is not inside the ", src.width, "x",
          src.height, " image");
-  const int64_t C = src.channels;
-  out.reshape(W, H, C);
   if (W == box.width && H == box.height) {  // torchvision returns the crop as it is
-    for (int64_t y = 0; y < H; ++y) std::copy(src.row(box.top + y) + box.left * C, src.row(box.top + y) + (box.left + W) * C, out.row(y));
+    crop(src, box.left, box.top, W, H, out);
     return;
   }
   if (interp == Interp::Nearest) {
-    Image cropped;
-    cropped.reshape(box.width, box.height, C);
-    for (int64_t y = 0; y < box.height; ++y)
-      std::copy(src.row(box.top + y) + box.left * C, src.row(box.top + y) + (box.left + box.width) * C, cropped.row(y));
-    out = resize_nearest(cropped, W, H);
+    out = resize_nearest(crop(src, box.left, box.top, box.width, box.height), W, H);
     return;
   }
+  out.reshape(W, H, src.channels);
   const Filter filter = filter_of(interp);
   const bool need_h = W != box.width, need_v = H != box.height;
   const Coeffs ch = precompute(box.width, W, filter), cv = precompute(box.height, H, filter);
@@ -213,7 +208,7 @@ void resize(const Image& src, const CropBox& box, int64_t W, int64_t H, Interp i
   }
   // the rows the vertical pass reads: from the first tap of the first row to the last tap of the last
   const int64_t first = cv.bounds[0], last = cv.bounds[size_t(2 * H - 2)] + cv.bounds[size_t(2 * H - 1)];
-  tmp.reshape(W, last - first, C);
+  tmp.reshape(W, last - first, src.channels);
   horizontal(src, tmp, box.top + first, box.left, ch);
   vertical(tmp, out, cv, first, 0);
 }

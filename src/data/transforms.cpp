@@ -47,30 +47,49 @@ int64_t Draws::randint(int64_t a, int64_t b) {
 }
 
 Image crop(const Image& src, int64_t left, int64_t top, int64_t width, int64_t height) {
-  if (width <= 0 || height <= 0) fail("crop: size ", width, " x ", height, " must be positive");
-  Image out = Image::blank(width, height, src.channels);
-  const int64_t C = src.channels;
-  const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min(left + width, src.width);
-  for (int64_t y = std::max<int64_t>(top, 0); y < std::min(top + height, src.height); ++y)
-    if (x1 > x0) std::memcpy(out.row(y - top) + (x0 - left) * C, src.row(y) + x0 * C, size_t((x1 - x0) * C));
+  Image out;
+  crop(src, left, top, width, height, out);
   return out;
 }
 
+void crop(const Image& src, int64_t left, int64_t top, int64_t width, int64_t height, Image& out) {
+  if (width <= 0 || height <= 0) fail("crop: size ", width, " x ", height, " must be positive");
+  const int64_t C = src.channels;
+  out.reshape(width, height, C);
+  const bool inside = left >= 0 && top >= 0 && left + width <= src.width && top + height <= src.height;
+  if (!inside) std::fill(out.pixels.begin(), out.pixels.end(), uint8_t(0));  // PIL: 0 outside the image
+  const int64_t x0 = std::max<int64_t>(left, 0), x1 = std::min(left + width, src.width);
+  for (int64_t y = std::max<int64_t>(top, 0); y < std::min(top + height, src.height); ++y)
+    if (x1 > x0) std::memcpy(out.row(y - top) + (x0 - left) * C, src.row(y) + x0 * C, size_t((x1 - x0) * C));
+}
+
 Image center_crop(const Image& src, int64_t width, int64_t height) {
+  Image out;
+  center_crop(src, width, height, out);
+  return out;
+}
+
+void center_crop(const Image& src, int64_t width, int64_t height, Image& out) {
   // torchvision pads a too-small image with (crop - size) // 2 on the left/top first
   const int64_t pad_left = width > src.width ? (width - src.width) / 2 : 0;
   const int64_t pad_top = height > src.height ? (height - src.height) / 2 : 0;
   const int64_t pw = src.width + (width > src.width ? width - src.width : 0);
   const int64_t ph = src.height + (height > src.height ? height - src.height : 0);
   const int64_t top = round_half_even(double(ph - height) / 2.0), left = round_half_even(double(pw - width) / 2.0);
-  return crop(src, left - pad_left, top - pad_top, width, height);
+  crop(src, left - pad_left, top - pad_top, width, height, out);
+}
+
+void shorter_side_size(int64_t w, int64_t h, int64_t size, int64_t& new_w, int64_t& new_h) {
+  const int64_t shorter = std::min(w, h), longer = std::max(w, h);
+  const int64_t new_long = int64_t(double(size * longer) / double(shorter));
+  new_w = w <= h ? size : new_long;
+  new_h = w <= h ? new_long : size;
 }
 
 Image resize_shorter_side(const Image& src, int64_t size, Interp interp) {
-  const int64_t w = src.width, h = src.height;
-  const int64_t shorter = std::min(w, h), longer = std::max(w, h);
-  const int64_t new_long = int64_t(double(size * longer) / double(shorter));
-  return w <= h ? resize(src, size, new_long, interp) : resize(src, new_long, size, interp);
+  int64_t W = 0, H = 0;
+  shorter_side_size(src.width, src.height, size, W, H);
+  return resize(src, W, H, interp);
 }
 
 void flip_horizontal(Image& im) {
@@ -140,24 +159,14 @@ Image eval_transform(const Image& src, int64_t img_size, const ImageTransformCon
 
 void eval_transform(const Image& src, int64_t img_size, const ImageTransformConfig& t, Image& out, TransformScratch& s) {
   // Resize(floor(img_size / crop_pct)) on the shorter side, as resize_shorter_side; then CenterCrop(img_size)
-  const int64_t size = int64_t(std::floor(double(img_size) / t.crop_pct));
-  const int64_t shorter = std::min(src.width, src.height), longer = std::max(src.width, src.height);
-  const int64_t new_long = int64_t(double(size * longer) / double(shorter));
-  const int64_t W = src.width <= src.height ? size : new_long, H = src.width <= src.height ? new_long : size;
+  int64_t W = 0, H = 0;
+  shorter_side_size(src.width, src.height, int64_t(std::floor(double(img_size) / t.crop_pct)), W, H);
   const Image* resized = &src;
   if (W != src.width || H != src.height) {
     resize(src, CropBox{0, 0, src.height, src.width}, W, H, t.interpolation, s.resized, s.rows);
     resized = &s.resized;
   }
-  if (img_size <= W && img_size <= H) {  // the usual case: a crop inside the image, copied row by row
-    const int64_t top = round_half_even(double(H - img_size) / 2.0), left = round_half_even(double(W - img_size) / 2.0);
-    const int64_t C = src.channels;
-    out.reshape(img_size, img_size, C);
-    for (int64_t y = 0; y < img_size; ++y)
-      std::copy(resized->row(top + y) + left * C, resized->row(top + y) + (left + img_size) * C, out.row(y));
-  } else {
-    out = center_crop(*resized, img_size, img_size);  // torchvision pads first
-  }
+  center_crop(*resized, img_size, img_size, out);
 }
 
 void train_transform(const Image& src, int64_t img_size, double hflip, const ImageTransformConfig& t,

@@ -99,6 +99,10 @@ void check_format(const H5File& f, const std::string& path) {
     fail(path, ": checkpoint version ", f.attr_int("version"), ", this tapevit reads version ", kVersion);
 }
 
+void require_ema(const H5File& f, const std::string& path) {
+  if (!f.exists("ema")) fail(path, ": no EMA weights (/ema): the run was trained without model_ema");
+}
+
 std::string attr_or_empty(const H5File& f, const char* name) { return f.has_attr(name) ? f.attr_string(name) : ""; }
 
 TrainState read_state(const H5File& f, const std::string& path) {
@@ -169,7 +173,7 @@ TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer
   try {
     read_params(f, "params", params);
     if (ema) {
-      if (!f.exists("ema")) fail(path, ": no EMA weights (/ema): the run was trained without model_ema");
+      require_ema(f, path);
       read_params(f, "ema", *ema);
     }
     if (opt) {
@@ -188,8 +192,26 @@ TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer
   return st;
 }
 
+template <class T>
+TrainState load_checkpoint_weights(const std::string& path, Params<T>& params, bool ema) {
+  if (!ema) return load_checkpoint<T>(path, params, nullptr);
+  H5File f(path, H5File::Read);
+  check_format(f, path);
+  require_ema(f, path);
+  TrainState st = read_state(f, path);
+  std::vector<T> data(params.data(), params.data() + params.flat_size());  // restored if a tensor fails
+  try {
+    read_params(f, "ema", params);
+  } catch (...) {
+    std::copy(data.begin(), data.end(), params.data());
+    throw;
+  }
+  return st;
+}
+
 template void save_checkpoint<float>(const std::string&, const CheckpointMeta&, const Params<float>&, Optimizer<float>*,
                                      const TrainState&, const Params<float>*);
 template TrainState load_checkpoint<float>(const std::string&, Params<float>&, Optimizer<float>*, Params<float>*);
+template TrainState load_checkpoint_weights<float>(const std::string&, Params<float>&, bool);
 
 }  // namespace tapevit

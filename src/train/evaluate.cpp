@@ -46,14 +46,15 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
     Var<float> logits = model(tape, tape.wrap(const_cast<float*>(batch.images.data()), {n, v.in_chans, v.img_size, v.img_size}));
     for (int64_t b = 0; b < n; ++b) {
       const float* z = logits->data + b * K;
-      const float mx = *std::max_element(z, z + K);
+      const float* top = std::max_element(z, z + K);  // the top-1 prediction (the first maximum)
+      const float mx = *top;
       double se = 0;
       for (int64_t k = 0; k < K; ++k) se += std::exp(double(z[k] - mx));
       loss_sum += double(mx) + std::log(se) - double(z[labels[b]]);
       int64_t rank = 0;  // classes scoring strictly higher than the true one
       for (int64_t k = 0; k < K; ++k) rank += z[k] > z[labels[b]];
       top1 += rank < 1;
-      ++r.confusion[size_t(labels[b] * K + (std::max_element(z, z + K) - z))];
+      ++r.confusion[size_t(labels[b] * K + (top - z))];
       top5 += rank < k5;
     }
     r.n += n;

@@ -45,6 +45,8 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
 std::string folder_split_dir(const std::string& root, const FolderOptions& opts, bool train);
 // Decode every file of a folder data set into d.decoded (on all cores); errors name the file.
 void decode_all(Dataset& d);
+// The file names an image folder takes: .jpg, .jpeg, .png in any case (timm's IMG_EXTENSIONS).
+bool is_image_name(const std::string& path);
 // timm's natural_key order: lower-cased, runs of digits compared as numbers.
 bool natural_less(const std::string& a, const std::string& b);
 // Keep only samples idx (in that order) of d: images or files, labels and any decoded images.

@@ -47,13 +47,18 @@ Image resize(const Image& src, int64_t width, int64_t height, Interp interp);
 // torchvision's resized_crop: the box of src (inside it) cropped, then resized as above, into out (tmp: the
 // horizontal pass's rows). Both keep their buffers between calls.
 void resize(const Image& src, const CropBox& box, int64_t width, int64_t height, Interp interp, Image& out, Image& tmp);
-// PIL's Image.crop((left, top, left + width, top + height)): pixels outside src are 0.
+// PIL's Image.crop((left, top, left + width, top + height)): pixels outside src are 0. The second form writes into
+// out, reusing its buffer.
 Image crop(const Image& src, int64_t left, int64_t top, int64_t width, int64_t height);
+void crop(const Image& src, int64_t left, int64_t top, int64_t width, int64_t height, Image& out);
 // torchvision's CenterCrop: offsets round((H - h) / 2) (half to even, as Python's round); an image smaller than
 // the crop is padded with 0 first, as torchvision does.
 Image center_crop(const Image& src, int64_t width, int64_t height);
+void center_crop(const Image& src, int64_t width, int64_t height, Image& out);
 // torchvision's Resize(size) with an int: the shorter side becomes size, the longer int(size * long / short).
 Image resize_shorter_side(const Image& src, int64_t size, Interp interp);
+// The size resize_shorter_side resizes a w x h image to.
+void shorter_side_size(int64_t w, int64_t h, int64_t size, int64_t& new_w, int64_t& new_h);
 void flip_horizontal(Image& im);
 void flip_vertical(Image& im);
 

@@ -65,6 +65,10 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
 // ema: also read the EMA weights into it (an Error naming the file when it has none).
 template <class T>
 TrainState load_checkpoint(const std::string& path, Params<T>& params, Optimizer<T>* opt, Params<T>* ema = nullptr);
+// Only weights, for eval / predict / export: the model's (/params), or with ema its EMA (/ema) into the same
+// parameters (an Error naming the file when it has none).
+template <class T>
+TrainState load_checkpoint_weights(const std::string& path, Params<T>& params, bool ema);
 // The checkpoint holds EMA weights (/ema).
 bool checkpoint_has_ema(const std::string& path);
 CheckpointMeta read_checkpoint_meta(const std::string& path);
