@@ -336,3 +336,26 @@ TEST_CASE("RandAugment: timm's strings, op lists (inc0 is increasing, as timm pa
           CHECK_MESSAGE((im.width == w && im.height == h && im.channels == ch), op << " at magnitude " << m);
         }
 }
+
+TEST_CASE("Colour jitter: deterministic per key, off at 0, only PIL's enhance ops (a grey image stays grey), key checked") {
+  H5File f(kPil, H5File::Mode::Read);
+  const Image src = pil_image(f, "/decode/photo_160x120.jpg/rgb");
+  auto jitter = [&](const Image& in, double v, uint64_t key) {
+    Image im = in;
+    Draws d{key};
+    color_jitter(im, v, d);
+    return im;
+  };
+  CHECK(jitter(src, 0.0, 1).pixels == src.pixels);
+  CHECK(jitter(src, 0.4, 1).pixels == jitter(src, 0.4, 1).pixels);
+  int changed = 0;
+  for (uint64_t k = 2; k < 10; ++k) changed += jitter(src, 0.4, k).pixels != src.pixels;
+  CHECK(changed >= 7);
+  // brightness, contrast and saturation keep a grey image grey (R = G = B everywhere)
+  Image grey = read_image(kImages + "grey_30x41.png", 3);
+  const Image g = jitter(grey, 0.8, 5);
+  for (size_t i = 0; i < g.pixels.size(); i += 3) REQUIRE((g.pixels[i] == g.pixels[i + 1] && g.pixels[i] == g.pixels[i + 2]));
+  ImageTransformConfig t;
+  t.color_jitter = 1.5;
+  CHECK(contains(error_of([&] { t.validate(); }), "color_jitter"));
+}
