@@ -60,11 +60,6 @@ std::string fresh_dir(const std::string& name) {
   return p.string();
 }
 
-std::vector<float> dataset_f32(const std::string& path, const std::string& name) {
-  H5File f(path, H5File::Read);
-  return f.read<float>(name);
-}
-
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

@@ -1,0 +1,28 @@
+// tests/fuzz/targets.h: what each libFuzzer target feeds to tapevit, shared by the fuzzers (tests/fuzz/fuzz_main.cpp,
+// built by tests/fuzz/run.sh) and the suite, which replays every seed and every committed regression through the
+// same functions (tests/test_fuzz.cpp). A target must return or throw tapevit::Error; anything else (a crash, a
+// sanitizer report, another exception, a hang, an allocation beyond the fuzzer's limit) is a finding.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tapevit::fuzz {
+
+struct Target {
+  const char* name;  // also the folder of its seeds (tests/fuzz/corpus/NAME) and regressions (tests/fuzz/regressions/NAME)
+  // true when the reader accepted the input (the seeds must be accepted: they are valid files)
+  bool (*run)(const uint8_t* data, size_t size);
+  const char* what;  // the reader(s) it reaches
+};
+
+const std::vector<Target>& targets();
+const Target& target(const std::string& name);  // throws std::invalid_argument for an unknown name
+
+// The inputs' files are written under this folder (default: a folder of this process in /dev/shm, else the
+// system's temporary folder); removed by remove_scratch().
+const std::string& scratch_dir();
+void remove_scratch();
+
+}  // namespace tapevit::fuzz
