@@ -2,6 +2,7 @@
 #include "run.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <omp.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -209,6 +210,25 @@ int lock_run_dir(const std::string& dir) {
   return fd;
 }
 
+// The temporary files (.NAME.tmp-PID, replace_file_atomically) that writers killed mid-write left in dir: those whose
+// process is gone are removed (another process's, e.g. an export writing here, stay). Called with the run's lock
+// held. Returns the names removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const size_t at = name.rfind(".tmp-");
+    if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at + 5 == name.size()) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = pid_t(std::stol(digits));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (fs::remove(e.path(), ec)) removed.push_back(name);
+  }
+  return removed;
+}
+
 }  // namespace
 
 Run::~Run() {
@@ -238,6 +258,10 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   }
   choose_output(cfg, opts, resumed_meta, resumed);
   lock_fd = lock_run_dir(cfg.output);
+  for (const std::string& name : remove_stale_temporaries(cfg.output))
+    if (opts.out)
+      *opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
+                << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
 
   train_set = load_split(cfg, true);
   if (cfg.val_fraction > 0) {
