@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli_reliability_test.sh: stopping and sharing a run from the command line: SIGTERM / SIGINT finish the step,
 # write last.h5 there and exit 128+signal with the resume command; a second signal exits at once; a second run on a
-# directory in use is refused naming the holder's PID; a file-size limit is an error naming its cause, not a crash.
+# directory in use is refused naming the holder's PID; a file-size limit and a directory turned read-only are errors
+# naming their cause, not a crash.
 #   tests/cli_reliability_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
@@ -63,6 +64,37 @@ rc=$?
 grep -q "file too large (over the file-size limit, ulimit -f)" <<<"$out" || fail "file-size limit: cause not named: $out"
 cmp -s runs/fsize/last.h5 fsize.before || fail "file-size limit: last.h5 changed"
 ls -a runs/fsize | grep -q '\.tmp-' && fail "file-size limit: a temporary file was left: $(ls -a runs/fsize)"
+
+# a directory that turns read-only during the run (a remount after file-system errors; chmod without root): the next
+# checkpoint write fails naming the path and the cause, exit 1, the checkpoints before stay valid, no crash
+mkdir -p runs/ro
+cat >ro.sh <<SH
+set -u
+if [ "\$(id -u)" = 0 ]; then mount --bind runs/ro runs/ro || exit 90; fi
+"$TV" train --config tiny.ini --checkpoint_steps 4 --log_interval 2 --output runs/ro >ro.log 2>&1 &
+pid=\$!
+for _ in \$(seq 600); do grep -qE 'step +(8|1[0-9])/40' ro.log && break; sleep 0.05; done
+if [ "\$(id -u)" = 0 ]; then
+  # refused (busy) while a checkpoint is being written: again a moment later
+  for _ in 1 2 3 4 5 6 7 8 9 10; do mount -o remount,bind,ro runs/ro 2>/dev/null && break; sleep 0.01; done
+  grep -q " \$(realpath runs/ro) .*\bro\b" /proc/self/mountinfo || { kill \$pid; exit 91; }
+else
+  chmod a-w runs/ro
+fi
+wait \$pid
+SH
+if [ "$(id -u)" = 0 ]; then unshare -m bash ro.sh; else bash ro.sh; fi
+rc=$?
+chmod u+w runs/ro
+if [ "$rc" = 90 ] || [ "$rc" = 91 ]; then
+  echo "note: read-only directory not tested: this root cannot bind-mount (unshare -m without CAP_SYS_ADMIN)"
+else
+  [ "$rc" = 1 ] || fail "read-only directory: exit $rc, expected 1: $(tail -3 ro.log)"
+  grep -qE "runs/ro/last.h5: cannot write: .*(read-only file system|permission denied)" ro.log ||
+    fail "read-only directory: the path or the cause is not named: $(tail -3 ro.log)"
+  expect 0 'digest ok' -- "$TV" info runs/ro/last.h5 --verify
+  ls -a runs/ro | grep -q '\.tmp-' && fail "read-only directory: a temporary file was left: $(ls -a runs/ro)"
+fi
 
 # a damaged checkpoint: info --verify and every reader name the damage, nothing hangs
 expect 0 'digest ok: [0-9]+ bytes, [0-9]+ tensors' -- "$TV" info runs/fsize/last.h5 --verify

@@ -29,42 +29,48 @@ std::string cause(int err) {
   }
 }
 
-void fsync_path(const std::string& path) {
+// Errors name the file being replaced (`target`), the step that failed and its cause; the temporary file is an
+// implementation detail (it is removed on failure).
+void fsync_path(const std::string& path, const std::string& target) {
   int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) fail(path, ": cannot open for sync: ", cause(errno));
+  if (fd < 0) fail(target, ": cannot write: ", cause(errno), " (opening the written file for sync)");
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) fail(path, ": fsync failed: ", cause(err));
+  if (rc != 0) fail(target, ": cannot write: ", cause(err), " (fsync)");
 }
 
 // POSIX writes, so that every failure has its errno (an ofstream only says that something failed)
-void write_bytes(const std::string& path, const void* data, size_t size) {
+void write_bytes(const std::string& path, const std::string& target, const std::vector<Bytes>& pieces) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, ": cannot create: ", cause(errno));
-  const char* p = static_cast<const char*>(data);
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t w = ::write(fd, p + done, std::min<size_t>(size - done, size_t(1) << 30));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int err = w < 0 ? errno : ENOSPC;
-      ::close(fd);
-      fail(path, ": write failed after ", done, " of ", size, " bytes: ", cause(err));
+  if (fd < 0) fail(target, ": cannot write: ", cause(errno), " (creating ", fs::path(path).filename().string(), ")");
+  size_t total = 0, done = 0;
+  for (const Bytes& b : pieces) total += b.size;
+  for (const Bytes& b : pieces) {
+    const char* p = static_cast<const char*>(b.data);
+    for (size_t at = 0; at < b.size;) {
+      const ssize_t w = ::write(fd, p + at, std::min<size_t>(b.size - at, size_t(1) << 30));
+      if (w <= 0) {
+        const int err = w < 0 ? errno : ENOSPC;
+        ::close(fd);
+        fail(target, ": cannot write: ", cause(err), " (after ", done, " of ", total, " bytes)");
+      }
+      at += size_t(w), done += size_t(w);
     }
-    done += size_t(w);
   }
-  if (::close(fd) != 0) fail(path, ": close failed: ", cause(errno));
+  if (::close(fd) != 0) fail(target, ": cannot write: ", cause(errno), " (close)");
 }
 
 }  // namespace
 
-void replace_file_atomically(const std::string& path, const std::function<void(const std::string&)>& write_tmp) {
+void write_file_atomic(const std::string& path, const std::vector<Bytes>& pieces) {
   const fs::path target(path);
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  std::string name = ".";  // built by appends: GCC 12's -Wrestrict misfires on a chain of string operator+
+  name.append(target.filename().string()).append(".tmp-").append(std::to_string(::getpid()));
+  const fs::path tmp = target.parent_path() / name;
   try {
-    write_tmp(tmp.string());
-    fsync_path(tmp.string());
+    write_bytes(tmp.string(), path, pieces);
+    fsync_path(tmp.string(), path);
     std::error_code ec;
     fs::rename(tmp, target, ec);
     if (ec) fail(path, ": cannot rename ", tmp.string(), " over it: ", ec.message());
@@ -78,7 +84,7 @@ void replace_file_atomically(const std::string& path, const std::function<void(c
 void write_file_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text.data(), text.size()); }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
-  replace_file_atomically(path, [&](const std::string& tmp) { write_bytes(tmp, data, size); });
+  write_file_atomic(path, std::vector<Bytes>{{data, size}});
 }
 
 }  // namespace tapevit

@@ -94,16 +94,9 @@ void write_npy(const std::string& path, const float* data, const Shape& shape) {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
   header.append(64 - (10 + header.size() + 1) % 64, ' ');
   header += '\n';
-  replace_file_atomically(path, [&](const std::string& tmp) {
-    std::ofstream f(tmp, std::ios::binary);
-    f.write("\x93NUMPY\x01\x00", 8);
-    const uint16_t len = uint16_t(header.size());
-    f.put(char(len & 0xff)).put(char(len >> 8));
-    f << header;
-    f.write(reinterpret_cast<const char*>(data), std::streamsize(shape.numel() * 4));
-    f.close();
-    if (!f) fail(tmp, ": write failed (disk full?)");
-  });
+  const uint16_t len = uint16_t(header.size());
+  const std::string head = std::string("\x93NUMPY\x01\x00", 8) + char(len & 0xff) + char(len >> 8) + header;
+  write_file_atomic(path, {{head.data(), head.size()}, {data, size_t(shape.numel() * 4)}});
 }
 
 }  // namespace tapevit

@@ -236,16 +236,11 @@ void write_safetensors(const std::string& path, const std::vector<SafeTensorOut>
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // pad with spaces so the buffer starts 8-byte aligned
-  replace_file_atomically(path, [&](const std::string& tmp) {
-    std::ofstream f(tmp, std::ios::binary);
-    uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
-    f.write(reinterpret_cast<const char*>(len), 8);
-    f.write(text.data(), std::streamsize(text.size()));
-    for (const auto& t : tensors) f.write(reinterpret_cast<const char*>(t.data), std::streamsize(t.shape.numel() * 4));
-    f.close();
-    if (!f) fail(tmp, ": write failed (disk full?)");
-  });
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(text.size()) >> (8 * i));
+  std::vector<Bytes> pieces = {{len, 8}, {text.data(), text.size()}};
+  for (const auto& t : tensors) pieces.push_back({t.data, size_t(t.shape.numel() * 4)});
+  write_file_atomic(path, pieces);
 }
 
 }  // namespace tapevit

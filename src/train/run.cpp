@@ -192,8 +192,14 @@ LrSchedule make_schedule(const TrainConfig& cfg, int64_t steps_per_epoch) {
 int lock_run_dir(const std::string& dir) {
   fs::create_directories(dir);
   const std::string path = (fs::path(dir) / ".tapevit.lock").string();
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, ": cannot create the run's lock file: ", std::strerror(errno));
+  // The lock is held through a read-only descriptor (flock does not need write access), so that the run keeps no
+  // file open for writing between its writes: a directory remounted read-only mid-run then fails at the next write,
+  // with its cause, instead of the remount being refused.
+  const int made = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (made < 0) fail(path, ": cannot create the run's lock file: ", std::strerror(errno));
+  ::close(made);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, ": cannot open the run's lock file: ", std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char pid[32] = {0};
     const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
@@ -204,8 +210,11 @@ int lock_run_dir(const std::string& dir) {
          "): wait for it to end, or write elsewhere with --output");
   }
   const std::string me = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, me.data(), me.size(), 0) != ssize_t(me.size())) {
-    // the lock holds without the PID in it
+  if (const int w = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC); w >= 0) {
+    if (::write(w, me.data(), me.size()) != ssize_t(me.size())) {
+      // the lock holds without the PID in it
+    }
+    ::close(w);
   }
   return fd;
 }
