@@ -1,7 +1,8 @@
 // tests/test_fuzz.cpp: every fuzz target's seeds (tests/fuzz/corpus/<target>) and committed regressions
 // (tests/fuzz/regressions/<target>: inputs that once crashed, hung or misbehaved) through the same code the fuzzers
-// run (tests/fuzz/targets.cpp). Each must load or fail with a tapevit::Error; under the sanitizer build (CI's second
-// stage) any memory or undefined-behaviour error in them fails the suite too.
+// run (tests/fuzz/targets.cpp). Each must load or fail with a tapevit::Error; a regression with a NAME.expect beside
+// it must fail with an Error containing that text. Under the sanitizer build (CI's second stage) any memory or
+// undefined-behaviour error in them fails the suite too.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -43,14 +44,28 @@ TEST_CASE("fuzz: every target's seeds and committed regressions load or fail wit
     for (const auto& p : seeds) {  // valid files: each must be accepted
       CAPTURE(p.string());
       const auto b = bytes_of(p);
-      CHECK(t.run(b.data(), b.size()));  // another exception than tapevit::Error fails the case
+      const tapevit::fuzz::Outcome o = t.run(b.data(), b.size());  // another exception than an Error fails the case
+      CHECK_MESSAGE(o.accepted, o.error);
     }
+    int replayed = 0, expected = 0;
     for (const auto& p : regressions) {
+      if (p.extension() == ".expect") continue;
+      ++replayed;
       CAPTURE(p.string());
       const auto b = bytes_of(p);
-      (void)t.run(b.data(), b.size());
+      const tapevit::fuzz::Outcome o = t.run(b.data(), b.size());
+      MESSAGE(p.filename().string() << ": " << (o.error.empty() ? "accepted" : o.error));
+      fs::path expect = p;
+      expect += ".expect";
+      if (!fs::exists(expect)) continue;
+      ++expected;
+      const auto text = bytes_of(expect);
+      std::string want(text.begin(), text.end());
+      while (!want.empty() && want.back() == '\n') want.pop_back();
+      CHECK_MESSAGE(o.error.find(want) != std::string::npos, "error '" << o.error << "' does not contain '" << want << "'");
     }
-    MESSAGE(name << ": " << seeds.size() << " seeds, " << regressions.size() << " regressions replayed");
+    MESSAGE(name << ": " << seeds.size() << " seeds, " << replayed << " regressions replayed (" << expected
+                 << " with their expected error)");
   }
   tapevit::fuzz::remove_scratch();
 }

@@ -28,13 +28,11 @@ void list_datasets(const H5File& f, const std::string& group, std::ostream& os, 
   if (depth > 32) fail(f.path(), ": groups nest deeper than 32 levels at '", group, "' (a link cycle?)");
   for (const auto& name : f.list(group)) {
     const std::string path = group == "/" ? name : group + "/" + name;
-    Shape s;
-    try {
-      s = f.shape(path);
-    } catch (const Error&) {
-      list_datasets(f, path, os, shown, limit, total, depth + 1);  // a group
+    if (f.is_group(path)) {
+      list_datasets(f, path, os, shown, limit, total, depth + 1);
       continue;
     }
+    const Shape s = f.shape(path);
     ++total;
     if (limit < 0 || (limit > 0 && shown >= limit)) continue;  // limit < 0: count only
     os << "    " << std::left << std::setw(52) << path << " " << std::setw(18) << s.str() << " " << f.dtype(path) << "\n";

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "tapevit/io/h5.h"
 #include "tapevit/io/params_h5.h"
@@ -129,8 +131,15 @@ TrainState read_state(const H5File& f, const std::string& path) {
       if (cols[size_t(c)].size() != cols[0].size()) fail(path, ": metrics columns differ in length");
       metric_col(m, c) = cols[size_t(c)][i];
     }
+    if (!(m.epoch >= 1 && m.epoch < 0x1p31 && m.epoch == std::floor(m.epoch)))
+      fail(path, ": metrics/epoch[", i, "] = ", m.epoch, ", expected an epoch number (1, 2, ...)");
     st.metrics.push_back(m);
   }
+  // the counters a resume starts from
+  for (const auto& [key, value, least] : {std::tuple<const char*, int64_t, int64_t>{"global_step", st.global_step, 0},
+                                          {"epoch", st.epoch, 0}, {"step_in_epoch", st.step_in_epoch, 0},
+                                          {"best_epoch", st.best_epoch, -1}, {"train_loss_count", st.train_loss_count, 0}})
+    if (value < least) fail(path, ": attribute '", key, "' = ", value, ", expected at least ", least);
   return st;
 }
 

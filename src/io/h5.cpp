@@ -198,6 +198,11 @@ bool H5File::exists(const std::string& name) const {
   return true;
 }
 
+bool H5File::is_group(const std::string& name) const {
+  Handle gr{H5Gopen2(file_, name.c_str(), H5P_DEFAULT), H5Gclose};
+  return gr.id >= 0;
+}
+
 Shape H5File::shape(const std::string& name) const {
   Handle ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
   if (ds.id < 0) fail(path_, ": no dataset '", name, "'");

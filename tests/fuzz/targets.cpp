@@ -65,75 +65,67 @@ struct Quiet {
   ~Quiet() { std::cout.rdbuf(old); }
 };
 
+// Runs a target's steps, keeping the first Error's message (the input's outcome; the steps after it still run).
+struct Steps {
+  Outcome out{true, ""};
+  template <class F>
+  bool run(F&& f) {
+    try {
+      f();
+      return true;
+    } catch (const Error& e) {
+      if (out.error.empty()) out.error = e.what();
+      return false;
+    }
+  }
+};
+
 // An import of the file's weights into the tiny model, strict and not (the second resamples and adapts what the
-// first refuses). True when the strict import succeeded.
-bool weights_into_tiny(const std::string& path) {
+// first refuses).
+void weights_into_tiny(Steps& s, const std::string& path) {
   VisionTransformer<float> model(tiny(), 0);
-  bool ok = true;
-  try {
-    (void)load_pretrained(path, model.params(), tiny(), /*strict=*/true);
-  } catch (const Error&) {
-    ok = false;
-  }
-  try {
-    (void)load_pretrained(path, model.params(), tiny(), /*strict=*/false);
-  } catch (const Error&) {
-  }
-  return ok;
+  s.run([&] { (void)load_pretrained(path, model.params(), tiny(), /*strict=*/true); });
+  s.run([&] { (void)load_pretrained(path, model.params(), tiny(), /*strict=*/false); });
 }
 
 // .safetensors: the reader, every float tensor converted, then an import into the tiny model (timm's renames,
-// pos_embed resampling, patch_embed channel adaptation, the architecture checks). True when the reader accepted it.
-bool run_safetensors(const uint8_t* data, size_t size) {
+// pos_embed resampling, patch_embed channel adaptation, the architecture checks). Accepted: the reader took it
+// (other weights than a ViT's are then refused by the import).
+Outcome run_safetensors(const uint8_t* data, size_t size) {
   const std::string path = write_input("in.safetensors", data, size);
-  try {
+  Steps s;
+  s.out.accepted = s.run([&] {
     SafetensorsFile st(path);
     for (const auto& t : st.tensors())
       if (t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16") (void)st.read_f32(t);
-  } catch (const Error&) {
-    return false;
-  }
-  (void)weights_into_tiny(path);  // other weights than a ViT's are refused: the reader accepted the file
-  return true;
+  });
+  if (s.out.accepted) weights_into_tiny(s, path);
+  return s.out;
 }
 
 // A tapevit checkpoint (.h5): `tapevit info --verify`, then (if it passes) `info --tensors --config`, the config and
 // training state, a resume's load (weights, AdamW state, EMA) into the tiny model, and an import of its weights
-// (init = an .h5). True when the resume's load succeeded.
-bool run_checkpoint(const uint8_t* data, size_t size) {
+// (init = an .h5). Accepted: the resume's load succeeded.
+Outcome run_checkpoint(const uint8_t* data, size_t size) {
   const std::string path = write_input("in.h5", data, size);
   Quiet q;
-  try {
-    (void)cli::cmd_info({path, "--verify"});
-  } catch (const Error&) {
-    return false;  // damaged: every step below would find the same (each verifies the digest before libhdf5)
-  }
-  try {
-    (void)cli::cmd_info({path, "--tensors", "--config"});
-  } catch (const Error&) {
-  }
-  try {
-    (void)resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0));
-  } catch (const Error&) {
-  }
-  bool ok = false;
-  try {
+  Steps s;
+  // damaged: nothing else runs (every reader verifies the digest before libhdf5 and would say the same)
+  if (!s.run([&] { (void)cli::cmd_info({path, "--verify"}); })) return {false, s.out.error};
+  s.run([&] { (void)cli::cmd_info({path, "--tensors", "--config"}); });
+  s.run([&] { (void)resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0)); });
+  s.out.accepted = s.run([&] {
     VisionTransformer<float> model(tiny(), 0), ema(tiny(), 0);
     auto opt = make_optimizer(OptimConfig{}, model.params());
     (void)load_checkpoint(path, model.params(), opt.get(), checkpoint_has_ema(path) ? &ema.params() : nullptr);
-    ok = true;
-  } catch (const Error&) {
-  }
-  try {
-    (void)weights_into_tiny(path);
-  } catch (const Error&) {
-  }
-  return ok;
+  });
+  weights_into_tiny(s, path);
+  return s.out;
 }
 
 // MNIST-format IDX pairs: part 1 is the images file, part 2 the labels file (split2); the 4th byte's low bit names
 // them .gz (zlib then reads a gzip stream, or plain bytes as they are).
-bool run_idx(const uint8_t* data, size_t size) {
+Outcome run_idx(const uint8_t* data, size_t size) {
   const bool gz = size >= 4 && (data[3] & 1);
   const auto [images, labels] = split2(data, size);
   const fs::path dir = fs::path(scratch_dir()) / "idx";
@@ -142,55 +134,45 @@ bool run_idx(const uint8_t* data, size_t size) {
   const std::string ext = gz ? ".gz" : "";
   write_input("idx/t10k-images-idx3-ubyte" + ext, reinterpret_cast<const uint8_t*>(images.data()), images.size());
   write_input("idx/t10k-labels-idx1-ubyte" + ext, reinterpret_cast<const uint8_t*>(labels.data()), labels.size());
-  try {
-    (void)load_dataset("fashion-mnist", dir.string(), /*train=*/false);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  Steps s;
+  s.out.accepted = s.run([&] { (void)load_dataset("fashion-mnist", dir.string(), /*train=*/false); });
+  return s.out;
 }
 
 // A CIFAR-10 binary batch (test_batch.bin).
-bool run_cifar(const uint8_t* data, size_t size) {
+Outcome run_cifar(const uint8_t* data, size_t size) {
   const std::string dir = (fs::path(scratch_dir()) / "cifar").string();
   fs::create_directories(dir);
   write_input("cifar/test_batch.bin", data, size);
-  try {
-    (void)load_dataset("cifar10", dir, /*train=*/false);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  Steps s;
+  s.out.accepted = s.run([&] { (void)load_dataset("cifar10", dir, /*train=*/false); });
+  return s.out;
 }
 
-// A .npy file (predict's input): read, then every element touched as predict does.
-bool run_npy(const uint8_t* data, size_t size) {
+// A .npy file (predict's input): read, and the data must hold what the shape says (predict indexes it by the shape).
+Outcome run_npy(const uint8_t* data, size_t size) {
   const std::string path = write_input("in.npy", data, size);
-  try {
+  Steps s;
+  s.out.accepted = s.run([&] {
     const NpyArray a = read_npy(path);
     const size_t held = a.dtype == "float32" ? a.f32.size() : a.u8.size();
-    if (int64_t(held) != a.shape.numel()) std::abort();  // predict indexes the data by the shape
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+    if (int64_t(held) != a.shape.numel()) std::abort();
+  });
+  return s.out;
 }
 
 // An INI config file: parsed, then resolved (presets, checks of every key), as `tapevit train --config`.
-bool run_ini(const uint8_t* data, size_t size) {
+Outcome run_ini(const uint8_t* data, size_t size) {
   const std::string path = write_input("in.ini", data, size);
-  try {
-    (void)resolve_config(read_config_file(path));
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  Steps s;
+  s.out.accepted = s.run([&] { (void)resolve_config(read_config_file(path)); });
+  return s.out;
 }
 
 // A command line: the input's NUL-separated words as `tapevit train WORDS...` up to the point where training would
 // start (parsing with timm's flags, config files named by it, resolution). Words naming special files (/dev, /proc,
 // /sys) are dropped: reading one could block, which is the user's choice and not a reader's fault.
-bool run_cli(const uint8_t* data, size_t size) {
+Outcome run_cli(const uint8_t* data, size_t size) {
   std::vector<std::string> args;
   std::string word;
   for (size_t i = 0; i <= size; ++i) {
@@ -204,7 +186,8 @@ bool run_cli(const uint8_t* data, size_t size) {
     }
   }
   Quiet q;
-  try {
+  Steps s;
+  s.out.accepted = s.run([&] {
     namespace po = boost::program_options;
     po::options_description fixed("train options");
     fixed.add_options()("help,h", "")("config", po::value<std::vector<std::string>>(), "")(
@@ -215,22 +198,19 @@ bool run_cli(const uint8_t* data, size_t size) {
     cli::overlay_config_files(values, vm);
     cli::overlay(values, from_cli);
     (void)resolve_config(values);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  });
+  return s.out;
 }
 
 // A JPEG or PNG file, decoded to RGB or grey (odd or even size: both formats start with an odd byte).
-bool run_image(const uint8_t* data, size_t size) {
+Outcome run_image(const uint8_t* data, size_t size) {
   const int channels = size & 1 ? 1 : 3;
-  try {
-    Image im = decode_image(data, size, channels, "fuzz input");
+  Steps s;
+  s.out.accepted = s.run([&] {
+    const Image im = decode_image(data, size, channels, "fuzz input");
     if (int64_t(im.pixels.size()) != im.width * im.height * im.channels) std::abort();
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  });
+  return s.out;
 }
 
 }  // namespace

@@ -10,10 +10,16 @@
 
 namespace tapevit::fuzz {
 
+// What became of an input: accepted (the target's main reader took it; seeds must be), and the first Error any of
+// its steps threw ("" if none).
+struct Outcome {
+  bool accepted;
+  std::string error;
+};
+
 struct Target {
   const char* name;  // also the folder of its seeds (tests/fuzz/corpus/NAME) and regressions (tests/fuzz/regressions/NAME)
-  // true when the reader accepted the input (the seeds must be accepted: they are valid files)
-  bool (*run)(const uint8_t* data, size_t size);
+  Outcome (*run)(const uint8_t* data, size_t size);
   const char* what;  // the reader(s) it reaches
 };
 

@@ -31,6 +31,7 @@ class H5File {
 
   const std::string& path() const { return path_; }
   bool exists(const std::string& name) const;  // a dataset or group at this path
+  bool is_group(const std::string& name) const;
   Shape shape(const std::string& dataset) const;
   std::string dtype(const std::string& dataset) const;  // "float32", "float64", "int32", "uint8", ...
   // Names directly below a group ("" or "/" = root), sorted.
