@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 
+#include "tapevit/io/h5.h"
 #include "tapevit/train/hub_config.h"
 #include "tapevit/train/timm_flags.h"
 
@@ -188,6 +189,12 @@ std::string command_line(const std::string& command, const std::vector<std::stri
 
 void print_notes(std::ostream& os, const TrainConfig& cfg) {
   for (const auto& n : cfg.notes) os << "note: " << n << "\n";
+}
+
+void note_if_undigested(std::ostream& os, const std::string& path) {
+  if (!h5_has_digest(path))
+    os << "note: " << path << " has no digest (written before tapevit kept one, or not by tapevit): it is read "
+          "without an integrity check\n";
 }
 
 }  // namespace tapevit::cli

@@ -47,6 +47,10 @@ std::string command_line(const std::string& command, const std::vector<std::stri
 // The notes resolve_config left (a preset overriding file keys, ...), one "note: ..." line each.
 void print_notes(std::ostream& os, const TrainConfig& cfg);
 
+// "note: PATH has no digest ..." on os when an HDF5 file to be read has none (an older checkpoint, or one not
+// written by tapevit): it loads, without the integrity check.
+void note_if_undigested(std::ostream& os, const std::string& path);
+
 // The subcommands (src/cli/cmd_*.cpp); each returns the exit code.
 int cmd_train(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);

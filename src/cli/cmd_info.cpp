@@ -97,6 +97,7 @@ void info_checkpoint(const std::string& path, bool all, bool config, std::ostrea
   H5File f(path, H5File::Read);
   os << path << ": tapevit checkpoint v" << f.attr_int("version") << ", optimizer " << f.attr_string("optimizer") << " ("
      << f.attr_int("optimizer_steps") << " steps), lr " << f.attr_double("lr") << "\n";
+  note_if_undigested(os, path);
   print_run_summary(path, os);
   if (config) {
     os << "  config:\n";

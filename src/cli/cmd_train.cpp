@@ -65,6 +65,7 @@ int cmd_train(const std::vector<std::string>& args) {
   TrainOptions opts;
   if (vm.count("resume")) {
     opts.resume = vm["resume"].as<std::string>();
+    note_if_undigested(std::cout, opts.resume);
     values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume, /*priority=*/0);
     values.erase("output");  // where the run was written then; it writes beside the checkpoint now
   }
@@ -86,6 +87,7 @@ int cmd_train(const std::vector<std::string>& args) {
   if (opts.resume.empty()) layer_hub_config(values, std::cout);
   TrainConfig cfg = resolve_config(values);
   print_notes(std::cout, cfg);
+  if (!cfg.init.empty() && fs::path(cfg.init).extension() == ".h5") note_if_undigested(std::cout, cfg.init);
   opts.force = vm["force"].as<bool>();
   opts.out = &std::cout;
   opts.tty = isatty(STDOUT_FILENO);
@@ -133,6 +135,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   }
   if (!vm.count("checkpoint")) throw UsageError("eval needs --checkpoint CKPT");
   const std::string path = vm["checkpoint"].as<std::string>();
+  note_if_undigested(std::cout, path);
   const CheckpointMeta meta = read_checkpoint_meta(path);
   ConfigValues values = parse_ini_text(meta.config_ini, path, 0);
   overlay(values, cli);

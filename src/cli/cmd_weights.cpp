@@ -42,6 +42,7 @@ int cmd_export(const std::vector<std::string>& args) {
   namespace fs = std::filesystem;
   if (fs::path(out).extension() != ".safetensors")
     throw UsageError("--out " + out + ": the weights are written as safetensors; name the file *.safetensors");
+  note_if_undigested(std::cout, path);
   TrainConfig cfg = resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   load_checkpoint_weights<float>(path, model.params(), vm["ema"].as<bool>());
@@ -202,6 +203,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
   CheckpointMeta meta;
   if (!ckpt.empty()) {
+    note_if_undigested(std::cerr, ckpt);
     meta = read_checkpoint_meta(ckpt);
     values = parse_ini_text(meta.config_ini, ckpt, 0);
   }
@@ -218,6 +220,7 @@ int cmd_predict(const std::vector<std::string>& args) {
     load_checkpoint_weights<float>(ckpt, model.params(), vm["ema"].as<bool>());
   } else {
     if (vm["ema"].as<bool>()) throw UsageError("--ema needs --checkpoint (imported weights have no EMA)");
+    if (fs::path(cfg.init).extension() == ".h5") note_if_undigested(std::cerr, cfg.init);
     std::cerr << load_pretrained(cfg.init, model.params(), cfg.vit, cfg.init_strict).table();
   }
   const VitConfig& v = cfg.vit;

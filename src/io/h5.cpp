@@ -114,6 +114,15 @@ int64_t digest_userblock(int64_t datasets, int64_t name_bytes) {
   return ub;
 }
 
+bool h5_has_digest(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char head[16] = {0};
+  const bool yes = std::fread(head, 1, 16, f) == 16 && std::memcmp(head, "TAPEVIT-DIGEST 1", 16) == 0;
+  std::fclose(f);
+  return yes;
+}
+
 std::string verify_h5_digest(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return "";  // H5Fis_hdf5 says what is wrong

@@ -13,6 +13,8 @@ namespace tapevit {
 // The user-block digest of a file written by image_with_digest: "" when the file has none (older files, h5py's),
 // else throws an Error naming the file (and the damaged datasets) when it does not match. Returns a one-line summary.
 std::string verify_h5_digest(const std::string& path);
+// The file starts with a digest (it is verified whenever it is read); false for older files, h5py's, or no file.
+bool h5_has_digest(const std::string& path);
 // The user-block size to reserve for a file of `datasets` datasets with names of up to name_bytes bytes.
 int64_t digest_userblock(int64_t datasets, int64_t name_bytes);
 
