@@ -1,11 +1,15 @@
 // tests/test_h5.cpp: HDF5 round trips and the errors a user can trigger.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tapevit/layers/vit.h"
+#include "tapevit/error.h"
+#include "tapevit/io/h5.h"
 #include "tapevit/io/params_h5.h"
 
 using namespace tapevit;
@@ -88,5 +92,29 @@ TEST_CASE("H5: missing and corrupt files are clear errors") {
     threw = true;
   }
   CHECK(threw);
+  fs::remove(path);
+}
+
+TEST_CASE("H5: a file verified once is verified again after any change to it (the digest check's cache)") {
+  const std::string path = tmp_path("verify_cache.h5");
+  fs::copy_file(std::string(TAPEVIT_FIXTURES) + "/../fuzz/corpus/checkpoint/tiny.h5", path,
+                fs::copy_options::overwrite_existing);
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  // older than the 2 s a changed file is always re-verified for; then opened (verified, and remembered) twice
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  CHECK(H5File(path, H5File::Read).exists("params"));
+  CHECK(H5File(path, H5File::Read).exists("params"));
+  // the last byte of the last tensor flipped in place (the same inode and size): caught on the next open
+  const size_t at = bytes.size() - 1;
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(at));
+    f.put(char(bytes[at] ^ 0x04));
+  }
+  CHECK_THROWS_WITH_AS(H5File(path, H5File::Read), doctest::Contains("damaged"), Error);
   fs::remove(path);
 }

@@ -2,10 +2,16 @@
 #include "tapevit/io/h5.h"
 
 #include <hdf5.h>
+#include <sys/stat.h>
 #include <zlib.h>
+
+#include <array>
+#include <mutex>
+#include <set>
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <sstream>
 
 #include <algorithm>
@@ -42,9 +48,37 @@ hid_t native_type() {
 
 }  // namespace
 
+namespace {
+
+// verify_h5_digest, once per version of a file in this process: a resume opens its checkpoint several times (meta,
+// state, tensors), and a large one takes a second or more to read through. A version is its device, inode, size and
+// modification and change times; any write to the file changes the times, but only to the kernel's clock tick
+// (milliseconds), so a file changed within the last 2 seconds is verified every time.
+void verify_once(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return verify_h5_digest(path), void();
+  using Version = std::array<int64_t, 7>;
+  const Version v = {int64_t(st.st_dev), int64_t(st.st_ino), int64_t(st.st_size), int64_t(st.st_mtim.tv_sec),
+                     int64_t(st.st_mtim.tv_nsec), int64_t(st.st_ctim.tv_sec), int64_t(st.st_ctim.tv_nsec)};
+  static std::mutex mu;
+  static std::set<Version> verified;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (verified.count(v)) return;
+  }
+  verify_h5_digest(path);
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  if (now.tv_sec - std::max(st.st_mtim.tv_sec, st.st_ctim.tv_sec) < 2) return;
+  std::lock_guard<std::mutex> lock(mu);
+  verified.insert(v);
+}
+
+}  // namespace
+
 H5File::H5File(const std::string& path, Mode mode, int64_t userblock) : path_(path), userblock_(userblock) {
   if (mode == Read) {
-    verify_h5_digest(path);  // before libhdf5 reads a byte of it: a damaged file can neither hang nor crash it
+    verify_once(path);  // before libhdf5 reads a byte of it: a damaged file can neither hang nor crash it
     if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (missing, unreadable or corrupt)");
     file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   } else if (mode == Memory) {
