@@ -298,6 +298,18 @@ std::vector<std::string> H5File::list(const std::string& group) const {
 template <class T>
 std::vector<T> H5File::read(const std::string& name, Shape* shape_out) const {
   Shape s = shape(name);
+  {  // before allocating: the data must be in the file (up to zlib's largest ratio when it is compressed)
+    Handle ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
+    Handle ty{H5Dget_type(ds.id), H5Tclose};
+    Handle dcpl{H5Dget_create_plist(ds.id), H5Pclose};
+    hsize_t file_bytes = 0;
+    H5Fget_filesize(file_, &file_bytes);
+    const double bytes = double(s.numel()) * double(H5Tget_size(ty.id));
+    const bool filtered = H5Pget_nfilters(dcpl.id) > 0;
+    if (bytes > double(file_bytes) * (filtered ? 1100.0 : 1.0))
+      fail(path_, ": dataset '", name, "' claims ", int64_t(bytes), " bytes of data, more than the file's ", file_bytes,
+           filtered ? " could expand to" : "", " (a damaged file?)");
+  }
   std::vector<T> out(size_t(s.numel()));
   read_into(name, out.data(), s);
   if (shape_out) *shape_out = s;

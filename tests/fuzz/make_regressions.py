@@ -46,6 +46,12 @@ with h5py.File(p, "r+") as f:
     del f["params/head.bias"]
     f.create_dataset("params/head.bias", shape=(2**40, 2**40), dtype=np.float32, chunks=(1, 1))
 
+# A dataset of 2^40 values with none stored (chunked, no chunk written): reading it allocated 8 TB.
+p = undigested_copy("dataset_larger_than_file.h5")
+with h5py.File(p, "r+") as f:
+    del f["metrics/epoch"]
+    f.create_dataset("metrics/epoch", shape=(2**40,), dtype=np.float64, chunks=(1024,))
+
 # A checkpoint with 9 bytes inserted at 2.7 KB: libhdf5 hung in H5Aread -> H5HG_read on a variable-length string.
 d = open(os.path.join(SEEDS, "checkpoint", "tiny.h5"), "rb").read()
 open(path("checkpoint", "nine_bytes_inserted.h5"), "wb").write(d[:2700] + b"XXXXXXXXX" + d[2700:])
@@ -111,6 +117,7 @@ EXPECT = {
     ("checkpoint", "metrics_columns_differ.h5"): "metrics columns differ in length",
     ("checkpoint", "metrics_epoch_huge.h5"): "metrics/epoch[0] = 8.98847e+307, expected an epoch number",
     ("checkpoint", "group_cycle.h5"): "groups nest deeper than 32 levels at 'loop/parent/parent",
+    ("checkpoint", "dataset_larger_than_file.h5"): "dataset 'metrics/epoch' claims 8796093022208 bytes of data, more than the file's",
     ("checkpoint", "dims_overflow.h5"): "dataset 'params/head.bias' claims more than 2^48 elements",
     ("checkpoint", "nine_bytes_inserted.h5"): "damaged: longer than written (79537 bytes, 79528 when written)",
     ("checkpoint", "nine_bytes_inserted_no_digest.h5"): "not an HDF5 file",
