@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "tapevit/error.h"
 #include "tapevit/gemm.h"
 
 using namespace tapevit;
@@ -22,8 +23,10 @@ struct Case {
   bool bias;
 };
 
-// Relative max error of gemm<float> against the double reference; pad widens every leading dimension.
-double run_case(const Case& c, int64_t pad, bool nested) {
+// Relative max error of gemm<float> against the double reference; pad widens every leading dimension. bf16: the
+// product runs under a Bf16Scope and the reference rounds A and B to bfloat16 first (round_to_bf16) unless
+// unrounded_reference is set.
+double run_case(const Case& c, int64_t pad, bool nested, bool bf16 = false, bool unrounded_reference = false) {
   const int64_t lda = (c.ta ? c.M : c.K) + pad, ldb = (c.tb ? c.K : c.N) + pad, ldc = c.N + pad;
   const int64_t arows = c.ta ? c.K : c.M, brows = c.tb ? c.N : c.K;
   auto rnd = [](int64_t n, uint64_t seed) {
@@ -35,6 +38,7 @@ double run_case(const Case& c, int64_t pad, bool nested) {
     for (float& v : C0) v = std::nanf("");
   std::vector<float> C = C0;
   auto call = [&] {
+    Bf16Scope scope(bf16);
     gemm<float>(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc,
                 c.bias ? bias.data() : nullptr);
   };
@@ -52,9 +56,10 @@ double run_case(const Case& c, int64_t pad, bool nested) {
     for (int64_t j = 0; j < c.N; ++j) {
       double s = 0;
       for (int64_t k = 0; k < c.K; ++k) {
-        const double a = c.ta ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)];
-        const double b = c.tb ? B[size_t(j * ldb + k)] : B[size_t(k * ldb + j)];
-        s += a * b;
+        float a = c.ta ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)];
+        float b = c.tb ? B[size_t(j * ldb + k)] : B[size_t(k * ldb + j)];
+        if (bf16 && !unrounded_reference) a = bf16_to_float(round_to_bf16(a)), b = bf16_to_float(round_to_bf16(b));
+        s += double(a) * double(b);
       }
       double ref = c.alpha * s + (c.bias ? bias[size_t(j)] : 0.0);
       if (c.beta != 0) ref += c.beta * double(C0[size_t(i * ldc + j)]);
@@ -99,4 +104,54 @@ TEST_CASE("gemm<float>: large products (the AVX-512 path where built for it) mat
 TEST_CASE("gemm: a bias row with beta != 0 is an error") {
   float a[4] = {}, c[4] = {}, b[2] = {};
   CHECK_THROWS(gemm<float>(false, false, 2, 2, 2, 1.f, a, 2, a, 2, 1.f, c, 2, b));
+}
+
+TEST_CASE("gemm<float> under Bf16Scope: bfloat16 operands, float32 accumulation, on odd shapes") {
+  if (!bf16_available()) {
+    MESSAGE("bfloat16 GEMM not tested: " << bf16_unavailable_reason());
+    CHECK_THROWS_WITH_AS(Bf16Scope(true), doctest::Contains("needs AVX512_BF16"), Error);
+    return;
+  }
+  const Case cases[] = {
+      {false, true, 6400 / 8, 576 / 2, 192, 1.f, 0.f, true},  // a Linear's forward
+      {false, false, 803, 197, 300, 1.f, 1.f, false},         // dx += dy W, ragged tiles, two K slices
+      {true, false, 129, 75, 1001, 1.f, 1.f, false},          // dW += dy^T x: long odd K
+      {true, true, 61, 45, 333, -0.5f, 0.25f, false},         // both transposed, alpha and beta, odd K
+      {false, true, 50, 50, 17, 0.125f, 0.f, false},          // attention's q k^T at 50 tokens, odd head dim
+      {false, false, 197, 64, 197, 1.f, 0.f, false},          // attention's p v at 197 tokens
+      {false, true, 1, 1, 1, 1.f, 0.f, true},                 // one element
+      {true, false, 13, 300, 3, 1.f, 0.f, false},             // K shorter than a pair of pairs
+      {false, false, 12, 32, 2048, 1.f, 0.f, true},           // exactly one tile
+  };
+  for (const Case& c : cases)
+    for (int64_t pad : {0, 3})
+      for (bool nested : {false, true}) {
+        CAPTURE(c.ta);
+        CAPTURE(c.tb);
+        CAPTURE(c.M);
+        CAPTURE(c.N);
+        CAPTURE(c.K);
+        CAPTURE(pad);
+        CAPTURE(nested);
+        // The products of two bfloat16 values are exact in float32; what is left is float32 accumulation, as in
+        // the float32 test: ~sqrt(K) * 6e-8 relative.
+        CHECK(run_case(c, pad, nested, true) < 2e-5);
+      }
+  // and the rounding did happen: against the unrounded operands the error is bfloat16's (8 bits: ~1e-3 relative)
+  const double unrounded = run_case({false, true, 200, 64, 256, 1.f, 0.f, false}, 0, false, true, true);
+  CHECK(unrounded > 1e-4);
+  CHECK(unrounded < 2e-2);
+  // the scope ends with its block: float32 again
+  CHECK_FALSE(gemm_bf16());
+  CHECK(run_case({false, true, 200, 64, 256, 1.f, 0.f, false}, 0, false) < 2e-5);
+}
+
+TEST_CASE("round_to_bf16: torch's rounding (to nearest, ties to even), NaN stays NaN") {
+  CHECK(round_to_bf16(1.0f) == 0x3f80);
+  CHECK(bf16_to_float(round_to_bf16(1.0f + 0x1p-8f)) == 1.0f);            // a tie: to the even 1.0
+  CHECK(bf16_to_float(round_to_bf16(1.0f + 3 * 0x1p-8f)) == 1.0f + 0x1p-6f);  // a tie: to the even 1 + 2^-6
+  CHECK(bf16_to_float(round_to_bf16(1.0f + 0x1p-8f + 0x1p-20f)) == 1.0f + 0x1p-7f);  // above the tie: up
+  CHECK(bf16_to_float(round_to_bf16(-2.5f)) == -2.5f);
+  CHECK(std::isnan(bf16_to_float(round_to_bf16(std::nanf("")))));
+  CHECK(std::isinf(bf16_to_float(round_to_bf16(3.4e38f))));  // beyond bfloat16's largest finite: infinity, as torch
 }

@@ -6,6 +6,7 @@
 // product runs on the calling thread only; from outside, it uses the OpenMP threads.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace tapevit {
 
@@ -18,6 +19,27 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 }  // namespace tapevit
 
 namespace tapevit {
+
+// Mixed precision (timm's --amp --amp-dtype bfloat16): while a Bf16Scope is alive (set by the training loop, seen by
+// every thread), gemm<float> rounds op(A) and op(B) to bfloat16 (to nearest even, as torch) and accumulates in
+// float32 with AVX512_BF16, as torch.autocast('cpu', dtype=torch.bfloat16) does for matmuls and linears. Inputs and
+// outputs stay float32 in memory: the rounding happens while the operands are packed. gemm<double> is unaffected.
+class Bf16Scope {
+ public:
+  explicit Bf16Scope(bool on = true);  // on without bf16_available(): an Error naming the missing instruction set
+  ~Bf16Scope();
+  Bf16Scope(const Bf16Scope&) = delete;
+  Bf16Scope& operator=(const Bf16Scope&) = delete;
+
+ private:
+  bool previous_;
+};
+bool gemm_bf16();         // inside a Bf16Scope
+bool bf16_available();    // built with AVX512_BF16 and this CPU has it
+std::string bf16_unavailable_reason();  // why not ("" when available)
+// torch's float -> bfloat16 rounding (round to nearest, ties to even; NaN stays NaN), and back.
+uint16_t round_to_bf16(float x);
+float bf16_to_float(uint16_t b);
 
 // out (C) += column sums of x (R, C). Threads split the columns, so each sum runs over rows in order and
 // the result does not depend on the thread count.

@@ -4,6 +4,7 @@
 #include "tapevit/error.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <type_traits>
 
@@ -15,7 +16,46 @@ namespace detail {
 // src/core/sgemm_avx512.cpp: false when it does not take the product (small, or built without AVX-512).
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias);
+// src/core/sbgemm_avx512.cpp: bfloat16 operands, float32 accumulation (any shape with K > 0).
+bool sbgemm_built();
+void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias);
 }  // namespace detail
+
+namespace {
+std::atomic<bool> g_bf16{false};
+}  // namespace
+
+bool bf16_available() { return bf16_unavailable_reason().empty(); }
+
+std::string bf16_unavailable_reason() {
+  if (!detail::sbgemm_built())
+    return "this tapevit was built without AVX512_BF16 (build with TAPEVIT_NATIVE=ON on a CPU that has it)";
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512bf16")) return "this CPU lacks the AVX512_BF16 instructions (vdpbf16ps)";
+  return "";
+}
+
+Bf16Scope::Bf16Scope(bool on) : previous_(g_bf16.load()) {
+  if (on && !bf16_available()) fail("bfloat16 mixed precision (amp) needs AVX512_BF16: ", bf16_unavailable_reason());
+  g_bf16 = on;
+}
+Bf16Scope::~Bf16Scope() { g_bf16 = previous_; }
+bool gemm_bf16() { return g_bf16.load(std::memory_order_relaxed); }
+
+uint16_t round_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+float bf16_to_float(uint16_t b) {
+  const uint32_t u = uint32_t(b) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
 
 template <class T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
@@ -25,8 +65,10 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   using MMap = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
   if (M == 0 || N == 0) return;
   if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    if (K > 0 && gemm_bf16()) return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
     if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
+  }
   if (bias) {  // C = bias on every row, then accumulate
     for (int64_t r = 0; r < M; ++r) std::memcpy(C + r * ldc, bias, sizeof(T) * size_t(N));
     beta = T(1);

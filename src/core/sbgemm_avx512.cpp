@@ -1,0 +1,195 @@
+// src/core/sbgemm_avx512.cpp: GEMM with bfloat16 operands and float32 accumulation (AVX512_BF16's vdpbf16ps), the
+// products of mixed precision (timm's --amp --amp-dtype bfloat16; see gemm.h's GemmPrecisionScope).
+//
+// C (M, N) fp32 = alpha * bf16(op(A)) bf16(op(B)) + beta * C + bias. The operands stay float32 in memory; they are
+// rounded to bfloat16 (to nearest, ties to even, as torch's .to(torch.bfloat16)) while they are packed, so no
+// bfloat16 copy of a tensor is ever kept. vdpbf16ps multiplies pairs along K: zmm lane j accumulates
+// a[k] * b[k][j] + a[k + 1] * b[k + 1][j], so both packed operands hold K in pairs (a zero pads an odd K):
+//   B micro-panel (NR = 32 columns): Bp[(kp * NR + j) * 2 + h] = op(B)(2 kp + h, j)  -> two zmm per pair of k
+//   A micro-panel (MR = 12 rows):    Ap[(kp * MR + i) * 2 + h] = op(A)(i, 2 kp + h)  -> one 32-bit broadcast per row
+// The 12 x 32 tile of C lives in 24 zmm registers, as in sgemm_avx512.cpp, with one vdpbf16ps (64 flops) where
+// that kernel has one FMA (32 flops). Threads and blocking are that file's: B is packed per K slice by the team,
+// each thread takes (MC-row block, chunk of B panels) items and packs its A rows.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__AVX512BF16__)
+#include <immintrin.h>
+#endif
+
+namespace tapevit::detail {
+
+#if defined(__AVX512BF16__) && !defined(TAPEVIT_NO_SGEMM_AVX512)
+namespace {
+
+constexpr int64_t MR = 12, NR = 32, KC = 256, MC = 96;
+
+uint16_t* scratch(int64_t n, int slot) {  // per thread, only grows (as sgemm_avx512.cpp's)
+  struct Buf {
+    uint16_t* p = nullptr;
+    int64_t n = 0;
+    ~Buf() { std::free(p); }
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[slot];
+  if (b.n < n) {
+    std::free(b.p);
+    b.p = static_cast<uint16_t*>(std::aligned_alloc(64, size_t((n + 31) / 32 * 32) * sizeof(uint16_t)));
+    if (!b.p) throw std::bad_alloc();
+    b.n = n;
+  }
+  return b.p;
+}
+
+// Two rows of 16 floats (k and k + 1) rounded and interleaved: (x0[0], x1[0], x0[1], x1[1], ...).
+inline __m512i pair_rows(__m512 x0, __m512 x1) {
+  const __m512i v = __m512i(_mm512_cvtne2ps_pbh(x1, x0));  // lanes 0-15 from x0, 16-31 from x1
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(idx, v);
+}
+
+// A micro-panel of width W, pairs along k: dst[(kp * W + i) * 2 + h] = lane i of step 2 kp + h, for n <= W valid
+// lanes (zeros beyond them, and for the step past an odd kc). The source layouts are sgemm_avx512.cpp's:
+//   contiguous: lane i of step k is src[k * ld + i];
+//   strided:    lane i of step k is src[i * ld + k].
+template <int64_t W>
+void pack_contiguous(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
+  for (int64_t k = 0; k < kc; k += 2) {
+    const bool second = k + 1 < kc;
+    for (int64_t c = 0; c < W; c += 16) {
+      const int64_t lanes = std::min<int64_t>(16, W - c), valid = std::clamp<int64_t>(n - c, 0, lanes);
+      const __mmask16 m = __mmask16((1u << valid) - 1);
+      const __m512 x0 = _mm512_maskz_loadu_ps(m, src + k * ld + c);
+      const __m512 x1 = second ? _mm512_maskz_loadu_ps(m, src + (k + 1) * ld + c) : _mm512_setzero_ps();
+      _mm512_mask_storeu_epi16(dst + (k / 2 * W + c) * 2, __mmask32(lanes == 16 ? 0xFFFFFFFFu : (1u << (2 * lanes)) - 1),
+                               pair_rows(x0, x1));
+    }
+  }
+}
+
+template <int64_t W>
+void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
+  const int64_t pairs = (kc + 1) / 2;
+  auto* words = reinterpret_cast<uint32_t*>(dst);  // one 32-bit word per (pair, lane)
+  const __m512i stride = _mm512_mullo_epi32(_mm512_set1_epi32(int(W)),
+                                            _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0));
+  for (int64_t i = 0; i < W; ++i) {
+    if (i >= n) {
+      for (int64_t kp = 0; kp < pairs; ++kp) words[kp * W + i] = 0;
+      continue;
+    }
+    const float* row = src + i * ld;
+    for (int64_t k = 0; k < kc; k += 32) {  // 32 values of the row = 16 pairs, scattered to 16 pair rows
+      const int64_t left = kc - k;
+      const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+      const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
+      const __m512i v = __m512i(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + k + 16), _mm512_maskz_loadu_ps(m0, row + k)));
+      const int64_t np = std::min<int64_t>(16, (left + 1) / 2);
+      _mm512_mask_i32scatter_epi32(words + (k / 2) * W + i, __mmask16((1u << np) - 1), stride, v, 4);
+    }
+  }
+}
+
+void pack_a(uint16_t* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc) {
+  if (ta)
+    pack_contiguous<MR>(Ap, A + p0 * lda + i0, lda, mr, kc);
+  else
+    pack_strided<MR>(Ap, A + i0 * lda + p0, lda, mr, kc);
+}
+
+void pack_b(uint16_t* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
+  if (tb)
+    pack_strided<NR>(Bp, B + j0 * ldb + p0, ldb, nr, kc);
+  else
+    pack_contiguous<NR>(Bp, B + p0 * ldb + j0, ldb, nr, kc);
+}
+
+// C tile (mr <= 12 rows, nr <= 32 columns) = alpha * Ap Bp + beta * C + bias (beta == 0: C is not read).
+void kernel(int64_t pairs, const uint16_t* __restrict Ap, const uint16_t* __restrict Bp, float* C, int64_t ldc,
+            float alpha, float beta, const float* bias, int64_t mr, int64_t nr) {
+  __m512 c[MR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
+  const auto* a = reinterpret_cast<const int32_t*>(Ap);
+  for (int64_t kp = 0; kp < pairs; ++kp) {
+    const __m512bh b0 = __m512bh(_mm512_load_si512(Bp + kp * NR * 2)), b1 = __m512bh(_mm512_load_si512(Bp + kp * NR * 2 + 32));
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      const __m512bh ai = __m512bh(_mm512_set1_epi32(a[kp * MR + i]));
+      c[i][0] = _mm512_dpbf16_ps(c[i][0], ai, b0);
+      c[i][1] = _mm512_dpbf16_ps(c[i][1], ai, b1);
+    }
+  }
+  const __mmask16 m0 = nr >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nr) - 1);
+  const __mmask16 m1 = nr >= 32 ? __mmask16(0xFFFF) : nr <= 16 ? __mmask16(0) : __mmask16((1u << (nr - 16)) - 1);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    if (i >= mr) break;
+    float* row = C + i * ldc;
+    __m512 r0 = _mm512_fmadd_ps(va, c[i][0], bias0), r1 = _mm512_fmadd_ps(va, c[i][1], bias1);
+    if (beta != 0.f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);
+      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);
+    }
+    _mm512_mask_storeu_ps(row, m0, r0);
+    _mm512_mask_storeu_ps(row + 16, m1, r1);
+  }
+}
+
+}  // namespace
+
+bool sbgemm_built() { return true; }
+
+void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
+  const int64_t npanels = (N + NR - 1) / NR, mblocks = (M + MC - 1) / MC;
+  const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
+  uint16_t* Bp = scratch(npanels * NR * kc_even, 0);
+  const bool nested = omp_in_parallel();
+  const int64_t max_threads = nested ? 1 : omp_get_max_threads();
+  const int64_t want = 4 * max_threads;
+  const int64_t per_chunk = mblocks >= want ? npanels : std::max<int64_t>(1, npanels * mblocks / want);
+  const int64_t jchunks = (npanels + per_chunk - 1) / per_chunk, items = mblocks * jchunks;
+  const int threads = int(std::min(max_threads, items));
+  const bool big = M * N * K >= (int64_t(1) << 18);
+#pragma omp parallel num_threads(threads) if (threads > 1 && big)
+  {
+    uint16_t* Ap = scratch(MC * kc_even, 1);
+    for (int64_t p0 = 0; p0 < K; p0 += KC) {
+      const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
+      const float b_eff = p0 == 0 ? beta : 1.f;
+      const float* bias_eff = p0 == 0 ? bias : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t jp = 0; jp < npanels; ++jp)
+        pack_b(Bp + jp * NR * pairs * 2, B, ldb, tb, jp * NR, std::min(NR, N - jp * NR), p0, kc);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; ++item) {
+        const int64_t mb = item / jchunks, jc = item % jchunks;
+        const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
+        for (int64_t ir = 0; ir < mc; ir += MR) pack_a(Ap + ir * pairs * 2, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc);
+        for (int64_t jp = jc * per_chunk; jp < std::min(npanels, (jc + 1) * per_chunk); ++jp) {
+          const int64_t j0 = jp * NR, nr = std::min(NR, N - j0);
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            kernel(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0, ldc, alpha, b_eff,
+                   bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);
+        }
+      }
+    }
+  }
+}
+#else
+bool sbgemm_built() { return false; }
+void sbgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                   float*, int64_t, const float*) {}
+#endif
+
+}  // namespace tapevit::detail
