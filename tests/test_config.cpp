@@ -97,6 +97,9 @@ TEST_CASE("Config: inconsistent or out-of-range values are errors naming the key
   CHECK(err({{"epochs", "0"}}) == "my.ini: key 'epochs' must be positive, got 0");
   CHECK(err({{"opt_betas", "0.9"}}) == "my.ini: key 'opt_betas': expected two numbers, got '0.9'");
   CHECK(err({{"qkv_bias", "maybe"}}) == "my.ini: key 'qkv_bias': expected true or false, got 'maybe'");
+  CHECK(err({{"amp", "true"}, {"amp_dtype", "float16"}}) ==
+        "my.ini: key 'amp_dtype' must be bfloat16, got 'float16' (float16 autocast is for GPUs; on the CPU, as in "
+        "PyTorch, mixed precision is bfloat16)");
 }
 
 TEST_CASE("Config: digits default to no horizontal flip unless asked") {

@@ -15,6 +15,7 @@
 #include "fake_data.h"
 #include "svg_check.h"
 #include "test_util.h"
+#include "tapevit/gemm.h"
 #include "tapevit/io/checkpoint.h"
 #include "tapevit/io/h5.h"
 #include "tapevit/train/train.h"
@@ -342,4 +343,34 @@ TEST_CASE("Checkpoint digest: a flipped bit names its tensor, truncation and ins
   plain.flush();
   CHECK(verify_h5_digest(out + "/plain.h5").empty());
   CHECK(read_checkpoint_state(path).epoch == 1);
+}
+
+TEST_CASE("Train with amp (bfloat16 matrix products): learns the stripes task, differs from float32, resumes bitwise") {
+  const std::string data = make_stripes_mnist("stripes_amp", 640, 160);
+  auto amp_config = [&](const std::string& out, bool amp) {
+    TrainConfig c = tiny_config(data, out);
+    c.amp = amp;
+    return c;
+  };
+  if (!bf16_available()) {
+    MESSAGE("amp not tested: " << bf16_unavailable_reason());
+    CHECK(contains(error_of([&] { amp_config(fresh_dir("amp"), true).validate(); }), "needs AVX512_BF16"));
+    return;
+  }
+  const std::string a = fresh_dir("amp_straight"), b = fresh_dir("amp_interrupted"), f32 = fresh_dir("amp_f32");
+  const TrainSummary s = train(amp_config(a, true), {});
+  CHECK(s.best_top1 > 70.0);  // chance is 10%; float32 reaches the same on this task
+  train(amp_config(f32, false), {});
+  // the products were rounded: the weights are not float32's
+  H5File fa(a + "/last.h5", H5File::Read), ff(f32 + "/last.h5", H5File::Read);
+  CHECK(fa.read<float>("params/head.weight") != ff.read<float>("params/head.weight"));
+  CHECK(contains(fa.attr_string("config"), "amp = true"));
+  // interrupted mid-epoch and resumed: bitwise the uninterrupted amp run
+  TrainOptions stop;
+  stop.stop_after_steps = 27;
+  train(amp_config(b, true), stop);
+  TrainOptions resume;
+  resume.resume = b + "/last.h5";
+  train(amp_config(b, true), resume);
+  expect_same_checkpoint_tensors(a + "/last.h5", b + "/last.h5");
 }

@@ -124,7 +124,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       "where per_class.csv, confusion.csv and confusion.svg go (default: eval_<split>/ beside the checkpoint)");
   const std::vector<std::string> keys = {"dataset", "data_dir", "val_split", "class_map", "mean", "std", "classes",
                                          "interpolation", "crop_pct", "workers", "validation_batch_size",
-                                         "batch_size", "threads"};
+                                         "batch_size", "threads", "amp"};
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "args.h"
+#include "tapevit/gemm.h"
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/checkpoint.h"
 #include "tapevit/io/npy.h"
@@ -181,7 +182,7 @@ int cmd_predict(const std::vector<std::string>& args) {
                                          "pre_norm",  "norm_eps",    "act_layer",  "fc_norm",    "final_norm",
                                          "distilled", "init",        "init_strict", "dataset",
                                          "mean",      "std",         "interpolation", "crop_pct", "workers",
-                                         "validation_batch_size", "batch_size", "threads"};
+                                         "validation_batch_size", "batch_size", "threads", "amp"};
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
@@ -227,6 +228,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   const int64_t K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
   std::vector<float> logits;
   std::vector<std::string> files;
+  const Bf16Scope amp(cfg.amp);  // --amp: the matrix products on bfloat16 operands
   if (images_in) {
     logits = predict_images(model, cfg, in_path, files);
   } else {

@@ -12,6 +12,8 @@
 #include <boost/program_options/parsers.hpp>
 #include <boost/program_options/options_description.hpp>
 
+#include "tapevit/gemm.h"
+
 namespace tapevit {
 
 namespace {
@@ -211,6 +213,8 @@ const std::vector<Entry>& entries() {
       int_key("validation_batch_size", "train", "evaluation batch size (0 = batch_size)", F(validation_batch_size)),
       int_key("seed", "train", "seed for init, data order, augmentation and dropout", F(seed)),
       int_key("threads", "train", "OpenMP threads (0 = all cores)", F(threads)),
+      bool_key("amp", "train", "mixed precision: matrix products on bfloat16 operands, float32 accumulation (needs AVX512_BF16)", F(amp)),
+      str_key("amp_dtype", "train", "the mixed-precision type: bfloat16 (float16 is for GPUs)", F(amp_dtype)),
       int_key("checkpoint_steps", "train", "also write last.h5 every N steps (0 = at epoch ends only)", F(checkpoint_steps)),
       int_key("log_interval", "train", "steps between progress lines when output is not a terminal", F(log_interval)),
       str_key("output", "train", "run directory (empty: runs/<date>-<time>-<model>)", F(output)),
@@ -420,6 +424,10 @@ void TrainConfig::validate() const {
     fail("key 'global_pool' must be token, avg or map, got '", vit.global_pool, "'");
   nonneg("validation_batch_size", double(validation_batch_size));
   nonneg("threads", double(threads));
+  if (amp_dtype != "bfloat16")
+    fail("key 'amp_dtype' must be bfloat16, got '", amp_dtype, "'",
+         amp_dtype == "float16" ? " (float16 autocast is for GPUs; on the CPU, as in PyTorch, mixed precision is bfloat16)" : "");
+  if (amp && !bf16_available()) fail("key 'amp' = true: bfloat16 mixed precision needs AVX512_BF16; ", bf16_unavailable_reason());
   nonneg("checkpoint_steps", double(checkpoint_steps));
   nonneg("train_per_class", double(train_per_class));
   if (!(val_fraction >= 0 && val_fraction < 1)) fail("key 'val_fraction' must be in [0, 1), got ", val_fraction);

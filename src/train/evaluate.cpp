@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tapevit/data/loader.h"
+#include "tapevit/gemm.h"
 
 namespace tapevit {
 
@@ -33,6 +34,7 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
   const int64_t K = v.num_classes;
   Tape<float> tape;
   tape.set_grad_enabled(false);
+  const Bf16Scope amp(cfg.amp);
   EvalResult r;
   double loss_sum = 0;
   int64_t top1 = 0, top5 = 0;

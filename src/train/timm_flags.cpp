@@ -41,14 +41,13 @@ const std::vector<TimmFlag>& timm_flags() {
       alias("interpolation", "interpolation"), alias("crop-pct", "crop_pct"), alias("train-split", "train_split"),
       alias("val-split", "val_split"), alias("class-map", "class_map"), alias("workers", "workers"),
       alias("j", "workers"), alias("model-ema", "model_ema"), alias("model-ema-decay", "model_ema_decay"),
+      alias("amp", "amp"), alias("amp-dtype", "amp_dtype"),
       // only tune PyTorch's machinery: no difference here
       ignored("pin-mem", "no GPU to copy to"), ignored("no-prefetcher", "no GPU prefetcher"),
       ignored("channels-last", "no memory-format choice on the CPU"), ignored("torchcompile", "no compiler stage"),
       ignored("sched-on-updates", "the schedule always steps per update"),
       ignored("use-multi-epochs-loader", "no loader processes to keep"),
       // not (yet) in tapevit
-      no("amp", "training runs in float32 (bfloat16 mixed precision is planned)"),
-      no("amp-dtype", "training runs in float32 (bfloat16 mixed precision is planned)"),
       no("pretrained", "give the weights as a file: --init model.safetensors (timm's Hub layout) or a tapevit .h5"),
       no("experiment", "name the run directory: --output runs/NAME"),
       no("input-size", "use img_size and in_chans"),

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <optional>
 #include <filesystem>
 
 #include "progress.h"
 #include "run.h"
+#include "tapevit/gemm.h"
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/layers/loss.h"
 #include "tapevit/train/curves.h"
@@ -43,6 +45,8 @@ double train_step(Run& run) {
   const Prefetcher::Batch& b = run.batches->get(st.epoch, st.step_in_epoch);
   run.tape.reset();
   run.tape.rng = step_rng(run.cfg.seed, st.global_step);
+  std::optional<Bf16Scope> amp;  // mixed precision: the forward's and backward's matrix products (not the optimizer)
+  if (run.cfg.amp) amp.emplace(true);
   Var<float> x = run.tape.wrap(const_cast<float*>(b.images.data()), {run.cfg.batch_size, v.in_chans, v.img_size, v.img_size});
   Var<float> loss = soft_target_cross_entropy(run.tape, (*run.model)(run.tape, x), b.targets.data());
   const double lv = loss->data[0];
@@ -54,6 +58,7 @@ double train_step(Run& run) {
          ". Lower lr or set clip_grad.");
   run.params().zero_grad();
   run.tape.backward(loss);
+  amp.reset();
   clip_grad_norm(run.params(), run.cfg.clip_grad);
   st.lr = run.sched.at(st.global_step);
   run.opt->step(run.params(), st.lr);

@@ -54,6 +54,10 @@ struct TrainConfig {
   int64_t epochs = 13, batch_size = 64, validation_batch_size = 0;  // 0 = batch_size
   uint64_t seed = 42;
   int64_t threads = 0;           // 0 = all cores
+  // timm's --amp --amp-dtype bfloat16: every matrix product (forward and backward) on bfloat16 operands with float32
+  // accumulation; everything else, the weights and the optimizer stay float32. Needs AVX512_BF16.
+  bool amp = false;
+  std::string amp_dtype = "bfloat16";
   int64_t checkpoint_steps = 0;  // also write last.h5 every N optimizer steps (0 = only at epoch ends)
   int64_t log_interval = 50;     // steps between plain progress lines when stdout is not a terminal
   std::string output;            // run directory; "" = runs/<date>-<time>-<model>
