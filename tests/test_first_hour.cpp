@@ -52,7 +52,11 @@ TEST_CASE("Config: timm's spellings in a config file are read as tapevit keys") 
   CHECK(v.at("batch_size").value == "32");
   CHECK(v.at("global_pool").value == "avg");
   CHECK(v.at("drop_path").value == "0.1");
-  expect_error([] { parse_ini_text("[train]\namp = true\n", "t.ini"); }, {"t.ini: 'amp' (timm's --amp) is not supported"});
+  expect_error([] { parse_ini_text("[train]\ngrad-accum-steps = 2\n", "t.ini"); },
+               {"t.ini: 'grad-accum-steps' (timm's --grad-accum-steps) is not supported"});
+  const ConfigValues amp = parse_ini_text("[train]\namp = true\namp-dtype = bfloat16\n", "t.ini");
+  CHECK(amp.at("amp").value == "true");
+  CHECK(amp.at("amp_dtype").value == "bfloat16");
   TrainConfig c = resolve_config(parse_ini_text("[train]\npin_mem = true\n", "t.ini"));  // accepted, no effect
   REQUIRE(c.notes.size() == 1);
   CHECK(contains(c.notes[0], "pin_mem (timm's --pin-mem) has no effect"));
