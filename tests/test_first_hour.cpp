@@ -38,11 +38,12 @@ TEST_CASE("timm flags: dashed spellings and timm's names map to tapevit keys") {
 }
 
 TEST_CASE("timm flags: unsupported ones get a specific answer, and suggestions stay close") {
-  CHECK(unknown_key_message("amp") == "'amp' (timm's --amp) is not supported: training runs in float32 (bfloat16 mixed precision is planned)");
+  CHECK(unknown_key_message("grad-accum-steps") ==
+        "'grad-accum-steps' (timm's --grad-accum-steps) is not supported: no gradient accumulation yet: lower batch_size and lr together");
   CHECK(contains(unknown_key_message("experiment"), "--output runs/NAME"));
   CHECK(suggest_config_key("embed_dmi") == "did you mean 'embed_dim'?");
   CHECK(suggest_config_key("epoch") == "did you mean 'epochs'?");
-  CHECK(suggest_config_key("amp").empty());  // not 'drop'
+  CHECK(suggest_config_key("amp-type") == "did you mean 'amp_dtype'?");
   CHECK(suggest_config_key("frobnicate").empty());
   CHECK(suggest_config_key("xyz").empty());
 }

@@ -2,10 +2,15 @@
 #include "tapevit/io/h5.h"
 
 #include <hdf5.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <mutex>
 #include <set>
 
@@ -50,35 +55,170 @@ hid_t native_type() {
 
 namespace {
 
-// verify_h5_digest, once per version of a file in this process: a resume opens its checkpoint several times (meta,
-// state, tensors), and a large one takes a second or more to read through. A version is its device, inode, size and
-// modification and change times; any write to the file changes the times, but only to the kernel's clock tick
-// (milliseconds), so a file changed within the last 2 seconds is verified every time.
-void verify_once(const std::string& path) {
+// A file without a digest cannot be checked before libhdf5 parses it, and libhdf5 can hang or crash on a damaged
+// one (its fuzzing found both within a minute: a read of a variable-length string looping in its global heap cache,
+// tests/fuzz/regressions/checkpoint/). So such a file is first read in a child process: every group (at most 32
+// deep), every attribute and every dataset, as tapevit's readers would. Only if the child finishes cleanly does this
+// process open the file; a child that hangs (past the time limit), crashes or fails makes an Error naming the file.
+
+// What the child reads: the objects below group, depth-first. Returns what it could not read ("" when all).
+std::string probe_group(hid_t file, const std::string& group, int depth, int64_t& objects) {
+  if (depth > 32) return "groups nest deeper than 32 levels at '" + group + "' (a link cycle?)";
+  if (++objects > 100000) return "more than 100000 objects";
+  Handle gr{H5Gopen2(file, group.c_str(), H5P_DEFAULT), H5Gclose};
+  if (gr.id < 0) return "cannot open group '" + group + "'";
+  std::vector<std::string> names;
+  if (H5Literate(gr.id, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+                 [](hid_t, const char* name, const H5L_info_t*, void* out) -> herr_t {
+                   static_cast<std::vector<std::string>*>(out)->push_back(name);
+                   return 0;
+                 },
+                 &names) < 0)
+    return "cannot list group '" + group + "'";
+  auto read_attrs = [&](hid_t obj, const std::string& where) -> std::string {
+    const int n = H5Aget_num_attrs(obj);
+    for (int i = 0; i < n; ++i) {
+      const std::string what = "cannot read attribute " + std::to_string(i) + " of '" + where + "'";
+      Handle at{H5Aopen_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i), H5P_DEFAULT, H5P_DEFAULT), H5Aclose};
+      if (at.id < 0) return what;
+      Handle ty{H5Aget_type(at.id), H5Tclose};
+      Handle sp{H5Aget_space(at.id), H5Sclose};
+      const hssize_t npoints = H5Sget_simple_extent_npoints(sp.id);
+      if (npoints < 0 || npoints > (1 << 20)) return what;
+      const size_t count = size_t(std::max<hssize_t>(npoints, 1));
+      if (H5Tget_class(ty.id) == H5T_STRING) {
+        if (H5Tis_variable_str(ty.id) > 0) {
+          std::vector<char*> v(count, nullptr);
+          Handle mt{H5Tcopy(H5T_C_S1), H5Tclose};
+          H5Tset_size(mt.id, H5T_VARIABLE);
+          H5Tset_cset(mt.id, H5Tget_cset(ty.id));
+          if (H5Aread(at.id, mt.id, v.data()) < 0) return what;
+          for (char* c : v) H5free_memory(c);
+        } else {
+          if (H5Tget_size(ty.id) > (1 << 24)) return what;
+          std::vector<char> v(count * H5Tget_size(ty.id) + 1);
+          if (H5Aread(at.id, ty.id, v.data()) < 0) return what;
+        }
+      } else if (H5Tget_class(ty.id) == H5T_INTEGER || H5Tget_class(ty.id) == H5T_FLOAT) {
+        std::vector<double> v(count);
+        if (H5Aread(at.id, H5T_NATIVE_DOUBLE, v.data()) < 0) return what;
+      }
+    }
+    return "";
+  };
+  if (std::string e = read_attrs(gr.id, group); !e.empty()) return e;
+  for (const std::string& name : names) {
+    const std::string path = group == "/" ? "/" + name : group + "/" + name;
+    H5O_info_t info{};
+    if (H5Oget_info_by_name(file, path.c_str(), &info, H5P_DEFAULT) < 0) return "cannot read object '" + path + "'";
+    if (info.type == H5O_TYPE_GROUP) {
+      if (std::string e = probe_group(file, path, depth + 1, objects); !e.empty()) return e;
+    } else if (info.type == H5O_TYPE_DATASET) {
+      if (++objects > 100000) return "more than 100000 objects";
+      Handle ds{H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose};
+      if (ds.id < 0) return "cannot open dataset '" + path + "'";
+      if (std::string e = read_attrs(ds.id, path); !e.empty()) return e;
+      Handle ty{H5Dget_type(ds.id), H5Tclose};
+      const H5T_class_t cls = H5Tget_class(ty.id);
+      if (cls != H5T_INTEGER && cls != H5T_FLOAT) continue;  // tapevit reads numbers only
+      Handle sp{H5Dget_space(ds.id), H5Sclose};
+      const hssize_t npoints = H5Sget_simple_extent_npoints(sp.id);
+      hsize_t file_bytes = 0;
+      H5Fget_filesize(file, &file_bytes);
+      if (npoints < 0 || double(npoints) * double(H5Tget_size(ty.id)) > 1100.0 * double(file_bytes))
+        return "dataset '" + path + "' claims " + std::to_string(npoints) + " values, more than the file holds";
+      std::vector<double> v(size_t(std::max<hssize_t>(npoints, 1)));
+      if (npoints > 0 && H5Dread(ds.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
+        return "cannot read dataset '" + path + "'";
+    }
+  }
+  return "";
+}
+
+// The child's verdict on a file without a digest; throws an Error naming the file unless it read cleanly.
+void probe_in_child(const std::string& path) {
+  std::fflush(nullptr);
+  int fds[2];
+  if (::pipe(fds) != 0) fail(path, ": cannot check a file without a digest: ", std::strerror(errno));
+  const pid_t pid = ::fork();
+  if (pid < 0) fail(path, ": cannot start the process that checks a file without a digest: ", std::strerror(errno));
+  if (pid == 0) {  // the child: libhdf5 only, its verdict on the pipe, then _exit (no destructors, no atexit handlers)
+    ::close(fds[0]);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    if (H5Fis_hdf5(path.c_str()) <= 0) ::_exit(3);
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) ::_exit(3);
+    int64_t objects = 0;
+    const std::string why = probe_group(f, "/", 0, objects);
+    if (!why.empty() && ::write(fds[1], why.data(), std::min<size_t>(why.size(), 4000)) < 0) ::_exit(5);
+    ::_exit(why.empty() ? 0 : 4);
+  }
+  ::close(fds[1]);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fds[0]};
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return verify_h5_digest(path), void();
+  ::stat(path.c_str(), &st);
+  // 10 s, and 1 s more per 100 MB: libhdf5 reads a healthy file at hundreds of MB/s
+  const double limit = 10.0 + double(st.st_size) / 100e6;
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) fail(path, ": lost the process that checks it: ", std::strerror(errno));
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > limit) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      fail(path, ": damaged: libhdf5 did not finish reading this file (it has no digest) in ", int(limit),
+           " s; a file cut short or changed on disk? Restore it from a copy");
+    }
+    ::usleep(2000);
+  }
+  if (WIFSIGNALED(status))
+    fail(path, ": damaged: libhdf5 crashed reading this file (it has no digest; signal ", WTERMSIG(status),
+         "); restore it from a copy");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) == 3)
+    fail(path, ": not an HDF5 file (missing, unreadable or corrupt)");
+  if (WEXITSTATUS(status) != 0) {
+    char why[4001] = {0};
+    const ssize_t n = ::read(fds[0], why, 4000);
+    fail(path, ": damaged (it has no digest, and libhdf5 cannot read all of it): ",
+         n > 0 ? std::string(why, size_t(n)) : std::string("no reason given"));
+  }
+}
+
+// Before libhdf5 opens a file in this process: its digest verified, or, without one, a child's reading of it
+// (probe_in_child). Once per version of a file: a resume opens its checkpoint several times (meta, state, tensors),
+// and a large one takes a second or more to read through. A version is its device, inode, size and modification and
+// change times; any write to the file changes the times, but only to the kernel's clock tick (milliseconds), so a
+// file changed within the last 2 seconds is checked every time.
+void check_once(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // H5Fis_hdf5 says what is wrong
   using Version = std::array<int64_t, 7>;
   const Version v = {int64_t(st.st_dev), int64_t(st.st_ino), int64_t(st.st_size), int64_t(st.st_mtim.tv_sec),
                      int64_t(st.st_mtim.tv_nsec), int64_t(st.st_ctim.tv_sec), int64_t(st.st_ctim.tv_nsec)};
   static std::mutex mu;
-  static std::set<Version> verified;
+  static std::set<Version> checked;
   {
     std::lock_guard<std::mutex> lock(mu);
-    if (verified.count(v)) return;
+    if (checked.count(v)) return;
   }
-  verify_h5_digest(path);
+  if (verify_h5_digest(path).empty()) probe_in_child(path);
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   if (now.tv_sec - std::max(st.st_mtim.tv_sec, st.st_ctim.tv_sec) < 2) return;
   std::lock_guard<std::mutex> lock(mu);
-  verified.insert(v);
+  checked.insert(v);
 }
 
 }  // namespace
 
 H5File::H5File(const std::string& path, Mode mode, int64_t userblock) : path_(path), userblock_(userblock) {
   if (mode == Read) {
-    verify_once(path);  // before libhdf5 reads a byte of it: a damaged file can neither hang nor crash it
+    check_once(path);  // before libhdf5 reads a byte of it here: a damaged file can neither hang nor crash this process
     if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (missing, unreadable or corrupt)");
     file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   } else if (mode == Memory) {

@@ -116,8 +116,11 @@ open(path("cli", "mlp_ratio_overflow"), "wb").write(b"--embed_dim\x001048576\x00
 EXPECT = {
     ("checkpoint", "metrics_columns_differ.h5"): "metrics columns differ in length",
     ("checkpoint", "metrics_epoch_huge.h5"): "metrics/epoch[0] = 8.98847e+307, expected an epoch number",
-    ("checkpoint", "group_cycle.h5"): "groups nest deeper than 32 levels at 'loop/parent/parent",
-    ("checkpoint", "dataset_larger_than_file.h5"): "dataset 'metrics/epoch' claims 8796093022208 bytes of data, more than the file's",
+    ("checkpoint", "group_cycle.h5"): "groups nest deeper than 32 levels at '/loop/parent/parent",
+    ("checkpoint", "dataset_larger_than_file.h5"): "dataset '/metrics/epoch' claims 1099511627776 values, more than the file holds",
+    # found by fuzz_checkpoint: libhdf5 looped forever reading a variable-length string attribute (H5Aread ->
+    # H5T__conv_vlen -> H5HG_read -> H5C_protect) of this file without a digest; now read in a child process first
+    ("checkpoint", "vlen_string_hang_no_digest.h5"): "damaged (it has no digest, and libhdf5 cannot read all of it)",
     ("checkpoint", "dims_overflow.h5"): "dataset 'params/head.bias' claims more than 2^48 elements",
     ("checkpoint", "nine_bytes_inserted.h5"): "damaged: longer than written (79537 bytes, 79528 when written)",
     ("checkpoint", "nine_bytes_inserted_no_digest.h5"): "not an HDF5 file",

@@ -4,7 +4,7 @@
 #   tests/fuzz/run.sh [TARGET|all] [SECONDS] [RUNS]      defaults: all 600 1000000
 # Targets (tests/fuzz/targets.cpp): safetensors checkpoint idx cifar npy ini cli image. Each starts from its
 # committed seeds (tests/fuzz/corpus/<target>, copied to build-fuzz/corpus/<target> so a run does not churn them);
-# an input that crashes, hangs (> 10 s) or allocates beyond 4 GB lands in tests/fuzz/regressions/<target>/, which
+# an input that crashes, hangs (> 30 s: a file without a digest is read in a child process first, given 10 s) or allocates beyond 4 GB lands in tests/fuzz/regressions/<target>/, which
 # the suite replays (tests/test_fuzz.cpp). Logs: build-fuzz/logs/<target>.log; the last lines of each are printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,7 +35,7 @@ for t in $targets; do
   cp tests/fuzz/corpus/"$t"/* "build-fuzz/corpus/$t/"
   echo "== fuzz_$t: up to $RUNS executions or $SECONDS_TO_RUN s"
   status=0
-  build-fuzz/fuzz/fuzz_"$t" "build-fuzz/corpus/$t" -runs="$RUNS" -max_total_time="$SECONDS_TO_RUN" -timeout=10 \
+  build-fuzz/fuzz/fuzz_"$t" "build-fuzz/corpus/$t" -runs="$RUNS" -max_total_time="$SECONDS_TO_RUN" -timeout=30 \
     -rss_limit_mb=4096 -artifact_prefix="tests/fuzz/regressions/$t/" -print_final_stats=1 \
     >"build-fuzz/logs/$t.log" 2>&1 || status=$?
   grep -E "^(stat::|#[0-9]+ *DONE|==[0-9]+==ERROR|SUMMARY|artifact_prefix|Test unit written)" "build-fuzz/logs/$t.log" | tail -12
