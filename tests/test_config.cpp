@@ -111,3 +111,10 @@ TEST_CASE("Config: digits default to no horizontal flip unless asked") {
   ConfigValues f;
   CHECK(resolve_config(f).aug.hflip == 0.5);  // fashion-mnist: flips are fine
 }
+
+TEST_CASE("Config: a '%' in a config file is kept, and one spelling a Boost placeholder does not hang its error") {
+  CHECK(parse_ini_text("[train]\noutput = runs/100%_%value%\n", "p.ini").at("output").value == "runs/100%_%value%");
+  // Boost.Program_options' error text for this line holds %invalid_line%: it used to loop forever substituting it
+  CHECK(contains(error_of([] { parse_ini_text("%invalid_line%\n", "p.ini"); }),
+                 "p.ini: the options configuration file contains an invalid line '%invalid_line%'"));
+}

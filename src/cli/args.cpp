@@ -116,23 +116,28 @@ void print_keys_help(std::ostream& os, const std::vector<std::string>& keys, con
 ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_description& desc, po::variables_map& vm,
                         const po::positional_options_description* pos) {
   std::vector<std::string> notes;
-  const std::vector<std::string> args = normalise(raw, notes);
+  std::vector<std::string> args = normalise(raw, notes);
+  for (auto& a : args) a = hide_percent(a);
   po::parsed_options parsed(&desc);
   try {
     po::command_line_parser p(args);
     p.options(desc).style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing);
     if (pos) p.positional(*pos);
     parsed = p.run();
+    for (auto& o : parsed.options) {
+      for (auto& v : o.value) v = show_percent(v);
+      for (auto& t : o.original_tokens) t = show_percent(t);
+    }
     po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::unknown_option& e) {
-    std::string name = e.get_option_name();
+    std::string name = show_percent(e.get_option_name());
     while (!name.empty() && name[0] == '-') name.erase(0, 1);
     if (find_config_key(name)) throw UsageError("--" + name + " is not used by this command (see its --help)");
     const std::string hint = suggest_config_key(name);
     throw UsageError("unknown option '--" + name + "'" + (hint.empty() ? "" : "; " + hint));
   } catch (const po::error& e) {
-    throw UsageError(e.what());
+    throw UsageError(show_percent(e.what()));
   }
   for (const auto& o : parsed.options)
     if (o.string_key.empty() && !o.original_tokens.empty())  // a positional argument no option takes

@@ -301,15 +301,28 @@ std::string unknown_key_message(const std::string& name) {
   return "unknown key '" + name + "'" + (hint.empty() ? "" : "; " + hint);
 }
 
+std::string hide_percent(std::string s) {
+  std::replace(s.begin(), s.end(), '%', '\x01');
+  return s;
+}
+std::string show_percent(std::string s) {
+  std::replace(s.begin(), s.end(), '\x01', '%');
+  return s;
+}
+
 ConfigValues parse_ini_text(const std::string& text, const std::string& source, int priority) {
   namespace po = boost::program_options;
-  std::istringstream is(text);
+  std::istringstream is(hide_percent(text));
   po::options_description none;
   po::parsed_options parsed(&none);
   try {
     parsed = po::parse_config_file(is, none, /*allow_unregistered=*/true);
   } catch (const po::error& e) {
-    fail(source, ": ", e.what());
+    fail(source, ": ", show_percent(e.what()));
+  }
+  for (auto& opt : parsed.options) {
+    opt.string_key = show_percent(opt.string_key);
+    for (auto& v : opt.value) v = show_percent(v);
   }
   static const std::set<std::string> sections = {"model", "data", "train", "optim"};
   ConfigValues out;

@@ -106,6 +106,11 @@ TrainConfig resolve_config(const ConfigValues& values);
 // The resolved config as an INI text that read_config_file/resolve_config read back to the same config.
 std::string config_to_ini(const TrainConfig& cfg);
 ConfigValues parse_ini_text(const std::string& text, const std::string& source, int priority = 1);
+// Boost.Program_options loops forever formatting an error whose text holds one of its placeholders (%canonical_option%
+// and the like; found by fuzzing), which a '%' in a config file or on the command line can spell. What is handed to
+// it has '%' replaced by '\x01' (hide_percent), and what comes back is restored (show_percent).
+std::string hide_percent(std::string s);
+std::string show_percent(std::string s);
 
 // The value of a key as text, and the default value (for --help).
 std::string config_get(const TrainConfig& cfg, const std::string& key);
