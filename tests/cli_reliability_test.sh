@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/cli_reliability_test.sh: stopping and sharing a run from the command line: SIGTERM / SIGINT finish the step,
 # write last.h5 there and exit 128+signal with the resume command; a second signal exits at once; a second run on a
-# directory in use is refused naming the holder's PID; a file-size limit and a directory turned read-only are errors
-# naming their cause, not a crash.
+# directory in use is refused naming the holder's PID; a file-size limit, a directory turned read-only and a full disk
+# are errors naming their cause, not a crash.
 #   tests/cli_reliability_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
@@ -94,6 +94,34 @@ else
     fail "read-only directory: the path or the cause is not named: $(tail -3 ro.log)"
   expect 0 'digest ok' -- "$TV" info runs/ro/last.h5 --verify
   ls -a runs/ro | grep -q '\.tmp-' && fail "read-only directory: a temporary file was left: $(ls -a runs/ro)"
+fi
+
+# a full disk (a tmpfs of 2.5 checkpoints in a mount namespace: epoch 1 writes last.h5 and best.h5, epoch 2's
+# last.h5 needs a third): the write fails naming the path and 'no space left', exit 1, last.h5 of epoch 1 valid
+size=$(stat -c %s runs/fsize/last.h5)
+mkdir -p runs/full
+cat >full.sh <<SH
+set -u
+mount -t tmpfs -o size=\$(( $size * 5 / 2 / 1024 + 16 ))k tmpfs runs/full || exit 90
+"$TV" train --config tiny.ini --epochs 2 --output runs/full >full.log 2>&1
+rc=\$?
+"$TV" info runs/full/last.h5 --verify >>full.log 2>&1 || rc=92
+ls -a runs/full >>full.log
+exit \$rc
+SH
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+  unshare -m bash full.sh
+  rc=$?
+  if [ "$rc" = 90 ]; then
+    echo "note: full disk not tested: no tmpfs mount in a mount namespace here"
+  else
+    [ "$rc" = 1 ] || fail "full disk: exit $rc, expected 1 (92: last.h5 not valid after it): $(tail -5 full.log)"
+    grep -qE "runs/full/last.h5: cannot write: no space left on the device \(disk full\)" full.log ||
+      fail "full disk: the path or the cause is not named: $(tail -5 full.log)"
+    grep -q '\.tmp-' full.log && fail "full disk: a temporary file was left: $(tail -5 full.log)"
+  fi
+else
+  echo "note: full disk not tested: needs root and unshare -m"
 fi
 
 # a damaged checkpoint: info --verify and every reader name the damage, nothing hangs
