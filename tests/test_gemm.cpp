@@ -75,6 +75,23 @@ double run_case(const Case& c, int64_t pad, bool nested, bool bf16 = false, bool
   return max_err / scale;
 }
 
+// Every case with and without padded leading dimensions, from outside and inside an OpenMP region.
+template <size_t N>
+void check_cases(const Case (&cases)[N], bool bf16, double tolerance) {
+  for (const Case& c : cases)
+    for (int64_t pad : {0, 5})
+      for (bool nested : {false, true}) {
+        CAPTURE(c.ta);
+        CAPTURE(c.tb);
+        CAPTURE(c.M);
+        CAPTURE(c.N);
+        CAPTURE(c.K);
+        CAPTURE(pad);
+        CAPTURE(nested);
+        CHECK(run_case(c, pad, nested, bf16) < tolerance);
+      }
+}
+
 }  // namespace
 
 TEST_CASE("gemm<float>: large products (the AVX-512 path where built for it) match a double reference") {
@@ -86,19 +103,8 @@ TEST_CASE("gemm<float>: large products (the AVX-512 path where built for it) mat
       {false, true, 40, 33, 257, 2.f, 0.f, false},            // one column past a tile, one k past a slice
       {false, false, 12, 32, 2048, 1.f, 0.f, true},           // exactly one tile
   };
-  for (const Case& c : cases)
-    for (int64_t pad : {0, 5})
-      for (bool nested : {false, true}) {
-        CAPTURE(c.ta);
-        CAPTURE(c.tb);
-        CAPTURE(c.M);
-        CAPTURE(c.N);
-        CAPTURE(c.K);
-        CAPTURE(pad);
-        CAPTURE(nested);
-        // float accumulation over K terms of unit-variance products: error ~ sqrt(K) * 6e-8 relative
-        CHECK(run_case(c, pad, nested) < 2e-5);
-      }
+  // float accumulation over K terms of unit-variance products: error ~ sqrt(K) * 6e-8 relative
+  check_cases(cases, false, 2e-5);
 }
 
 TEST_CASE("gemm: a bias row with beta != 0 is an error") {
@@ -123,20 +129,9 @@ TEST_CASE("gemm<float> under Bf16Scope: bfloat16 operands, float32 accumulation,
       {true, false, 13, 300, 3, 1.f, 0.f, false},             // K shorter than a pair of pairs
       {false, false, 12, 32, 2048, 1.f, 0.f, true},           // exactly one tile
   };
-  for (const Case& c : cases)
-    for (int64_t pad : {0, 3})
-      for (bool nested : {false, true}) {
-        CAPTURE(c.ta);
-        CAPTURE(c.tb);
-        CAPTURE(c.M);
-        CAPTURE(c.N);
-        CAPTURE(c.K);
-        CAPTURE(pad);
-        CAPTURE(nested);
-        // The products of two bfloat16 values are exact in float32; what is left is float32 accumulation, as in
-        // the float32 test: ~sqrt(K) * 6e-8 relative.
-        CHECK(run_case(c, pad, nested, true) < 2e-5);
-      }
+  // The products of two bfloat16 values are exact in float32; what is left is float32 accumulation, as in the
+  // float32 test: ~sqrt(K) * 6e-8 relative.
+  check_cases(cases, true, 2e-5);
   // and the rounding did happen: against the unrounded operands the error is bfloat16's (8 bits: ~1e-3 relative)
   const double unrounded = run_case({false, true, 200, 64, 256, 1.f, 0.f, false}, 0, false, true, true);
   CHECK(unrounded > 1e-4);

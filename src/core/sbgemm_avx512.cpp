@@ -19,7 +19,7 @@
 #include <new>
 
 #if defined(__AVX512BF16__)
-#include <immintrin.h>
+#include "gemm_avx512.h"
 #endif
 
 namespace tapevit::detail {
@@ -27,24 +27,7 @@ namespace tapevit::detail {
 #if defined(__AVX512BF16__) && !defined(TAPEVIT_NO_SGEMM_AVX512)
 namespace {
 
-constexpr int64_t MR = 12, NR = 32, KC = 256, MC = 96;
-
-uint16_t* scratch(int64_t n, int slot) {  // per thread, only grows (as sgemm_avx512.cpp's)
-  struct Buf {
-    uint16_t* p = nullptr;
-    int64_t n = 0;
-    ~Buf() { std::free(p); }
-  };
-  thread_local Buf bufs[2];
-  Buf& b = bufs[slot];
-  if (b.n < n) {
-    std::free(b.p);
-    b.p = static_cast<uint16_t*>(std::aligned_alloc(64, size_t((n + 31) / 32 * 32) * sizeof(uint16_t)));
-    if (!b.p) throw std::bad_alloc();
-    b.n = n;
-  }
-  return b.p;
-}
+using namespace avx512;
 
 // Two rows of 16 floats (k and k + 1) rounded and interleaved: (x0[0], x1[0], x0[1], x1[1], ...).
 inline __m512i pair_rows(__m512 x0, __m512 x1) {
@@ -126,23 +109,7 @@ void kernel(int64_t pairs, const uint16_t* __restrict Ap, const uint16_t* __rest
       c[i][1] = _mm512_dpbf16_ps(c[i][1], ai, b1);
     }
   }
-  const __mmask16 m0 = nr >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nr) - 1);
-  const __mmask16 m1 = nr >= 32 ? __mmask16(0xFFFF) : nr <= 16 ? __mmask16(0) : __mmask16((1u << (nr - 16)) - 1);
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    if (i >= mr) break;
-    float* row = C + i * ldc;
-    __m512 r0 = _mm512_fmadd_ps(va, c[i][0], bias0), r1 = _mm512_fmadd_ps(va, c[i][1], bias1);
-    if (beta != 0.f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);
-    }
-    _mm512_mask_storeu_ps(row, m0, r0);
-    _mm512_mask_storeu_ps(row + 16, m1, r1);
-  }
+  store_tile(c, C, ldc, alpha, beta, bias, mr, nr);
 }
 
 }  // namespace
@@ -151,19 +118,15 @@ bool sbgemm_built() { return true; }
 
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
-  const int64_t npanels = (N + NR - 1) / NR, mblocks = (M + MC - 1) / MC;
+  const Plan pl = plan(M, N);
+  const int64_t npanels = pl.npanels, per_chunk = pl.per_chunk, jchunks = pl.jchunks, items = pl.items;
+  const int threads = pl.threads;
   const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
-  uint16_t* Bp = scratch(npanels * NR * kc_even, 0);
-  const bool nested = omp_in_parallel();
-  const int64_t max_threads = nested ? 1 : omp_get_max_threads();
-  const int64_t want = 4 * max_threads;
-  const int64_t per_chunk = mblocks >= want ? npanels : std::max<int64_t>(1, npanels * mblocks / want);
-  const int64_t jchunks = (npanels + per_chunk - 1) / per_chunk, items = mblocks * jchunks;
-  const int threads = int(std::min(max_threads, items));
+  uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
   const bool big = M * N * K >= (int64_t(1) << 18);
 #pragma omp parallel num_threads(threads) if (threads > 1 && big)
   {
-    uint16_t* Ap = scratch(MC * kc_even, 1);
+    uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
       const float b_eff = p0 == 0 ? beta : 1.f;

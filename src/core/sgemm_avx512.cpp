@@ -20,7 +20,7 @@
 #include <new>
 
 #if defined(__AVX512F__)
-#include <immintrin.h>
+#include "gemm_avx512.h"
 #endif
 
 namespace tapevit::detail {
@@ -28,25 +28,7 @@ namespace tapevit::detail {
 #if defined(__AVX512F__) && !defined(TAPEVIT_NO_SGEMM_AVX512)
 namespace {
 
-constexpr int64_t MR = 12, NR = 32, KC = 256, MC = 96;
-
-// A buffer per thread that only grows: the ViT's shapes repeat every step, so a warm step allocates nothing.
-float* scratch(int64_t n, int slot) {
-  struct Buf {
-    float* p = nullptr;
-    int64_t n = 0;
-    ~Buf() { std::free(p); }
-  };
-  thread_local Buf bufs[2];
-  Buf& b = bufs[slot];
-  if (b.n < n) {
-    std::free(b.p);
-    b.p = static_cast<float*>(std::aligned_alloc(64, size_t((n + 15) / 16 * 16) * sizeof(float)));
-    if (!b.p) throw std::bad_alloc();
-    b.n = n;
-  }
-  return b.p;
-}
+using namespace avx512;
 
 // A micro-panel of width W (MR for A, NR for B), dst[k * W + i] for k < kc, i < W, taking n <= W valid lanes
 // and zeros beyond them. Both operands come in two layouts, so there are two ways to fill one:
@@ -112,23 +94,7 @@ void kernel(int64_t kc, const float* __restrict A, int64_t lda, const float* __r
       c[i][1] = _mm512_fmadd_ps(ai, b1, c[i][1]);
     }
   }
-  const __mmask16 m0 = nr >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nr) - 1);
-  const __mmask16 m1 = nr >= 32 ? __mmask16(0xFFFF) : nr <= 16 ? __mmask16(0) : __mmask16((1u << (nr - 16)) - 1);
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-  const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) {
-    if (i >= mr) break;
-    float* row = C + i * ldc;
-    __m512 r0 = _mm512_fmadd_ps(va, c[i][0], bias0), r1 = _mm512_fmadd_ps(va, c[i][1], bias1);
-    if (beta != 0.f) {
-      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);
-      r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);
-    }
-    _mm512_mask_storeu_ps(row, m0, r0);
-    _mm512_mask_storeu_ps(row + 16, m1, r1);
-  }
+  store_tile(c, C, ldc, alpha, beta, bias, mr, nr);
 }
 
 }  // namespace
@@ -136,20 +102,14 @@ void kernel(int64_t kc, const float* __restrict A, int64_t lda, const float* __r
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
   if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
-  const int64_t npanels = (N + NR - 1) / NR, mblocks = (M + MC - 1) / MC;
+  const Plan pl = plan(M, N);
+  const int64_t npanels = pl.npanels, per_chunk = pl.per_chunk, jchunks = pl.jchunks, items = pl.items;
+  const int threads = pl.threads;
   const int64_t kc_max = std::min(K, KC);
-  float* Bp = scratch(npanels * NR * kc_max, 0);  // the caller's buffer, shared by the team
-  const bool nested = omp_in_parallel();
-  const int64_t max_threads = nested ? 1 : omp_get_max_threads();
-  // Work items: an MC-row block times a chunk of B panels. Few row blocks (the weight gradients: M = the
-  // layer's width, K = all B*N rows) are split by columns too, so every thread gets several items.
-  const int64_t want = 4 * max_threads;
-  const int64_t per_chunk = mblocks >= want ? npanels : std::max<int64_t>(1, npanels * mblocks / want);
-  const int64_t jchunks = (npanels + per_chunk - 1) / per_chunk, items = mblocks * jchunks;
-  const int threads = int(std::min(max_threads, items));
+  float* Bp = scratch<float, 0>(npanels * NR * kc_max);  // the caller's buffer, shared by the team
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    float* Ap = scratch(MC * kc_max, 1);
+    float* Ap = scratch<float, 1>(MC * kc_max);
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0);
       const float b_eff = p0 == 0 ? beta : 1.f;
