@@ -1,6 +1,6 @@
 // experiments/bench/bench_tapevit.cpp: tapevit's side of the side-by-side benchmark (bench.py drives it).
 //
-//   bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T]
+//   bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T] [--amp]
 //   bench_tapevit peak [--threads T]
 //   bench_tapevit gemm [--threads T] [--steps N]
 //
@@ -10,7 +10,8 @@
 // grad mode off. Prints one JSON line: the first step's loss (train: before any update; infer: of the logits),
 // every timed step's seconds, and the peak RSS of this process. peak: the FMA throughput of this machine
 // (independent fused multiply-adds in vector registers), GFLOP/s. gemm: tapevit's gemm() on the products of a
-// vit-fmnist training step (R = 128 x 50 rows, C = 192), best of N calls each, GFLOP/s (JSON lines).
+// vit-fmnist training step (R = 128 x 50 rows, C = 192), best of N calls each, GFLOP/s (JSON lines), in float32
+// and, where AVX512_BF16 is there, on bfloat16 operands. --amp: train/infer with bfloat16 matrix products (amp).
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -106,24 +107,27 @@ void gemm_shapes(int64_t reps) {
       {"qkv dW = dy^T x", true, false, 3 * C, C, R},          {"fc1 dW = dy^T x", true, false, 4 * C, C, R},
       {"fc2 dW = dy^T x", true, false, C, 4 * C, R},
   };
-  for (const Case& c : cases) {
-    std::vector<float> A(size_t(c.M * c.K), 0.01f), Bm(size_t(c.K * c.N), 0.02f), Cm(size_t(c.M * c.N), 0.f);
-    const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
-    double best = 1e30;
-    for (int64_t i = 0; i < reps + 2; ++i) {
-      const auto t0 = Clock::now();
-      gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, A.data(), lda, Bm.data(), ldb, 1.f, Cm.data(), c.N);
-      if (i >= 2) best = std::min(best, seconds_since(t0));
+  for (const Case& c : cases)
+    for (bool bf16 : {false, true}) {
+      if (bf16 && !bf16_available()) continue;
+      const Bf16Scope scope(bf16);
+      std::vector<float> A(size_t(c.M * c.K), 0.01f), Bm(size_t(c.K * c.N), 0.02f), Cm(size_t(c.M * c.N), 0.f);
+      const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+      double best = 1e30;
+      for (int64_t i = 0; i < reps + 2; ++i) {
+        const auto t0 = Clock::now();
+        gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, A.data(), lda, Bm.data(), ldb, 1.f, Cm.data(), c.N);
+        if (i >= 2) best = std::min(best, seconds_since(t0));
+      }
+      std::cout << nlohmann::json{{"gemm", c.what}, {"operands", bf16 ? "bfloat16" : "float32"}, {"M", c.M},
+                                  {"N", c.N}, {"K", c.K}, {"gflops", 2.0 * double(c.M * c.N * c.K) / best / 1e9}}
+                       .dump()
+                << "\n";
     }
-    std::cout << nlohmann::json{{"gemm", c.what}, {"M", c.M}, {"N", c.N}, {"K", c.K},
-                                {"gflops", 2.0 * double(c.M * c.N * c.K) / best / 1e9}}
-                     .dump()
-              << "\n";
-  }
 }
 
 int usage() {
-  std::cerr << "usage: bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T]\n"
+  std::cerr << "usage: bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T] [--amp]\n"
                "       bench_tapevit peak [--threads T]\n"
                "       bench_tapevit gemm [--threads T] [--steps N]\n";
   return 2;
@@ -137,8 +141,13 @@ int main(int argc, char** argv) {
   std::string path;
   int64_t steps = 10, warmup = 3;
   int threads = omp_get_max_threads();
+  bool amp = false;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--amp") {
+      amp = true;
+      continue;
+    }
     if (a == "--steps" && i + 1 < argc) steps = std::stoll(argv[++i]);
     else if (a == "--warmup" && i + 1 < argc) warmup = std::stoll(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
@@ -180,6 +189,7 @@ int main(int argc, char** argv) {
     OptimConfig oc;  // AdamW, timm's defaults as bench.py's torch.optim.AdamW
     oc.weight_decay = 0.05;
     auto opt = make_optimizer(oc, model.params());
+    const Bf16Scope scope(amp);  // --amp: the steps' matrix products on bfloat16 operands
     Tape<float> tape;
     tape.training = mode == "train";
     tape.set_grad_enabled(mode == "train");
@@ -202,7 +212,7 @@ int main(int argc, char** argv) {
       const double dt = seconds_since(t0);
       if (s >= warmup) times.push_back(dt);
     }
-    std::cout << nlohmann::json{{"mode", mode}, {"threads", threads}, {"batch", B}, {"first_loss", first_loss},
+    std::cout << nlohmann::json{{"mode", mode}, {"amp", amp}, {"threads", threads}, {"batch", B}, {"first_loss", first_loss},
                                 {"step_seconds", times}, {"peak_rss_mb", peak_rss_mb()}}
                      .dump()
               << "\n";
