@@ -118,20 +118,27 @@ TEST_CASE("gemm<float> under Bf16Scope: bfloat16 operands, float32 accumulation,
     CHECK_THROWS_WITH_AS(Bf16Scope(true), doctest::Contains("needs AVX512_BF16"), Error);
     return;
   }
+  // every case has at least kBf16MinMacs multiply-adds (smaller products stay float32, below)
   const Case cases[] = {
       {false, true, 6400 / 8, 576 / 2, 192, 1.f, 0.f, true},  // a Linear's forward
       {false, false, 803, 197, 300, 1.f, 1.f, false},         // dx += dy W, ragged tiles, two K slices
       {true, false, 129, 75, 1001, 1.f, 1.f, false},          // dW += dy^T x: long odd K
       {true, true, 61, 45, 333, -0.5f, 0.25f, false},         // both transposed, alpha and beta, odd K
-      {false, true, 50, 50, 17, 0.125f, 0.f, false},          // attention's q k^T at 50 tokens, odd head dim
+      {false, true, 197, 197, 17, 0.125f, 0.f, false},        // attention's q k^T at 197 tokens, odd head dim
       {false, false, 197, 64, 197, 1.f, 0.f, false},          // attention's p v at 197 tokens
-      {false, true, 1, 1, 1, 1.f, 0.f, true},                 // one element
-      {true, false, 13, 300, 3, 1.f, 0.f, false},             // K shorter than a pair of pairs
+      {false, true, 1, 300, 1001, 1.f, 0.f, true},            // one row
+      {true, false, 300, 300, 3, 1.f, 0.f, false},            // K shorter than a pair of pairs
       {false, false, 12, 32, 2048, 1.f, 0.f, true},           // exactly one tile
   };
+  for (const Case& c : cases) REQUIRE(c.M * c.N * c.K >= kBf16MinMacs);
   // The products of two bfloat16 values are exact in float32; what is left is float32 accumulation, as in the
   // float32 test: ~sqrt(K) * 6e-8 relative.
   check_cases(cases, true, 2e-5);
+  // smaller products (attention's per head at 50 tokens) stay float32: exact against the unrounded operands
+  for (const Case& c : {Case{false, true, 50, 50, 64, 0.125f, 0.f, false}, Case{false, false, 50, 64, 50, 1.f, 0.f, false}}) {
+    REQUIRE(c.M * c.N * c.K < kBf16MinMacs);
+    CHECK(run_case(c, 0, true, true, true) < 2e-5);
+  }
   // and the rounding did happen: against the unrounded operands the error is bfloat16's (8 bits: ~1e-3 relative)
   const double unrounded = run_case({false, true, 200, 64, 256, 1.f, 0.f, false}, 0, false, true, true);
   CHECK(unrounded > 1e-4);

@@ -23,7 +23,11 @@ namespace tapevit {
 // Mixed precision (timm's --amp --amp-dtype bfloat16): while a Bf16Scope is alive (set by the training loop, seen by
 // every thread), gemm<float> rounds op(A) and op(B) to bfloat16 (to nearest even, as torch) and accumulates in
 // float32 with AVX512_BF16, as torch.autocast('cpu', dtype=torch.bfloat16) does for matmuls and linears. Inputs and
-// outputs stay float32 in memory: the rounding happens while the operands are packed. gemm<double> is unaffected.
+// outputs stay float32 in memory: the rounding happens while the operands are packed. Products of fewer than
+// kBf16MinMacs multiply-adds stay float32 (attention's per-head products at a few dozen tokens): packing both
+// operands costs more there than the bfloat16 products save (vit-fmnist's amp step: 332 img/s with them in
+// bfloat16, 376 without; experiments/2026-11-30_amp). gemm<double> is unaffected.
+inline constexpr int64_t kBf16MinMacs = int64_t(1) << 18;
 class Bf16Scope {
  public:
   explicit Bf16Scope(bool on = true);  // on without bf16_available(): an Error naming the missing instruction set

@@ -66,7 +66,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   if (M == 0 || N == 0) return;
   if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
   if constexpr (std::is_same_v<T, float>) {
-    if (K > 0 && gemm_bf16()) return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    if (K > 0 && gemm_bf16() && M * N * K >= kBf16MinMacs) return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
     if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
   }
   if (bias) {  // C = bias on every row, then accumulate
