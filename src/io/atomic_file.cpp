@@ -50,6 +50,7 @@ void write_bytes(const std::string& path, const std::string& target, const std::
     const char* p = static_cast<const char*>(b.data);
     for (size_t at = 0; at < b.size;) {
       const ssize_t w = ::write(fd, p + at, std::min<size_t>(b.size - at, size_t(1) << 30));
+      if (w < 0 && errno == EINTR) continue;  // a signal (the stop request's SIGTERM) arrived mid-write: go on
       if (w <= 0) {
         const int err = w < 0 ? errno : ENOSPC;
         ::close(fd);
@@ -63,11 +64,19 @@ void write_bytes(const std::string& path, const std::string& target, const std::
 
 }  // namespace
 
+int64_t temporary_file_pid(const std::string& filename) {
+  const size_t at = filename.rfind(".tmp-");
+  if (filename.size() < 2 || filename[0] != '.' || at == std::string::npos || at + 5 == filename.size()) return 0;
+  const std::string digits = filename.substr(at + 5);
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) return 0;
+  return std::stoll(digits);
+}
+
 void write_file_atomic(const std::string& path, const std::vector<Bytes>& pieces) {
   const fs::path target(path);
   std::string name = ".";  // built by appends: GCC 12's -Wrestrict misfires on a chain of string operator+
   name.append(target.filename().string()).append(".tmp-").append(std::to_string(::getpid()));
-  const fs::path tmp = target.parent_path() / name;
+  const fs::path tmp = target.parent_path() / name;  // temporary_file_pid reads the PID back
   try {
     write_bytes(tmp.string(), path, pieces);
     fsync_path(tmp.string(), path);

@@ -55,6 +55,19 @@ hid_t native_type() {
 
 namespace {
 
+// The most bytes of data dataset ds can hold in file: the file's size, or 1100 times it when the dataset is compressed
+// (zlib's largest ratio). Checked before allocating for it: a damaged or crafted header decides nothing.
+double max_data_bytes(hid_t file, hid_t ds) {
+  hsize_t file_bytes = 0;
+  H5Fget_filesize(file, &file_bytes);
+  Handle dcpl{H5Dget_create_plist(ds), H5Pclose};
+  return double(file_bytes) * (H5Pget_nfilters(dcpl.id) > 0 ? 1100.0 : 1.0);
+}
+
+}  // namespace
+
+namespace {
+
 // A file without a digest cannot be checked before libhdf5 parses it, and libhdf5 can hang or crash on a damaged
 // one (its fuzzing found both within a minute: a read of a variable-length string looping in its global heap cache,
 // tests/fuzz/regressions/checkpoint/). So such a file is first read in a child process: every group (at most 32
@@ -123,9 +136,7 @@ std::string probe_group(hid_t file, const std::string& group, int depth, int64_t
       if (cls != H5T_INTEGER && cls != H5T_FLOAT) continue;  // tapevit reads numbers only
       Handle sp{H5Dget_space(ds.id), H5Sclose};
       const hssize_t npoints = H5Sget_simple_extent_npoints(sp.id);
-      hsize_t file_bytes = 0;
-      H5Fget_filesize(file, &file_bytes);
-      if (npoints < 0 || double(npoints) * double(H5Tget_size(ty.id)) > 1100.0 * double(file_bytes))
+      if (npoints < 0 || double(npoints) * double(H5Tget_size(ty.id)) > max_data_bytes(file, ds.id))
         return "dataset '" + path + "' claims " + std::to_string(npoints) + " values, more than the file holds";
       std::vector<double> v(size_t(std::max<hssize_t>(npoints, 1)));
       if (npoints > 0 && H5Dread(ds.id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0)
@@ -438,17 +449,13 @@ std::vector<std::string> H5File::list(const std::string& group) const {
 template <class T>
 std::vector<T> H5File::read(const std::string& name, Shape* shape_out) const {
   Shape s = shape(name);
-  {  // before allocating: the data must be in the file (up to zlib's largest ratio when it is compressed)
+  {  // before allocating: the data must fit in the file
     Handle ds{H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose};
     Handle ty{H5Dget_type(ds.id), H5Tclose};
-    Handle dcpl{H5Dget_create_plist(ds.id), H5Pclose};
-    hsize_t file_bytes = 0;
-    H5Fget_filesize(file_, &file_bytes);
-    const double bytes = double(s.numel()) * double(H5Tget_size(ty.id));
-    const bool filtered = H5Pget_nfilters(dcpl.id) > 0;
-    if (bytes > double(file_bytes) * (filtered ? 1100.0 : 1.0))
-      fail(path_, ": dataset '", name, "' claims ", int64_t(bytes), " bytes of data, more than the file's ", file_bytes,
-           filtered ? " could expand to" : "", " (a damaged file?)");
+    const double bytes = double(s.numel()) * double(H5Tget_size(ty.id)), most = max_data_bytes(file_, ds.id);
+    if (bytes > most)
+      fail(path_, ": dataset '", name, "' claims ", int64_t(bytes), " bytes of data, more than the file's ",
+           int64_t(most), " bytes can hold (a damaged file?)");
   }
   std::vector<T> out(size_t(s.numel()));
   read_into(name, out.data(), s);

@@ -195,11 +195,8 @@ int lock_run_dir(const std::string& dir) {
   // The lock is held through a read-only descriptor (flock does not need write access), so that the run keeps no
   // file open for writing between its writes: a directory remounted read-only mid-run then fails at the next write,
   // with its cause, instead of the remount being refused.
-  const int made = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (made < 0) fail(path, ": cannot create the run's lock file: ", std::strerror(errno));
-  ::close(made);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, ": cannot open the run's lock file: ", std::strerror(errno));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, ": cannot create the run's lock file: ", std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char pid[32] = {0};
     const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
@@ -219,7 +216,7 @@ int lock_run_dir(const std::string& dir) {
   return fd;
 }
 
-// The temporary files (.NAME.tmp-PID, replace_file_atomically) that writers killed mid-write left in dir: those whose
+// The temporary files (.NAME.tmp-PID, write_file_atomic) that writers killed mid-write left in dir: those whose
 // process is gone are removed (another process's, e.g. an export writing here, stay). Called with the run's lock
 // held. Returns the names removed.
 std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
@@ -227,12 +224,8 @@ std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    const size_t at = name.rfind(".tmp-");
-    if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at + 5 == name.size()) continue;
-    const std::string digits = name.substr(at + 5);
-    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
-    const pid_t pid = pid_t(std::stol(digits));
-    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    const pid_t pid = pid_t(temporary_file_pid(name));
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
     if (fs::remove(e.path(), ec)) removed.push_back(name);
   }
   return removed;

@@ -16,18 +16,13 @@
 #include "tapevit/layers/vit.h"
 #include "tapevit/optim/optimizer.h"
 #include "tapevit/train/config.h"
+#include "targets.h"
 
 using namespace tapevit;
 namespace fs = std::filesystem;
 
 namespace {
 
-VitConfig tiny() {  // targets.cpp's
-  VitConfig c;
-  c.img_size = 8, c.patch_size = 4, c.in_chans = 1, c.num_classes = 3;
-  c.embed_dim = 8, c.depth = 1, c.num_heads = 2;
-  return c;
-}
 
 std::string read_all(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
@@ -69,11 +64,11 @@ int main(int argc, char** argv) {
 
   // safetensors and checkpoint: the tiny model's weights, a checkpoint with AdamW state, EMA and two epochs of
   // metrics, and the same checkpoint without its digest (as written before tapevit kept one)
-  VisionTransformer<float> model(tiny(), 1), ema(tiny(), 2);
+  VisionTransformer<float> model(fuzz::tiny_vit(), 1), ema(fuzz::tiny_vit(), 2);
   fs::create_directories(out / "safetensors");
   export_safetensors((out / "safetensors" / "tiny.safetensors").string(), model.params(), {{"note", "seed"}});
   TrainConfig cfg;
-  cfg.vit = tiny();
+  cfg.vit = fuzz::tiny_vit();
   CheckpointMeta meta;
   meta.config_ini = config_to_ini(cfg);
   meta.model_config_json = vit_config_to_json(cfg.vit).dump();

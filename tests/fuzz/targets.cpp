@@ -1,5 +1,5 @@
 // tests/fuzz/targets.cpp: the fuzz targets (see targets.h). Each writes the input where the reader expects a file
-// and calls tapevit as the command does; models are tiny and fixed (kTiny), so that what is fuzzed is the reading.
+// and calls tapevit as the command does; models are tiny and fixed (tiny_vit in targets.h), so that what is fuzzed is the reading.
 #include "targets.h"
 
 #include <unistd.h>
@@ -28,13 +28,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The model every weights/checkpoint input is loaded into (tests/fuzz/make_seeds.cpp writes seeds of it).
-VitConfig tiny() {
-  VitConfig c;
-  c.img_size = 8, c.patch_size = 4, c.in_chans = 1, c.num_classes = 3;
-  c.embed_dim = 8, c.depth = 1, c.num_heads = 2;
-  return c;
-}
 
 std::string write_input(const std::string& name, const uint8_t* data, size_t size) {
   const std::string path = (fs::path(scratch_dir()) / name).string();
@@ -83,9 +76,9 @@ struct Steps {
 // An import of the file's weights into the tiny model, strict and not (the second resamples and adapts what the
 // first refuses).
 void weights_into_tiny(Steps& s, const std::string& path) {
-  VisionTransformer<float> model(tiny(), 0);
-  s.run([&] { (void)load_pretrained(path, model.params(), tiny(), /*strict=*/true); });
-  s.run([&] { (void)load_pretrained(path, model.params(), tiny(), /*strict=*/false); });
+  VisionTransformer<float> model(tiny_vit(), 0);
+  s.run([&] { (void)load_pretrained(path, model.params(), tiny_vit(), /*strict=*/true); });
+  s.run([&] { (void)load_pretrained(path, model.params(), tiny_vit(), /*strict=*/false); });
 }
 
 // .safetensors: the reader, every float tensor converted, then an import into the tiny model (timm's renames,
@@ -115,7 +108,7 @@ Outcome run_checkpoint(const uint8_t* data, size_t size) {
   s.run([&] { (void)cli::cmd_info({path, "--tensors", "--config"}); });
   s.run([&] { (void)resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0)); });
   s.out.accepted = s.run([&] {
-    VisionTransformer<float> model(tiny(), 0), ema(tiny(), 0);
+    VisionTransformer<float> model(tiny_vit(), 0), ema(tiny_vit(), 0);
     auto opt = make_optimizer(OptimConfig{}, model.params());
     (void)load_checkpoint(path, model.params(), opt.get(), checkpoint_has_ema(path) ? &ema.params() : nullptr);
   });

@@ -8,7 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "tapevit/layers/vit.h"
+
 namespace tapevit::fuzz {
+
+// The model every weights/checkpoint input is loaded into, and the one the seeds are written from
+// (tests/fuzz/make_seeds.cpp): tiny, so that what is fuzzed is the reading.
+inline VitConfig tiny_vit() {
+  VitConfig c;
+  c.img_size = 8, c.patch_size = 4, c.in_chans = 1, c.num_classes = 3;
+  c.embed_dim = 8, c.depth = 1, c.num_heads = 2;
+  return c;
+}
 
 // What became of an input: accepted (the target's main reader took it; seeds must be), and the first Error any of
 // its steps threw ("" if none).

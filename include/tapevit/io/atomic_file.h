@@ -2,6 +2,7 @@
 // a partial one (checkpoints, summary.csv, config.ini, exported weights, predictions).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,5 +19,7 @@ struct Bytes {
   size_t size;
 };
 void write_file_atomic(const std::string& path, const std::vector<Bytes>& pieces);
+// The writer's PID in the name of such a temporary file (".NAME.tmp-PID"); 0 when filename is not one.
+int64_t temporary_file_pid(const std::string& filename);
 
 }  // namespace tapevit
