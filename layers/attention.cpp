@@ -31,7 +31,7 @@ void softmax_rows(T* p, int64_t rows, int64_t n) {
 
 template <class T>
 void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int64_t H, int64_t D, double attn_drop,
-                       uint64_t key, T* scratch) {
+                       uint64_t key, T* scratch, uint64_t first) {
   const int64_t C = H * D, C3 = 3 * C, NN = N * N;
   const T scale = T(1) / std::sqrt(T(D));
   const T inv_keep = T(1.0 / (1.0 - attn_drop));
@@ -48,7 +48,7 @@ void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int
     const T* Pd = P;
     if (attn_drop > 0) {  // dropout on the probabilities, mask keyed by (b, h, i, j)
       T* s1 = s0 + NN;
-      for (int64_t i = 0; i < NN; ++i) s1[i] = Rng::keep(key, uint64_t(bh * NN + i), attn_drop) ? P[i] * inv_keep : T(0);
+      for (int64_t i = 0; i < NN; ++i) s1[i] = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop) ? P[i] * inv_keep : T(0);
       Pd = s1;
     }
     gemm<T>(false, false, N, D, N, 1, Pd, N, v, C3, 0, out + b * N * C + h * D, C);  // o = attn v, heads concatenated
@@ -57,7 +57,7 @@ void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int
 
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, int64_t B, int64_t N, int64_t H,
-                        int64_t D, double attn_drop, uint64_t key, T* scratch, bool assign) {
+                        int64_t D, double attn_drop, uint64_t key, T* scratch, bool assign, uint64_t first) {
   const int64_t C = H * D, C3 = 3 * C, NN = N * N;
   const T beta = assign ? T(0) : T(1);  // every dq, dk, dv element is written by exactly one product
   const T scale = T(1) / std::sqrt(T(D));
@@ -78,7 +78,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, in
     if (attn_drop > 0) {
       T* Pd = dP + NN;
       for (int64_t i = 0; i < NN; ++i) {
-        const bool kept = Rng::keep(key, uint64_t(bh * NN + i), attn_drop);
+        const bool kept = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop);
         Pd[i] = kept ? P[i] * inv_keep : T(0);
         dP[i] = kept ? dP[i] * inv_keep : T(0);
       }
@@ -106,11 +106,12 @@ Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const
   const bool drop = t.training && attn_drop > 0;
   const uint64_t key = drop ? t.rng.next_stream() : 0;
   const double p = drop ? attn_drop : 0.0;
+  const uint64_t first = uint64_t(t.row0) * uint64_t(H * N * N);
   Var<T> out = t.tensor({B, N, C}, t.needs_grad(qkv));
   T* probs = out->requires_grad ? t.scratch(B * H * N * N) : nullptr;
   const int64_t scratch_n = int64_t(omp_get_max_threads()) * 2 * N * N;
   T* scratch = t.temp(scratch_n);
-  attention_forward(out->data, probs, qkv->data, B, N, H, D, p, key, scratch);
+  attention_forward(out->data, probs, qkv->data, B, N, H, D, p, key, scratch, first);
   t.release(scratch, scratch_n);
   if (out->requires_grad) {
     Tape<T>* tp = &t;
@@ -120,7 +121,7 @@ Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const
       T* dqkv = tp->grad_or_fresh(qkv, qkv->shape, fresh);
       if (!dqkv) return;
       T* s = tp->temp(scratch_n);
-      attention_backward(dqkv, out->grad, qkv->data, probs, B, N, H, D, p, key, s, fresh);
+      attention_backward(dqkv, out->grad, qkv->data, probs, B, N, H, D, p, key, s, fresh, first);
       tp->release(s, scratch_n);
     });
   }
@@ -145,9 +146,10 @@ Var<T> MultiHeadSelfAttention<T>::operator()(Tape<T>& t, Var<T> x) const {
 }
 
 #define TAPEVIT_INSTANTIATE(T)                                                                                   \
-  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, double, uint64_t, T*); \
+  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, double, uint64_t, T*,   \
+                                     uint64_t);                                                                   \
   template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t,      \
-                                      double, uint64_t, T*, bool);                                                   \
+                                      double, uint64_t, T*, bool, uint64_t);                                         \
   template Var<T> attention_core<T>(Tape<T>&, Var<T>, int64_t, double, const std::string&);                      \
   template struct MultiHeadSelfAttention<T>;
 TAPEVIT_INSTANTIATE(float)

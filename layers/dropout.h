@@ -8,9 +8,10 @@
 namespace tapevit {
 
 template <class T>
-void dropout_forward(T* y, const T* x, int64_t n, double p, uint64_t key);
+void dropout_forward(T* y, const T* x, int64_t n, double p, uint64_t key, uint64_t first = 0);
 template <class T>
-void dropout_backward(T* dx, const T* dy, int64_t n, double p, uint64_t key);  // accumulates
+void dropout_backward(T* dx, const T* dy, int64_t n, double p, uint64_t key, uint64_t first = 0);  // accumulates
+// (element i's draw is Rng::keep(key, first + i, p): first places a slice within its whole batch)
 
 template <class T>
 Var<T> dropout(Tape<T>& t, Var<T> x, double p);

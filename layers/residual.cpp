@@ -63,7 +63,7 @@ T* drop_path_scale(Tape<T>& t, int64_t B, double drop_path) {
   if (drop_path >= 1) fail("drop_path: rate must be in [0, 1), got ", drop_path);
   const uint64_t key = t.rng.next_stream();
   T* scale = t.scratch(B);
-  for (int64_t b = 0; b < B; ++b) scale[b] = Rng::keep(key, uint64_t(b), drop_path) ? T(1.0 / (1.0 - drop_path)) : T(0);
+  for (int64_t b = 0; b < B; ++b) scale[b] = Rng::keep(key, uint64_t(t.row0 + b), drop_path) ? T(1.0 / (1.0 - drop_path)) : T(0);
   return scale;
 }
 

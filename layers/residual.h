@@ -31,7 +31,8 @@ struct LayerScale {
   }
 };
 
-// Drop path's per-sample factors (B): 0 or 1/(1 - rate), drawn from t.rng; null when inactive (eval or rate 0).
+// Drop path's per-sample factors (B): 0 or 1/(1 - rate), drawn from t.rng (keyed by global row, t.row0 + b); null
+// when inactive (eval or rate 0).
 template <class T>
 T* drop_path_scale(Tape<T>& t, int64_t B, double drop_path);
 

@@ -462,3 +462,42 @@ TEST_CASE("Loader: batches are identical for 1 and 2 OpenMP threads and for repe
     if (train) CHECK(!(one[0] == one[4]));  // epochs differ
   }
 }
+
+TEST_CASE("Loader: a shard of rows is those rows of the whole batch, bitwise, with mixup, cutmix, crops and flips") {
+  const Dataset d = make_data(64, 3, 12, 12, 10, [](int64_t i, int64_t k) { return int((i * 37 + k * 11 + (k >> 3)) % 256); });
+  for (const char* mode : {"plain", "mixup", "cutmix", "both"}) {
+    CAPTURE(mode);
+    AugmentConfig a;
+    a.mean = {0.5};
+    a.std = {0.25};
+    a.mixup = std::string(mode) == "mixup" || std::string(mode) == "both" ? 0.8 : 0;
+    a.cutmix = std::string(mode) == "cutmix" || std::string(mode) == "both" ? 1.0 : 0;
+    const int64_t B = 15, C = 3, HW = 144, K = 10;  // odd B: the middle row mixes with itself
+    const BatchLoader whole(d, B, 5, a, true);
+    for (const auto& [first, count] : std::vector<std::pair<int64_t, int64_t>>{{0, 7}, {7, 8}, {0, 5}, {5, 5}, {10, 5},
+                                                                              {3, 1}, {0, 15}}) {
+      CAPTURE(first);
+      CAPTURE(count);
+      BatchLoader part(d, B, 5, a, true);
+      part.set_shard(first, count);
+      CHECK(part.rows() == count);
+      for (int64_t e = 0; e < 2; ++e)
+        for (int64_t s = 0; s < 4; ++s) {
+          const Batch w = get(whole, d, e, s);
+          std::vector<float> x(size_t(count * C * HW), NAN), t(size_t(count * K), NAN);
+          std::vector<int32_t> y(size_t(count), -1);
+          CHECK(part.batch(e, s, x.data(), y.data(), t.data()) == count);
+          CHECK(std::equal(x.begin(), x.end(), w.x.begin() + first * C * HW));
+          CHECK(std::equal(t.begin(), t.end(), w.t.begin() + first * K));
+          CHECK(std::equal(y.begin(), y.end(), w.y.begin() + first));
+        }
+    }
+  }
+  AugmentConfig a;
+  a.mean = {0.5};
+  a.std = {0.25};
+  BatchLoader L(d, 16, 5, a, true);
+  CHECK_THROWS_WITH(L.set_shard(8, 9), doctest::Contains("rows [8, 17) are not within a batch of 16"));
+  BatchLoader E(d, 16, 5, a, false);
+  CHECK_THROWS_WITH(E.set_shard(0, 8), doctest::Contains("not sharded"));
+}

@@ -221,3 +221,55 @@ TEST_CASE("ViT: every named parameter receives a non-zero gradient") {
     }
   }
 }
+
+TEST_CASE("ViT: slices of a batch with Tape::row0 draw the whole batch's dropout, attention-dropout and drop-path masks") {
+  // Data parallelism and gradient accumulation split a batch by rows. With the draws keyed by global row, each
+  // slice's logits are the whole batch's rows and the slices' gradients (each seeded with its share of the mean)
+  // add up to the whole batch's. In double precision; the tolerance covers the summation order only.
+  VitConfig c = tiny("token", 0.5, true);
+  c.drop_rate = 0.3, c.attn_drop_rate = 0.3, c.drop_path_rate = 0.4;
+  VisionTransformer<double> m(c, 7);
+  auto& p = m.params();
+  const int64_t B = 6, img = 2 * 8 * 8;
+  std::vector<double> x(size_t(B * img));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * double(i));
+  int32_t labels[B] = {2, 0, 1, 1, 2, 0};
+  auto run = [&](int64_t row0, int64_t rows, double share, std::vector<double>& logits) {
+    Tape<double> t(size_t(1) << 26);
+    t.training = true;
+    t.rng = Rng{99, 3};
+    t.row0 = row0;
+    Var<double> z = m(t, t.wrap(x.data() + row0 * img, {rows, 2, 8, 8}));
+    logits.assign(z->data, z->data + rows * 3);
+    Var<double> loss = cross_entropy(t, z, labels + row0, 0.1);
+    const double seed = share;
+    t.backward(loss, &seed);
+  };
+  std::vector<double> whole, a, b;
+  p.zero_grad();
+  run(0, B, 1.0, whole);
+  std::vector<double> g_whole(p.grad(), p.grad() + p.flat_size());
+  p.zero_grad();
+  run(0, 2, 2.0 / 6.0, a);
+  run(2, 4, 4.0 / 6.0, b);  // accumulates onto the first slice's gradients
+  a.insert(a.end(), b.begin(), b.end());
+  REQUIRE(a.size() == whole.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(whole[i]).epsilon(1e-12));
+  double diff = 0, norm = 0;
+  for (int64_t i = 0; i < p.flat_size(); ++i) {
+    diff += (p.grad()[i] - g_whole[size_t(i)]) * (p.grad()[i] - g_whole[size_t(i)]);
+    norm += g_whole[size_t(i)] * g_whole[size_t(i)];
+  }
+  CHECK(norm > 0);
+  CHECK(std::sqrt(diff / norm) < 1e-12);
+  // without row0 the second slice would redraw the first slice's masks: the logits differ
+  std::vector<double> wrong;
+  {
+    Tape<double> t(size_t(1) << 26);
+    t.training = true;
+    t.rng = Rng{99, 3};
+    Var<double> z = m(t, t.wrap(x.data() + 2 * img, {4, 2, 8, 8}));
+    wrong.assign(z->data, z->data + 12);
+  }
+  CHECK(!std::equal(wrong.begin(), wrong.end(), whole.begin() + 6));
+}

@@ -36,6 +36,10 @@ class Tape {
 
   bool training = false;  // dropout and drop path are active only when true
   Rng rng;                // dropout / drop-path streams
+  // The global index of this batch's first row when the batch is a slice of a larger one (a data-parallel rank's
+  // share, a micro-batch of gradient accumulation): dropout, attention-dropout and drop-path draws are keyed by
+  // global row, so the slices together draw exactly what the whole batch would.
+  int64_t row0 = 0;
 
   bool grad_enabled() const { return grad_enabled_; }
   // Off: inference. Nothing is recorded and layers keep nothing for a backward pass.

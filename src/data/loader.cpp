@@ -141,20 +141,29 @@ BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed,
       lut_[size_t(c * 256 + v)] = float((v / 255.0 - aug_.mean[size_t(c)]) / aug_.std[size_t(c)]);
 }
 
+void BatchLoader::set_shard(int64_t first, int64_t count) {
+  if (!train_) fail("BatchLoader::set_shard: evaluation batches are not sharded by rows");
+  if (first < 0 || count <= 0 || first + count > batch_)
+    fail("BatchLoader::set_shard: rows [", first, ", ", first + count, ") are not within a batch of ", batch_);
+  shard_first_ = first;
+  shard_count_ = count == batch_ ? 0 : count;
+}
+
 int64_t BatchLoader::steps_per_epoch() const { return train_ ? data_.n / batch_ : (data_.n + batch_ - 1) / batch_; }
 
 namespace {
 
 // timm's Mixup._params_per_batch then _mix_batch, in place on images (B, C, H, W): sample i with sample B-1-i.
-// Returns lam (1 when this batch is not mixed).
+// Returns lam (1 when this batch is not mixed). Only the pairs with a row in [lo, hi) are mixed (a shard).
 double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, const AugmentConfig& aug, uint64_t key,
-                 bool parallel) {
+                 bool parallel, int64_t lo, int64_t hi) {
   const int64_t HW = H * W, CHW = C * HW;
   if (!(Rng::uniform(key, 0) < aug.mixup_prob)) return 1.0;
   bool cutmix = aug.mixup <= 0;
   if (aug.mixup > 0 && aug.cutmix > 0) cutmix = Rng::uniform(key, 1) < aug.mixup_switch_prob;
   double lam = beta_draw(cutmix ? aug.cutmix : aug.mixup, Rng::bits(key, 2));
   const int64_t half = B / 2;
+  auto skip = [&](int64_t i) { return (i < lo || i >= hi) && (B - 1 - i < lo || B - 1 - i >= hi); };
   if (cutmix) {
     // timm's rand_bbox: cut = int(side * sqrt(1 - lam)), centre uniform in the image, half-cuts clipped
     const double ratio = std::sqrt(1.0 - lam);
@@ -165,17 +174,20 @@ double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, cons
     lam = 1.0 - double((y1 - y0) * (x1 - x0)) / double(HW);
     // both partners take the box from each other: swap it
 #pragma omp parallel for schedule(static) if (parallel && B * CHW >= 16384)
-    for (int64_t i = 0; i < half; ++i)
+    for (int64_t i = 0; i < half; ++i) {
+      if (skip(i)) continue;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t y = y0; y < y1; ++y) {
           float* a = images + i * CHW + c * HW + y * W;
           float* b = images + (B - 1 - i) * CHW + c * HW + y * W;
           std::swap_ranges(a + x0, a + x1, b + x0);
         }
+    }
   } else {
     const float l = float(lam), m = float(1.0 - lam);
 #pragma omp parallel for schedule(static) if (parallel && B * CHW >= 16384)
     for (int64_t i = 0; i < half; ++i) {
+      if (skip(i)) continue;
       float* a = images + i * CHW;
       float* b = images + (B - 1 - i) * CHW;
       for (int64_t k = 0; k < CHW; ++k) {
@@ -188,12 +200,14 @@ double mix_batch(float* images, int64_t B, int64_t C, int64_t H, int64_t W, cons
   return lam;
 }
 
-// timm's mixup_target: lam * smoothed_onehot(y_i) + (1 - lam) * smoothed_onehot(y_{B-1-i}), targets (B, K).
-void mixup_targets(float* targets, const int32_t* labels, int64_t B, int64_t K, double smoothing, double lam) {
+// timm's mixup_target: lam * smoothed_onehot(y_i) + (1 - lam) * smoothed_onehot(y_{B-1-i}), for rows [lo, hi) of
+// the batch into targets (hi - lo, K); labels: the whole batch's (B).
+void mixup_targets(float* targets, const int32_t* labels, int64_t B, int64_t K, double smoothing, double lam,
+                   int64_t lo, int64_t hi) {
   const double off = smoothing / double(K), on = 1.0 - smoothing + off;
-  for (int64_t i = 0; i < B; ++i) {
+  for (int64_t i = lo; i < hi; ++i) {
     const int32_t y1 = labels[i], y2 = labels[B - 1 - i];
-    float* t = targets + i * K;
+    float* t = targets + (i - lo) * K;
     for (int64_t k = 0; k < K; ++k)
       t[k] = float(lam * (k == y1 ? on : off) + (1.0 - lam) * (k == y2 ? on : off));
   }
@@ -280,19 +294,36 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
   const int64_t HW = H * W, CHW = C * HW;
   const int64_t first = step * batch_, B = std::min(batch_, data_.n - first);
 
+  // the rows asked for, [r0, r1) (a shard, or the whole batch); with mixing, their partners B-1-i are made too, in a
+  // scratch batch that holds every row where it would be
+  const int64_t r0 = shard_count_ > 0 ? shard_first_ : 0, r1 = shard_count_ > 0 ? shard_first_ + shard_count_ : B;
+  const bool augment = train_ && aug_.augment;
+  const bool mixing = augment && (aug_.mixup > 0 || aug_.cutmix > 0);
+  const bool whole = r0 == 0 && r1 == B;
+  thread_local std::vector<float> scratch_batch;
+  float* canvas = images;  // row i at canvas + (i - base) * CHW
+  int64_t base = r0;
+  if (mixing && !whole) {
+    scratch_batch.resize(size_t(B * CHW));
+    canvas = scratch_batch.data();
+    base = 0;
+  }
+  auto wanted = [&](int64_t i) { return (i >= r0 && i < r1) || (mixing && B - 1 - i >= r0 && B - 1 - i < r1); };
+
   const auto order = train_ ? permutation(epoch) : nullptr;
   const int64_t* perm = train_ ? order->data() : nullptr;
   const uint64_t aug_key = stream_key(seed_, kAugment, epoch, 0);
-  const bool augment = train_ && aug_.augment;
   const bool folder = data_.is_folder();
+  std::vector<int32_t> all_labels(static_cast<size_t>(B));
   std::exception_ptr error;  // the first sample that failed (a corrupt image)
 #pragma omp parallel for schedule(dynamic, 4) if (parallel && (folder || B * CHW >= 16384))
   for (int64_t i = 0; i < B; ++i) {
     const int64_t src = train_ ? perm[first + i] : first + i;
-    labels[i] = data_.labels[size_t(src)];
+    all_labels[size_t(i)] = data_.labels[size_t(src)];
+    if (!wanted(i)) continue;
     try {
-      if (folder) folder_sample(src, first + i, aug_key, images + i * CHW);
-      else memory_sample(src, first + i, aug_key, images + i * CHW);
+      if (folder) folder_sample(src, first + i, aug_key, canvas + (i - base) * CHW);
+      else memory_sample(src, first + i, aug_key, canvas + (i - base) * CHW);
     } catch (...) {
 #pragma omp critical(batch_error)
       if (!error) error = std::current_exception();
@@ -302,10 +333,11 @@ int64_t BatchLoader::batch(int64_t epoch, int64_t step, float* images, int32_t* 
 
   // per batch: mixup / cutmix, then the (mixed, smoothed) targets
   double lam = 1.0;
-  if (augment && (aug_.mixup > 0 || aug_.cutmix > 0))
-    lam = mix_batch(images, B, C, H, W, aug_, stream_key(seed_, kMix, epoch, step), parallel);
-  mixup_targets(targets, labels, B, K, aug_.smoothing, lam);
-  return B;
+  if (mixing) lam = mix_batch(canvas, B, C, H, W, aug_, stream_key(seed_, kMix, epoch, step), parallel, r0, r1);
+  if (canvas != images) std::copy(canvas + r0 * CHW, canvas + r1 * CHW, images);
+  std::copy(all_labels.begin() + r0, all_labels.begin() + r1, labels);
+  mixup_targets(targets, all_labels.data(), B, K, aug_.smoothing, lam, r0, r1);
+  return r1 - r0;
 }
 
 int default_workers(const Dataset& d) {
@@ -317,7 +349,7 @@ Prefetcher::Prefetcher(const BatchLoader& loader, int64_t epoch, int64_t step, i
   if (workers < 0) fail("key 'workers' must be >= 0, got ", workers);
   slots_.resize(size_t(workers == 0 ? 1 : std::max(depth, workers + 1)));
   const Dataset& d = loader.data();
-  const int64_t B = loader.batch_size(), K = d.num_classes;
+  const int64_t B = loader.rows(), K = d.num_classes;
   for (Slot& s : slots_) {
     s.batch.images.resize(size_t(B * d.channels * d.height * d.width));
     s.batch.targets.resize(size_t(B * K));

@@ -45,8 +45,14 @@ class BatchLoader {
   // Fills images (B, C, H, W) float normalised, labels (B) and targets (B, K) (smoothing and mixing folded in;
   // labels are the unmixed ones). Returns the number of samples in this batch.
   // parallel = false: on the calling thread only (a Prefetcher's workers).
+  // With a shard set, only rows [first, first + count) of each batch (see set_shard).
   int64_t batch(int64_t epoch, int64_t step, float* images, int32_t* labels, float* targets, bool parallel = true) const;
   const Dataset& data() const { return data_; }
+  // Training only: batch() makes rows [first, first + count) of each batch, bitwise as in the whole batch
+  // (data-parallel ranks and micro-batches each take their share). Mixup / cutmix partners come from the whole
+  // batch (row i mixes with row B-1-i): those rows are made too, in a per-thread scratch batch.
+  void set_shard(int64_t first, int64_t count);
+  int64_t rows() const { return shard_count_ > 0 ? shard_count_ : batch_; }  // rows a training batch() fills
 
  private:
   const Dataset& data_;
@@ -54,6 +60,7 @@ class BatchLoader {
   uint64_t seed_;
   AugmentConfig aug_;              // mean/std resolved to one entry per channel
   bool train_;
+  int64_t shard_first_ = 0, shard_count_ = 0;  // count 0: whole batches
   std::vector<float> lut_;         // (C, 256): the normalised value of each pixel byte, per channel
   std::shared_ptr<const RandAugment> aa_;  // folders with aug_.image.aa set
   std::shared_ptr<const std::vector<int64_t>> permutation(int64_t epoch) const;  // the shuffle order of an epoch
