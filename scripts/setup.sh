@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
 
 PACKAGES=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev libboost-program-options-dev doctest-dev
-          nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist)
+          nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist
+          openmpi-bin libopenmpi-dev)  # MPI: data-parallel training (mpirun -np N tapevit train); CMake's TAPEVIT_MPI
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

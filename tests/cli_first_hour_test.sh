@@ -72,12 +72,12 @@ expect 0 '^workers = 2$' -- cat runs/timm_workers/config.ini
 expect 0 '^scale = 0.5, ?1$' -- cat runs/timm_workers/config.ini
 
 # 6. timm flags tapevit does not have: a specific answer, not a far-off guess
-expect 2 "'grad-accum-steps' \(timm's --grad-accum-steps\) is not supported: no gradient accumulation yet" -- "$TV" train --grad-accum-steps 2
+expect 2 "'model-ema-warmup' \(timm's --model-ema-warmup\) is not supported: the EMA decay is constant" -- "$TV" train --model-ema-warmup
 expect 2 "'experiment' \(timm's --experiment\) is not supported: name the run directory: --output runs/NAME" -- "$TV" train --experiment foo
 expect 2 "'pretrained' \(timm's --pretrained\) is not supported: give the weights as a file: --init" -- "$TV" train --pretrained
 expect 2 "'crop-mode' \(timm's --crop-mode\) is not supported" -- "$TV" train --crop-mode squash
-printf '[train]\ngrad-accum-steps = 2\n' >accum.ini
-expect 1 "accum.ini: 'grad-accum-steps' \(timm's --grad-accum-steps\) is not supported" -- "$TV" train --config accum.ini
+printf '[train]\nmodel-ema-warmup = true\n' >warmup.ini
+expect 1 "warmup.ini: 'model-ema-warmup' \(timm's --model-ema-warmup\) is not supported" -- "$TV" train --config warmup.ini
 out=$("$TV" train --frobnicate 2>&1)
 grep -q "did you mean" <<<"$out" && fail "an unrelated flag got a suggestion: $out"
 expect 0 '\| `--batch-size` \| `batch_size` \|' -- "$TV" train --timm_flags

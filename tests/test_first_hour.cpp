@@ -38,8 +38,8 @@ TEST_CASE("timm flags: dashed spellings and timm's names map to tapevit keys") {
 }
 
 TEST_CASE("timm flags: unsupported ones get a specific answer, and suggestions stay close") {
-  CHECK(unknown_key_message("grad-accum-steps") ==
-        "'grad-accum-steps' (timm's --grad-accum-steps) is not supported: no gradient accumulation yet: lower batch_size and lr together");
+  CHECK(unknown_key_message("model-ema-warmup") ==
+        "'model-ema-warmup' (timm's --model-ema-warmup) is not supported: the EMA decay is constant after its first step (timm's default)");
   CHECK(contains(unknown_key_message("experiment"), "--output runs/NAME"));
   CHECK(suggest_config_key("embed_dmi") == "did you mean 'embed_dim'?");
   CHECK(suggest_config_key("epoch") == "did you mean 'epochs'?");
@@ -53,8 +53,9 @@ TEST_CASE("Config: timm's spellings in a config file are read as tapevit keys") 
   CHECK(v.at("batch_size").value == "32");
   CHECK(v.at("global_pool").value == "avg");
   CHECK(v.at("drop_path").value == "0.1");
-  expect_error([] { parse_ini_text("[train]\ngrad-accum-steps = 2\n", "t.ini"); },
-               {"t.ini: 'grad-accum-steps' (timm's --grad-accum-steps) is not supported"});
+  expect_error([] { parse_ini_text("[train]\nmodel-ema-warmup = true\n", "t.ini"); },
+               {"t.ini: 'model-ema-warmup' (timm's --model-ema-warmup) is not supported"});
+  CHECK(parse_ini_text("[train]\ngrad-accum-steps = 2\n", "t.ini").at("grad_accum_steps").value == "2");
   const ConfigValues amp = parse_ini_text("[train]\namp = true\namp-dtype = bfloat16\n", "t.ini");
   CHECK(amp.at("amp").value == "true");
   CHECK(amp.at("amp_dtype").value == "bfloat16");

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iomanip>
 #include <iostream>
 
@@ -12,6 +14,7 @@
 #include "tapevit/data/dataset.h"
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/checkpoint.h"
+#include "tapevit/train/dist.h"
 #include "tapevit/train/report.h"
 #include "tapevit/train/timm_flags.h"
 #include "tapevit/train/train.h"
@@ -21,6 +24,15 @@ namespace tapevit::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+// A config file's bytes, for comparing what the ranks were started with ("" when unreadable: the error about it
+// comes from reading the config).
+std::string file_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return f ? ss.str() : std::string();
+}
 
 int terminal_columns() {
   winsize ws{};
@@ -61,35 +73,51 @@ int cmd_train(const std::vector<std::string>& args) {
     std::cout << timm_flag_table();
     return 0;
   }
-  ConfigValues values;
   TrainOptions opts;
-  if (vm.count("resume")) {
-    opts.resume = vm["resume"].as<std::string>();
-    note_if_undigested(std::cout, opts.resume);
-    values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume, /*priority=*/0);
-    values.erase("output");  // where the run was written then; it writes beside the checkpoint now
+  if (vm.count("resume")) opts.resume = vm["resume"].as<std::string>();
+  // Several ranks: rank 0 alone reads the files the config comes from (--resume's checkpoint, --init's Hub config)
+  // and hands the resolved config to the others; what each rank was started with (its command line and config
+  // files) is compared across ranks when the run starts.
+  const bool root = dist::is_root();
+  opts.invocation = command_line("train", args);
+  if (vm.count("config"))
+    for (const auto& file : vm["config"].as<std::vector<std::string>>()) opts.invocation += "\n" + file + "\n" + file_text(file);
+  TrainConfig cfg;
+  std::string resolved;
+  if (root) {
+    ConfigValues values;
+    if (!opts.resume.empty()) {
+      note_if_undigested(std::cout, opts.resume);
+      values = parse_ini_text(read_checkpoint_meta(opts.resume).config_ini, opts.resume, /*priority=*/0);
+      values.erase("output");  // where the run was written then; it writes beside the checkpoint now
+    }
+    const ConfigValues checkpoint = values;
+    overlay_config_files(values, vm);
+    overlay(values, cli);
+    if (!opts.resume.empty()) {
+      auto same_as_checkpoint = [&](const char* key) {
+        const auto a = values.find(key);
+        const auto b = checkpoint.find(key);
+        return a != values.end() && b != checkpoint.end() && a->second.value == b->second.value;
+      };
+      // A config file given again names the run's own preset: it must not replace the run's architecture keys.
+      if (same_as_checkpoint("model")) values["model"] = checkpoint.at("model");
+      if (values.count("init") && values.at("init").priority > 0 && !same_as_checkpoint("init"))
+        throw UsageError("init starts a new run from weights and --resume continues a run from its checkpoint: give "
+                         "one of them (" + values.at("init").source + " sets init = " + values.at("init").value + ")");
+    }
+    if (opts.resume.empty()) layer_hub_config(values, std::cout);
+    cfg = resolve_config(values);
+    print_notes(std::cout, cfg);
+    if (!cfg.init.empty() && fs::path(cfg.init).extension() == ".h5") note_if_undigested(std::cout, cfg.init);
+    resolved = config_to_ini(cfg);
   }
-  const ConfigValues checkpoint = values;
-  overlay_config_files(values, vm);
-  overlay(values, cli);
-  if (!opts.resume.empty()) {
-    auto same_as_checkpoint = [&](const char* key) {
-      const auto a = values.find(key);
-      const auto b = checkpoint.find(key);
-      return a != values.end() && b != checkpoint.end() && a->second.value == b->second.value;
-    };
-    // A config file given again names the run's own preset: it must not replace the run's architecture keys.
-    if (same_as_checkpoint("model")) values["model"] = checkpoint.at("model");
-    if (values.count("init") && values.at("init").priority > 0 && !same_as_checkpoint("init"))
-      throw UsageError("init starts a new run from weights and --resume continues a run from its checkpoint: give "
-                       "one of them (" + values.at("init").source + " sets init = " + values.at("init").value + ")");
+  if (dist::size() > 1) {
+    dist::broadcast(resolved, "rank 0's config");
+    if (!root) cfg = resolve_config(parse_ini_text(resolved, "rank 0's config", /*priority=*/0));
   }
-  if (opts.resume.empty()) layer_hub_config(values, std::cout);
-  TrainConfig cfg = resolve_config(values);
-  print_notes(std::cout, cfg);
-  if (!cfg.init.empty() && fs::path(cfg.init).extension() == ".h5") note_if_undigested(std::cout, cfg.init);
   opts.force = vm["force"].as<bool>();
-  opts.out = &std::cout;
+  opts.out = root ? &std::cout : nullptr;  // one progress report: rank 0's
   opts.tty = isatty(STDOUT_FILENO);
   opts.columns = opts.tty ? terminal_columns() : 0;
   opts.command_line = command_line("train", args);

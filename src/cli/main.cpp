@@ -1,12 +1,14 @@
 // src/cli/main.cpp: the `tapevit` command. Dispatches to the subcommands (src/cli/cmd_*.cpp) and is the only
 // place that prints errors and exits. Exit codes: 0 success, 1 a run-time error (bad data, checkpoint,
-// non-finite loss, ...), 2 bad usage.
+// non-finite loss, ...), 2 bad usage. Under an MPI launcher (`mpirun -np N tapevit train`) an error on any rank is
+// printed as "rank r/N (host): ..." and ends every rank with that code (MPI_Abort).
 #include <signal.h>
 
 #include <iostream>
 #include <new>
 
 #include "args.h"
+#include "tapevit/train/dist.h"
 #include "tapevit/version.h"
 
 using namespace tapevit;
@@ -34,6 +36,18 @@ void usage(std::ostream& os) {
   os << "\n  --help     this list\n  --version  the version and the build options\n";
 }
 
+// Prints an error as the command's (and, with several ranks, the rank's) and ends with code: every rank at once
+// when there are several (no rank is left waiting for the one that failed).
+int failed(const std::string& cmd, const std::string& message, int code, bool show_help = false) {
+  const bool ranks = dist::size() > 1;
+  std::cerr << "tapevit " << cmd << (ranks ? " " + dist::where() : std::string()) << ": " << message << "\n";
+  if (show_help) std::cerr << "see 'tapevit " << cmd << " --help'\n";
+  std::cerr << std::flush;
+  if (ranks) dist::abort(code);
+  dist::finalize();
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,17 +70,25 @@ int main(int argc, char** argv) {
     if (cmd == c.name) found = &c;
   try {
     if (!found) throw UsageError("unknown command '" + cmd + "'");
-    return found->run(args);
+    if (cmd == "train") {
+      dist::init();  // joins the other ranks when an MPI launcher started this process
+    } else if (const int n = dist::launched_size(); n > 1) {
+      throw UsageError("a launcher started " + std::to_string(n) + " processes, but only 'train' runs on several (" +
+                       cmd + " would run " + std::to_string(n) + " times); run it as a single process");
+    }
+    const int code = found->run(args);
+    dist::finalize();
+    return code;
   } catch (const UsageError& e) {
-    std::cerr << "tapevit " << cmd << ": " << e.what() << "\n";
-    if (found) std::cerr << "see 'tapevit " << cmd << " --help'\n";
-    else usage(std::cerr);
-    return 2;
+    if (!found) {
+      std::cerr << "tapevit " << cmd << ": " << e.what() << "\n";
+      usage(std::cerr);
+      return 2;
+    }
+    return failed(cmd, e.what(), 2, /*show_help=*/true);
   } catch (const std::bad_alloc&) {
-    std::cerr << "tapevit " << cmd << ": error: out of memory (a model, batch or file larger than this machine holds?)\n";
-    return 1;
+    return failed(cmd, "error: out of memory (a model, batch or file larger than this machine holds?)", 1);
   } catch (const std::exception& e) {  // tapevit::Error and anything the libraries throw
-    std::cerr << "tapevit " << cmd << ": error: " << e.what() << "\n";
-    return 1;
+    return failed(cmd, std::string("error: ") + e.what(), 1);
   }
 }

@@ -1,4 +1,5 @@
-// src/core/version.cpp: see tapevit/version.h. TAPEVIT_VERSION and TAPEVIT_NATIVE come from CMakeLists.txt.
+// src/core/version.cpp: see tapevit/version.h. TAPEVIT_VERSION, TAPEVIT_NATIVE and TAPEVIT_HAVE_MPI come from
+// CMakeLists.txt.
 #include "tapevit/version.h"
 
 #include <omp.h>
@@ -32,7 +33,11 @@ std::string build_info() {
      << (detail::sgemm_avx512_built() ? "on" : "off (Eigen's GEMM: built without AVX-512 or TAPEVIT_SGEMM_AVX512=OFF)")
      << "\n"
      << "OpenMP: " << _OPENMP << ", " << omp_get_max_threads() << " threads\n"
-     << "MPI: off (not built)\n";
+#if TAPEVIT_HAVE_MPI
+     << "MPI: on (data-parallel training: mpirun -np N tapevit train)\n";
+#else
+     << "MPI: off (not built: TAPEVIT_MPI=OFF or no MPI found)\n";
+#endif
   return os.str();
 }
 

@@ -216,6 +216,8 @@ const std::vector<Entry>& entries() {
       bool_key("amp", "train", "mixed precision: matrix products on bfloat16 operands, float32 accumulation (needs AVX512_BF16)", F(amp)),
       str_key("amp_dtype", "train", "the mixed-precision type: bfloat16 (float16 is for GPUs)", F(amp_dtype)),
       int_key("checkpoint_steps", "train", "also write last.h5 every N steps (0 = at epoch ends only)", F(checkpoint_steps)),
+      int_key("grad_accum_steps", "train", "micro-batches per optimizer step, gradients summed (less memory, the same training)", F(grad_accum_steps)),
+      num_key("dist_timeout", "train", "several ranks (mpirun): seconds a collective may wait before the run aborts", F(dist_timeout)),
       int_key("log_interval", "train", "steps between progress lines when output is not a terminal", F(log_interval)),
       str_key("output", "train", "run directory (empty: runs/<date>-<time>-<model>)", F(output)),
       bool_key("model_ema", "train", "keep an exponential moving average of the weights, evaluated and saved beside them (timm's --model-ema)", F(model_ema)),
@@ -442,6 +444,11 @@ void TrainConfig::validate() const {
          amp_dtype == "float16" ? " (float16 autocast is for GPUs; on the CPU, as in PyTorch, mixed precision is bfloat16)" : "");
   if (amp && !bf16_available()) fail("key 'amp' = true: bfloat16 mixed precision needs AVX512_BF16; ", bf16_unavailable_reason());
   nonneg("checkpoint_steps", double(checkpoint_steps));
+  positive("grad_accum_steps", double(grad_accum_steps));
+  positive("dist_timeout", dist_timeout);
+  if (batch_size % grad_accum_steps != 0)
+    fail("key 'batch_size' (", batch_size, ") must be divisible by grad_accum_steps (", grad_accum_steps,
+         "): each optimizer step's batch is grad_accum_steps equal micro-batches");
   nonneg("train_per_class", double(train_per_class));
   if (!(val_fraction >= 0 && val_fraction < 1)) fail("key 'val_fraction' must be in [0, 1), got ", val_fraction);
   if (val_per_class < -1) fail("key 'val_per_class' must be >= -1, got ", val_per_class);

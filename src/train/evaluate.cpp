@@ -8,6 +8,7 @@
 
 #include "tapevit/data/loader.h"
 #include "tapevit/gemm.h"
+#include "tapevit/train/dist.h"
 
 namespace tapevit {
 
@@ -30,7 +31,11 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
   const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
   const VitConfig& v = model.config();
   BatchLoader loader(data, B, cfg.seed, cfg.aug, /*train=*/false);
-  Prefetcher batches(loader, 0, 0, cfg.workers >= 0 ? int(cfg.workers) : default_workers(data));
+  // several ranks: rank r evaluates its block of whole batches (a batch is computed as in one process, so the
+  // counts below, summed over the ranks, are exactly one process's)
+  const int64_t S = loader.steps_per_epoch(), R = dist::size(), me = dist::rank();
+  const int64_t s0 = S * me / R, s1 = S * (me + 1) / R;
+  Prefetcher batches(loader, 0, std::min(s0, std::max<int64_t>(S - 1, 0)), cfg.workers >= 0 ? int(cfg.workers) : default_workers(data));
   const int64_t K = v.num_classes;
   Tape<float> tape;
   tape.set_grad_enabled(false);
@@ -40,7 +45,7 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
   int64_t top1 = 0, top5 = 0;
   const int64_t k5 = std::min<int64_t>(5, K);
   r.confusion.assign(size_t(K * K), 0);
-  for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
+  for (int64_t s = s0; s < s1; ++s) {
     const Prefetcher::Batch& batch = batches.get(0, s);
     const int64_t n = batch.n;
     const int32_t* labels = batch.labels.data();
@@ -60,7 +65,14 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
       top5 += rank < k5;
     }
     r.n += n;
-    if (progress) progress(s + 1, loader.steps_per_epoch());
+    if (progress) progress((s - s0 + 1) * R, S);
+  }
+  if (R > 1) {
+    int64_t counts[3] = {r.n, top1, top5};
+    dist::allreduce_sum(counts, 3, "the evaluation's counts");
+    r.n = counts[0], top1 = counts[1], top5 = counts[2];
+    dist::allreduce_sum(r.confusion.data(), int64_t(r.confusion.size()), "the evaluation's confusion matrix");
+    dist::allreduce_sum(&loss_sum, 1, "the evaluation's loss");
   }
   r.loss = loss_sum / double(r.n);
   r.top1 = 100.0 * double(top1) / double(r.n);

@@ -8,6 +8,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "tapevit/train/dist.h"
+
 namespace tapevit {
 
 std::string hms(double s) {
@@ -75,13 +77,22 @@ void draw(Run& run, std::ostream& out, const std::string& line) {
 
 }  // namespace
 
+// How a batch is split: " = 4 ranks x 64", " = 2 micro-batches x 32 (grad_accum_steps)", " = 2 ranks x 2 x 16".
+std::string batch_split(const TrainConfig& cfg) {
+  const int64_t R = dist::size(), A = cfg.grad_accum_steps, m = cfg.batch_size / (R * A);
+  if (R == 1 && A == 1) return "";
+  if (A == 1) return " = " + std::to_string(R) + " ranks x " + std::to_string(m);
+  if (R == 1) return " = " + std::to_string(A) + " micro-batches x " + std::to_string(m) + " (grad_accum_steps)";
+  return " = " + std::to_string(R) + " ranks x " + std::to_string(A) + " micro-batches x " + std::to_string(m);
+}
+
 void print_header(const Run& run, std::ostream& out) {
   const TrainConfig& cfg = run.cfg;
   out << "tapevit train: " << describe_architecture(cfg.model, cfg.vit) << ", " << run.model->params().numel()
       << " parameters\n"
       << "data: " << cfg.dataset << " " << run.train_set.n << " train / " << run.eval_set.n << " eval (" << run.eval_name << "), batch "
-      << cfg.batch_size << ", " << run.steps_per_epoch << " steps/epoch, " << cfg.epochs << " epochs, "
-      << omp_get_max_threads() << " threads\n";
+      << cfg.batch_size << batch_split(cfg) << ", " << run.steps_per_epoch << " steps/epoch, " << cfg.epochs << " epochs, "
+      << omp_get_max_threads() << " threads" << (dist::size() > 1 ? " per rank" : "") << "\n";
   if (run.train_set.is_folder()) {
     const Dataset& d = run.train_set;
     out << "images: " << d.num_classes << " classes (" << d.class_names.front()

@@ -2,11 +2,13 @@
 #include "run.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <omp.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -19,6 +21,7 @@
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/pretrained.h"
 #include "tapevit/io/vit_json.h"
+#include "tapevit/train/dist.h"
 #include "tapevit/version.h"
 
 namespace tapevit {
@@ -126,7 +129,8 @@ std::string identity_config(const std::string& ini) {
   for (std::string line; std::getline(is, line);) {
     if (line.empty() || line[0] == '#') continue;
     const std::string key = line.substr(0, line.find(' '));
-    if (key != "epochs" && key != "output" && key != "threads" && key != "log_interval" && key != "checkpoint_steps")
+    if (key != "epochs" && key != "output" && key != "threads" && key != "log_interval" && key != "checkpoint_steps" &&
+        key != "grad_accum_steps" && key != "dist_timeout")
       out += line + "\n";
   }
   return out;
@@ -231,19 +235,125 @@ std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
   return removed;
 }
 
+// Several ranks: OpenMP threads per rank from `threads`, else OMP_NUM_THREADS, else the node's cores shared by its
+// ranks; a warning when the CPU affinity the launcher gave is smaller than that.
+void set_rank_threads(const TrainConfig& cfg, std::ostream* out) {
+  if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
+  if (dist::size() == 1) return;
+  if (cfg.threads <= 0 && !std::getenv("OMP_NUM_THREADS")) {
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    omp_set_num_threads(int(std::max<long>(1, cores / dist::local_size())));
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < omp_get_max_threads() && out)
+    *out << "warning: " << dist::where() << " may run on " << CPU_COUNT(&set) << " core(s) (its CPU affinity) but uses "
+         << omp_get_max_threads() << " threads: set threads, or bind each rank to more cores (mpirun --bind-to none, "
+         << "or --map-by ppr:1:node:pe=N)\n";
+}
+
+// 64-bit hash of bytes, 8 at a time (a fingerprint, not cryptographic).
+uint64_t hash_bytes(const void* data, size_t n, uint64_t h = 0x243F6A8885A308D3ull) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = splitmix64(h ^ w);
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, p + i, n - i);
+  return splitmix64(h ^ tail ^ (uint64_t(n) << 56));
+}
+uint64_t hash_text(const std::string& s, uint64_t h = 0x243F6A8885A308D3ull) { return hash_bytes(s.data(), s.size(), h); }
+
+// What a data set holds: sizes, labels, and the pixels (in memory) or the files' names and sizes (folders).
+uint64_t data_fingerprint(const Dataset& d) {
+  uint64_t h = hash_text(d.name);
+  const int64_t dims[] = {d.n, d.channels, d.height, d.width, d.num_classes};
+  h = hash_bytes(dims, sizeof dims, h);
+  h = hash_bytes(d.labels.data(), d.labels.size() * sizeof(d.labels[0]), h);
+  h = hash_bytes(d.images.data(), d.images.size(), h);
+  for (const auto& f : d.files) {
+    std::error_code ec;
+    const auto bytes = fs::file_size(f, ec);
+    h = hash_text(f + "\n" + std::to_string(ec ? -1 : int64_t(bytes)), h);
+  }
+  return h;
+}
+
+// Every rank must run the same build with the same command, config files and data: an Error names the ranks (and
+// hosts) that differ from rank 0.
+void check_ranks_agree(const TrainOptions& opts, const Dataset& train_set, const Dataset& eval_set) {
+  if (dist::size() == 1) return;
+  const std::vector<std::pair<const char*, uint64_t>> mine = {
+      {"tapevit build", hash_text(std::string(version()) + "\n" + commit() + "\n" + build_info().substr(0, build_info().find("OpenMP")))},
+      {"command line and config files", hash_text(opts.invocation)},
+      {"training data", data_fingerprint(train_set)},
+      {"evaluation data", data_fingerprint(eval_set)}};
+  const std::vector<std::string> hosts = dist::allgather(dist::host(), "the ranks' host names");
+  std::string differ;
+  for (const auto& [what, h] : mine) {
+    const std::vector<uint64_t> all = dist::allgather(h, std::string("the fingerprints of the ") + what);
+    std::string ranks;
+    for (size_t r = 1; r < all.size(); ++r)
+      if (all[r] != all[0]) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r) + " (" + hosts[r] + ")";
+    if (!ranks.empty()) differ += std::string(differ.empty() ? "" : "; ") + "the " + what + " of rank(s) " + ranks;
+  }
+  if (!differ.empty())
+    fail("the ranks of this run differ from rank 0 (", hosts[0], "): ", differ,
+         ". Every rank must run the same tapevit build with the same command, config files and data");
+}
+
+// Several ranks: rank 0's weights, optimizer state, EMA and training state (read from --init or --resume, or
+// freshly initialised) to every rank, so that all start from the same bits.
+void share_start(Run& run) {
+  if (dist::size() == 1) return;
+  Params<float>& p = run.params();
+  dist::broadcast(p.data(), p.flat_size() * int64_t(sizeof(float)), "the weights from rank 0");
+  for (auto& [name, buf] : run.opt->state())
+    dist::broadcast(buf, p.flat_size() * int64_t(sizeof(float)), "the optimizer state (" + name + ") from rank 0");
+  int64_t steps = run.opt->steps();
+  dist::broadcast(&steps, sizeof steps, "the optimizer's step count from rank 0");
+  run.opt->set_steps(steps);
+  if (run.ema) dist::broadcast(run.ema->params().data(), p.flat_size() * int64_t(sizeof(float)), "the EMA weights from rank 0");
+  TrainState& st = run.st;
+  int64_t ints[5] = {st.epoch, st.step_in_epoch, st.global_step, st.best_epoch, st.train_loss_count};
+  double reals[4] = {st.lr, st.best_top1, st.train_loss_sum, st.epoch_seconds};
+  dist::broadcast(ints, sizeof ints, "the training state from rank 0");
+  dist::broadcast(reals, sizeof reals, "the training state from rank 0");
+  st.epoch = ints[0], st.step_in_epoch = ints[1], st.global_step = ints[2], st.best_epoch = ints[3];
+  st.train_loss_count = ints[4];
+  st.lr = reals[0], st.best_top1 = reals[1], st.train_loss_sum = reals[2], st.epoch_seconds = reals[3];
+}
+
 }  // namespace
+
+void Run::save(const std::string& path) {
+  if (dist::is_root()) save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
+}
 
 Run::~Run() {
   if (lock_fd >= 0) ::close(lock_fd);
 }
 
 Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {
-  if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
+  // Several ranks: rank 0 alone reads --init / --resume and writes the run directory; every rank loads the data,
+  // builds the model and takes the same steps on its rows of each batch.
+  const bool root = dist::is_root();
+  const int64_t ranks = dist::size();
+  set_rank_threads(cfg, opts.out);
+  dist::set_timeout(cfg.dist_timeout);
   cfg.validate();  // the keys as given (the data set's defaults are checked against its images)
+  if (cfg.batch_size % (ranks * cfg.grad_accum_steps) != 0)
+    fail("key 'batch_size' (", cfg.batch_size, ") must be divisible by ranks x grad_accum_steps (", ranks, " x ",
+         cfg.grad_accum_steps, " = ", ranks * cfg.grad_accum_steps, "): each rank computes batch_size / ranks rows of "
+         "every batch, as grad_accum_steps equal micro-batches");
   bind_data_defaults(cfg);
   CheckpointMeta resumed_meta;
   TrainState resumed;
-  if (!opts.resume.empty()) {
+  int64_t nothing_left = 0;
+  if (!opts.resume.empty() && root) {
     resumed_meta = read_checkpoint_meta(opts.resume);
     resumed = read_checkpoint_state(opts.resume);
     const ConfigValues before = parse_ini_text(resumed_meta.config_ini, opts.resume);
@@ -251,19 +361,23 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
     if (cfg.init != started_from)
       fail("init = '", cfg.init, "' cannot apply to a resumed run: it continues from the weights in ", opts.resume,
            ". Leave init out, or start a new run (another --output) from those weights");
-    if (resumed.epoch >= cfg.epochs) {  // nothing to do: change nothing
-      complete = true;
-      cfg.output = checkpoint_dir(opts.resume);
-      st = resumed;
-      return;
-    }
+    nothing_left = resumed.epoch >= cfg.epochs;
   }
-  choose_output(cfg, opts, resumed_meta, resumed);
-  lock_fd = lock_run_dir(cfg.output);
-  for (const std::string& name : remove_stale_temporaries(cfg.output))
-    if (opts.out)
-      *opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
-                << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
+  dist::broadcast(&nothing_left, sizeof nothing_left, "whether the resumed run is complete");
+  if (nothing_left) {  // nothing to do: change nothing
+    complete = true;
+    if (!opts.resume.empty()) cfg.output = checkpoint_dir(opts.resume);
+    st = resumed;
+    return;
+  }
+  if (root) {
+    choose_output(cfg, opts, resumed_meta, resumed);
+    lock_fd = lock_run_dir(cfg.output);
+    for (const std::string& name : remove_stale_temporaries(cfg.output))
+      if (opts.out)
+        *opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
+                  << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
+  }
 
   train_set = load_split(cfg, true);
   if (cfg.val_fraction > 0) {
@@ -281,13 +395,14 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
     eval_name += ", first " + std::to_string(val_per_class) + " per class (val_per_class; 0 for all)";
   check_data_fits(cfg, train_set);
   check_data_fits(cfg, eval_set);
+  check_ranks_agree(opts, train_set, eval_set);
   if (cfg.cache && train_set.is_folder()) {
     decode_all(train_set);
     decode_all(eval_set);
   }
 
   model = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);
-  if (!cfg.init.empty() && opts.resume.empty()) {  // a resumed run takes its weights from the checkpoint
+  if (!cfg.init.empty() && opts.resume.empty() && root) {  // a resumed run takes its weights from the checkpoint
     const LoadReport report = load_pretrained(cfg.init, params(), cfg.vit, cfg.init_strict);
     if (opts.out) *opts.out << report.table() << std::flush;
   }
@@ -297,6 +412,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   opt = make_optimizer(cfg.optim, params());
   if (cfg.layer_decay > 0) opt->set_lr_scales(layer_decay_scales(params(), cfg.vit.depth, cfg.layer_decay));
   loader = std::make_unique<BatchLoader>(train_set, cfg.batch_size, cfg.seed, cfg.aug, /*train=*/true);
+  if (ranks > 1) loader->set_shard(dist::rank() * (cfg.batch_size / ranks), cfg.batch_size / ranks);
   steps_per_epoch = loader->steps_per_epoch();
   sched = make_schedule(cfg, steps_per_epoch);
 
@@ -315,7 +431,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
                     " started " + meta.created + (opts.resume.empty() ? "" : ", resumed " + now_text()) + "\n" +
                     (opts.command_line.empty() ? "" : "# command: " + opts.command_line + "\n") + config_to_ini(cfg);
   st.seed = cfg.seed;
-  if (!opts.resume.empty()) {
+  if (!opts.resume.empty() && root) {
     if (cfg.model_ema && !checkpoint_has_ema(opts.resume))
       fail(opts.resume, ": model_ema = true, but the checkpoint has no EMA weights (the run was trained without "
            "model_ema; start a new run with --init ", opts.resume, " to add one)");
@@ -326,8 +442,11 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
       fail(opts.resume, ": checkpoint step ", st.global_step, " does not fit ", steps_per_epoch,
            " steps per epoch (was batch_size or the data set changed?)");
   }
-  fs::create_directories(cfg.output);
-  write_file_atomic((fs::path(cfg.output) / "config.ini").string(), meta.config_ini);
+  share_start(*this);
+  if (root) {
+    fs::create_directories(cfg.output);
+    write_file_atomic((fs::path(cfg.output) / "config.ini").string(), meta.config_ini);
+  }
   last_path = (fs::path(cfg.output) / "last.h5").string();
   best_path = (fs::path(cfg.output) / "best.h5").string();
 

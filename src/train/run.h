@@ -46,6 +46,8 @@ struct Run {
   std::string last_path, best_path;
 
   Tape<float> tape;  // what a step records on
+  std::vector<float> grad_sum;  // grad_accum_steps > 1: the micro-batches' gradients summed
+  int stop_signal = 0;          // SIGINT / SIGTERM asked any rank to stop (agreed at each step's allreduce)
 
   // Wall time: of the training steps (throughput), and of the epoch under way.
   double train_seconds = 0;
@@ -56,7 +58,8 @@ struct Run {
   bool line_open = false;           // a live progress line is on the terminal (end it before anything else)
 
   Params<float>& params() { return model->params(); }
-  void save(const std::string& path) { save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr); }
+  // Rank 0 writes (the others hold the same weights and state).
+  void save(const std::string& path);
   // stop_after_steps (tests: an interruption at a chosen step) has been reached.
   bool stop_requested() const { return opts.stop_after_steps > 0 && st.global_step >= opts.stop_after_steps; }
 };

@@ -41,7 +41,7 @@ const std::vector<TimmFlag>& timm_flags() {
       alias("interpolation", "interpolation"), alias("crop-pct", "crop_pct"), alias("train-split", "train_split"),
       alias("val-split", "val_split"), alias("class-map", "class_map"), alias("workers", "workers"),
       alias("j", "workers"), alias("model-ema", "model_ema"), alias("model-ema-decay", "model_ema_decay"),
-      alias("amp", "amp"), alias("amp-dtype", "amp_dtype"),
+      alias("amp", "amp"), alias("amp-dtype", "amp_dtype"), alias("grad-accum-steps", "grad_accum_steps"),
       // only tune PyTorch's machinery: no difference here
       ignored("pin-mem", "no GPU to copy to"), ignored("no-prefetcher", "no GPU prefetcher"),
       ignored("channels-last", "no memory-format choice on the CPU"), ignored("torchcompile", "no compiler stage"),
@@ -53,7 +53,6 @@ const std::vector<TimmFlag>& timm_flags() {
       no("input-size", "use img_size and in_chans"),
       no("crop-mode", "eval crops are timm's default 'center'"),
       no("model-ema-warmup", "the EMA decay is constant after its first step (timm's default)"),
-      no("grad-accum-steps", "no gradient accumulation yet: lower batch_size and lr together"),
       no("bce-loss", "the loss is soft-target cross-entropy"), no("jsd-loss", "the loss is soft-target cross-entropy"),
       no("decay-epochs", "sched is cosine or constant"), no("decay-rate", "sched is cosine or constant"),
       no("cooldown-epochs", "sched is cosine or constant"), no("patience-epochs", "sched is cosine or constant"),

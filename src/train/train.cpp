@@ -2,6 +2,8 @@
 // validate (evaluate), end_epoch. See tapevit/train/train.h for what a run guarantees.
 #include "tapevit/train/train.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -14,6 +16,7 @@
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/layers/loss.h"
 #include "tapevit/train/curves.h"
+#include "tapevit/train/dist.h"
 
 namespace tapevit {
 
@@ -38,32 +41,81 @@ void update_ema(Params<float>& ema, const Params<float>& w, int64_t step, double
   for (int64_t i = 0; i < n; ++i) e[i] += take * (x[i] - e[i]);
 }
 
+// The range of the flat gradient buffer that holds trainable parameters' gradients: [first, end).
+std::pair<int64_t, int64_t> trainable_range(Params<float>& p) {
+  int64_t first = p.flat_size(), end = 0;
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p.value(i)->requires_grad) {
+      first = std::min(first, p.info(i).offset);
+      end = std::max(end, p.info(i).offset + p.info(i).shape.numel());
+    }
+  return {std::min(first, end), end};
+}
+
 // One optimizer step on batch (epoch, step_in_epoch): forward, loss, backward, clip, update. Returns the loss.
+// This rank's rows of the batch (all of them with one rank) go through as grad_accum_steps micro-batches, each
+// backward seeded with 1 / (ranks x micro-batches) of its mean loss: the summed gradients are those of the whole
+// batch's mean. The sum over micro-batches runs in a buffer of its own (micro-batch 0's gradients, + 1's, ...),
+// so that micro-batches on one rank add up exactly as ranks do in the allreduce.
 double train_step(Run& run) {
   TrainState& st = run.st;
   const VitConfig& v = run.cfg.vit;
   const Prefetcher::Batch& b = run.batches->get(st.epoch, st.step_in_epoch);
-  run.tape.reset();
-  run.tape.rng = step_rng(run.cfg.seed, st.global_step);
-  std::optional<Bf16Scope> amp;  // mixed precision: the forward's and backward's matrix products (not the optimizer)
-  if (run.cfg.amp) amp.emplace(true);
-  Var<float> x = run.tape.wrap(const_cast<float*>(b.images.data()), {run.cfg.batch_size, v.in_chans, v.img_size, v.img_size});
-  Var<float> loss = soft_target_cross_entropy(run.tape, (*run.model)(run.tape, x), b.targets.data());
-  const double lv = loss->data[0];
+  const int64_t ranks = dist::size(), A = run.cfg.grad_accum_steps;
+  const int64_t rows = run.cfg.batch_size / ranks, m = rows / A;
+  const int64_t img = v.in_chans * v.img_size * v.img_size, K = v.num_classes;
+  const float share = float(1.0 / double(ranks * A));
+  Params<float>& p = run.params();
+  const auto [g0, g1] = trainable_range(p);
+  float* grad = p.grad();
+  double loss_sum = 0;
+  for (int64_t a = 0; a < A; ++a) {
+    run.tape.reset();
+    run.tape.rng = step_rng(run.cfg.seed, st.global_step);
+    run.tape.row0 = dist::rank() * rows + a * m;  // dropout and drop path draw as in the whole batch
+    std::optional<Bf16Scope> amp;  // mixed precision: the forward's and backward's matrix products (not the optimizer)
+    if (run.cfg.amp) amp.emplace(true);
+    Var<float> x = run.tape.wrap(const_cast<float*>(b.images.data()) + a * m * img, {m, v.in_chans, v.img_size, v.img_size});
+    Var<float> loss = soft_target_cross_entropy(run.tape, (*run.model)(run.tape, x), b.targets.data() + a * m * K);
+    loss_sum += loss->data[0];
+    p.zero_grad();
+    run.tape.backward(loss, share == 1.0f ? nullptr : &share);
+    if (A > 1) {
+      if (a == 0) run.grad_sum.assign(grad + g0, grad + g1);
+      else
+#pragma omp parallel for schedule(static) if (g1 - g0 >= 65536)
+        for (int64_t i = g0; i < g1; ++i) run.grad_sum[size_t(i - g0)] += grad[i];
+    }
+  }
+  if (A > 1) std::copy(run.grad_sum.begin(), run.grad_sum.end(), grad + g0);
+  // the loss (for the log and the non-finite check) and a stop request, from every rank: all ranks stop together
+  const int sig = g_stop_signal.load();
+  double shared[3] = {loss_sum / double(A), double(sig == SIGINT), double(sig != 0 && sig != SIGINT)};
+  dist::allreduce_sum(shared, 3, "the loss of step " + std::to_string(st.global_step + 1));
+  const double lv = shared[0] / double(ranks);
+  run.stop_signal = shared[2] > 0 ? SIGTERM : shared[1] > 0 ? SIGINT : 0;
   if (!std::isfinite(lv))
     fail("non-finite loss (", lv, ") at step ", st.global_step + 1, " (epoch ", st.epoch + 1, ", batch ",
          st.step_in_epoch + 1, " of ", run.steps_per_epoch, "); training stopped. ",
          fs::exists(run.last_path) ? "The last good checkpoint is " + run.last_path + " (left as it was)"
                                    : std::string("No checkpoint was written yet"),
          ". Lower lr or set clip_grad.");
-  run.params().zero_grad();
-  run.tape.backward(loss);
-  amp.reset();
-  clip_grad_norm(run.params(), run.cfg.clip_grad);
+  dist::allreduce_sum(grad + g0, g1 - g0, "the gradients of step " + std::to_string(st.global_step + 1));
+  clip_grad_norm(p, run.cfg.clip_grad);
   st.lr = run.sched.at(st.global_step);
-  run.opt->step(run.params(), st.lr);
-  if (run.ema) update_ema(run.ema->params(), run.params(), st.global_step + 1, run.cfg.model_ema_decay);
+  run.opt->step(p, st.lr);
+  if (run.ema) update_ema(run.ema->params(), p, st.global_step + 1, run.cfg.model_ema_decay);
   return lv;
+}
+
+// A stop request (SIGINT / SIGTERM) on any rank, agreed by all: the signal, or 0. One rank reads it directly; several
+// share theirs (every rank calls this at the same point).
+int agreed_stop(Run& run) {
+  const int sig = std::max(run.stop_signal, g_stop_signal.load());
+  if (dist::size() == 1) return sig;
+  double shared[2] = {double(sig == SIGINT), double(sig != 0 && sig != SIGINT)};
+  dist::allreduce_sum(shared, 2, "the stop requests after step " + std::to_string(run.st.global_step));
+  return shared[1] > 0 ? SIGTERM : shared[0] > 0 ? SIGINT : 0;
 }
 
 // The rest of the current epoch's steps. False when the run was asked to stop before the epoch's end.
@@ -84,7 +136,8 @@ bool train_one_epoch(Run& run) {
 
     const bool mid_epoch = st.step_in_epoch < run.steps_per_epoch;
     const bool periodic = run.cfg.checkpoint_steps > 0 && st.global_step % run.cfg.checkpoint_steps == 0;
-    const bool stop = run.stop_requested() || g_stop_signal.load() != 0;
+    if (dist::size() == 1) run.stop_signal = agreed_stop(run);  // (several ranks: agreed within the step)
+    const bool stop = run.stop_requested() || run.stop_signal != 0;
     if (mid_epoch && (periodic || stop)) {
       st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
       run.save(run.last_path);
@@ -118,6 +171,7 @@ void end_epoch(Run& run, const EvalResult& ev, const EvalResult* ema) {
   if (best) st.best_top1 = top1, st.best_epoch = st.epoch;
   run.save(run.last_path);
   if (best) run.save(run.best_path);
+  if (!dist::is_root()) return;
   const fs::path dir(run.cfg.output);
   write_file_atomic((dir / "summary.csv").string(), summary_csv(st.metrics));
   write_file_atomic((dir / "curves.svg").string(), curves_svg({{run.cfg.output, st.metrics}}));
@@ -159,7 +213,7 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       if (!train_one_epoch(run)) {  // interrupted mid-epoch
         if (run.line_open && opts.out) *opts.out << "\n";
         TrainSummary sum = summarise(run, since(t_start));
-        sum.stopped_by = g_stop_signal.load();
+        sum.stopped_by = run.stop_signal;
         return sum;
       }
       const auto t_eval = Clock::now();
@@ -171,9 +225,10 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       run.last_eval_seconds = since(t_eval);
       end_epoch(run, ev, run.ema ? &ema_ev : nullptr);
       if (run.stop_requested()) break;
-      if (g_stop_signal.load() != 0 && run.st.epoch < run.cfg.epochs) {  // stopped at an epoch's end
+      run.stop_signal = agreed_stop(run);
+      if (run.stop_signal != 0 && run.st.epoch < run.cfg.epochs) {  // stopped at an epoch's end
         TrainSummary sum = summarise(run, since(t_start));
-        sum.stopped_by = g_stop_signal.load();
+        sum.stopped_by = run.stop_signal;
         return sum;
       }
     }

@@ -59,6 +59,10 @@ struct TrainConfig {
   bool amp = false;
   std::string amp_dtype = "bfloat16";
   int64_t checkpoint_steps = 0;  // also write last.h5 every N optimizer steps (0 = only at epoch ends)
+  // timm's --grad-accum-steps: each optimizer step's batch_size rows as this many micro-batches (per rank), their
+  // gradients summed before the step. Same training, less memory. batch_size = ranks x grad_accum_steps x micro-batch.
+  int64_t grad_accum_steps = 1;
+  double dist_timeout = 1800;    // several ranks (mpirun): seconds a collective may take before the run aborts
   int64_t log_interval = 50;     // steps between plain progress lines when stdout is not a terminal
   std::string output;            // run directory; "" = runs/<date>-<time>-<model>
   bool model_ema = false;        // timm's --model-ema: an EMA of the weights, evaluated and checkpointed beside them

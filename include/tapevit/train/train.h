@@ -27,6 +27,9 @@ struct TrainOptions {
   int columns = 0;               // the terminal's width for the live bar (0 = 80)
   int64_t stop_after_steps = 0;  // stop as if interrupted once this many optimizer steps are done (0 = never)
   std::string command_line = {};  // recorded in config.ini and the checkpoints
+  // Several ranks: what this rank was started with (its command line and config files), compared across the ranks
+  // when the run starts (a mismatch is an error naming them).
+  std::string invocation = {};
 };
 
 // Ask a running train() to stop at the end of its current step: it writes last.h5 at that step (resuming from it
