@@ -160,8 +160,12 @@ void print_done(const Run& run, const TrainSummary& sum, std::ostream& out) {
   out << "done: " << sum.epochs_done << " epochs, " << sum.steps << " steps in " << hms(sum.seconds) << ", "
       << int64_t(sum.train_images_per_second) << " train img/s; best top1 " << std::fixed << std::setprecision(2)
       << sum.best_top1 << "% (epoch " << sum.best_epoch << "), last " << sum.last_top1 << "%; " << run.cfg.output
-      << "/{last,best}.h5, summary.csv, curves.svg\n"
-      << std::defaultfloat << std::flush;
+      << "/{last,best}.h5, summary.csv, curves.svg\n";
+  if (dist::size() > 1 && run.train_seconds > 0)  // rank 0's share of the steps spent in collectives
+    out << "ranks: " << dist::size() << ", " << std::setprecision(1) << 100.0 * dist::seconds_waiting() / run.train_seconds
+        << "% of the training time in allreduce (and waiting for the slowest rank), "
+        << std::setprecision(2) << 1e3 * dist::seconds_waiting() / double(std::max<int64_t>(1, run.train_images / run.cfg.batch_size)) << " ms per step\n";
+  out << std::defaultfloat << std::flush;
 }
 
 EvalProgress terminal_eval_progress(std::ostream& out, int columns, const std::string& label) {
