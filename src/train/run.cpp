@@ -262,7 +262,7 @@ uint64_t hash_bytes(const void* data, size_t n, uint64_t h = 0x243F6A8885A308D3u
     h = splitmix64(h ^ w);
   }
   uint64_t tail = 0;
-  std::memcpy(&tail, p + i, n - i);
+  if (n > i) std::memcpy(&tail, p + i, n - i);  // (data() of an empty vector may be null)
   return splitmix64(h ^ tail ^ (uint64_t(n) << 56));
 }
 uint64_t hash_text(const std::string& s, uint64_t h = 0x243F6A8885A308D3ull) { return hash_bytes(s.data(), s.size(), h); }
