@@ -32,30 +32,23 @@ compare() {
   return $rc
 }
 
-cat >reg.ini <<INI
-# a tiny ViT with every random draw of a training step on
+# tiny_config's ViT with every random draw of a training step on, one thread per process
+{
+  tiny_config data 2 | grep -v '^threads'
+  cat <<INI
 [model]
-patch_size = 7
-embed_dim = 32
-depth = 2
-num_heads = 2
-mlp_ratio = 2
 drop = 0.1
 attn_drop = 0.1
 drop_path = 0.2
 [data]
-dataset = mnist
-data_dir = data
 crop_pad = 2
 hflip = 0.5
 mixup = 0.8
 cutmix = 1.0
 [train]
 threads = 1
-[optim]
-lr = 3e-3
-warmup_epochs = 0.5
 INI
+} >reg.ini
 
 # 1. exact: 64 images, batch 16 (4 steps/epoch), 2 epochs; the evaluation's 40 images in 3 batches over 2 ranks
 "$MAKE_DATA" data 64 40 >/dev/null
@@ -110,6 +103,9 @@ expect 1 "the ranks of this run differ from rank 0 .*the command line and config
 expect 2 "tapevit train rank 1/2 \(.*\): unknown option '--lrr'" -- \
   "${MPI[@]}" -np 1 "$TV" train --config reg.ini --batch_size 16 --epochs 1 --output usage : \
   -np 1 "$TV" train --config reg.ini --batch_size 16 --epochs 1 --output usage --lrr 0.002
+# only train runs on several processes: other commands under a launcher of several are refused
+OMPI_COMM_WORLD_SIZE=2 expect 2 "a launcher started 2 processes, but only 'train' runs on several" -- \
+  "$TV" eval --checkpoint exact_np2/last.h5
 # a rank that stops answering: SIGSTOP rank 1 mid-run; rank 0's allreduce gives up after dist_timeout
 "$MAKE_DATA" data 2560 40 >/dev/null
 "${MPI[@]}" -np 2 "$TV" train --config reg.ini --batch_size 16 --epochs 30 --checkpoint_steps 20 --dist_timeout 3 \
