@@ -1,17 +1,28 @@
 #!/usr/bin/python3
 """Side-by-side training/inference benchmark: tapevit against PyTorch on identical ViTs on this machine.
 
-    /usr/bin/python3 experiments/bench/bench.py [--models vit-fmnist,vit-cifar,vit_tiny_patch16_224]
-                                               [--steps 10] [--rounds 2] [--out results.json]
+    experiments/bench/setup.sh      # once: the build, python3-torch/numpy/h5py and OpenBLAS for PyTorch
+    /usr/bin/python3 experiments/bench/bench.py [--models vit-fmnist,...,vit_base_patch16_224]
+                                               [--steps 10] [--rounds 2] [--no-amp] [--out results.json]
 
-Needs a Release build (scripts/setup.sh: build/experiments/bench/bench_tapevit) and Debian's python3-torch,
-python3-numpy, python3-h5py. For each model it
+Needs a Release build (build/experiments/bench/bench_tapevit) and Debian's python3-torch, python3-numpy,
+python3-h5py and libopenblas0-pthread (experiments/bench/setup.sh installs them). PyTorch at its very best:
+  - it refuses to time PyTorch on the reference BLAS: Debian's python3-torch alone brings netlib's libblas.so.3,
+    2-5x slower than OpenBLAS; it prints which BLAS (from /proc/self/maps) and which OpenBLAS kernel
+    (openblas_get_corename) PyTorch's process uses;
+  - its setting search includes OpenBLAS's own kernel choice: the environment may pin OPENBLAS_CORETYPE (this one:
+    Haswell, AVX2); 'auto' unsets it and OPENBLAS_L2_SIZE for the PyTorch process alone (whether that runs, and
+    how fast, is recorded);
+  - with amp (default on where tapevit has bfloat16), tapevit's --amp against PyTorch's bfloat16 autocast
+    (torch.autocast('cpu', dtype=torch.bfloat16): oneDNN), each at its best thread setting.
+For each model it
   1. writes one case file: timm-named weights (timm's init), a random batch and labels;
   2. checks that tapevit and PyTorch compute the same thing: the cross-entropy of the first batch from the same
      weights must agree within 1e-4 (relative), or nothing is timed;
   3. finds PyTorch's best setting by trying torch threads {1, 2} x OpenBLAS threads {1, 2} x
-     OMP_WAIT_POLICY {default, PASSIVE} (training and inference separately; for the 1-thread comparison, the
-     settings with one torch thread);
+     OMP_WAIT_POLICY {default, PASSIVE} x OpenBLAS kernels {the environment's, auto} (training and inference
+     separately; for the 1-thread comparison, the settings with one thread in all; amp: torch threads x
+     OMP_WAIT_POLICY);
   4. times tapevit and PyTorch-at-its-best alternately, `rounds` times each, `steps` timed steps after warm-up,
      every run in a fresh process (so its peak RSS is its own);
   5. prints images/s (from the min and the median step), the ratio tapevit/PyTorch, GFLOP/s and the fraction of
@@ -38,7 +49,30 @@ MODELS = {
                       batch=128),
     'vit_tiny_patch16_224': dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=192, depth=12,
                                  num_heads=3, batch=32),
+    # what people fine-tune: fewer timed steps (a ViT-B training step takes seconds here)
+    'vit_small_patch16_224': dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384, depth=12,
+                                  num_heads=6, batch=32, steps=5, search_steps=2),
+    'vit_base_patch16_224': dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=768, depth=12,
+                                 num_heads=12, batch=32, steps=3, warmup=1, search_steps=1),
 }
+
+
+def blas_of_this_process():
+    """Which BLAS this process has loaded (from /proc/self/maps) and, for OpenBLAS, the kernel it chose."""
+    paths = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.rsplit('/', 1)[-1]})
+    info = dict(blas_paths=paths, blas='none loaded', openblas_core='')
+    for p in paths:
+        if 'openblas' in p:
+            import ctypes
+            lib = ctypes.CDLL(p)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            info.update(blas='OpenBLAS', openblas_core=lib.openblas_get_corename().decode(),
+                        openblas_config=lib.openblas_get_config().decode())
+            return info
+        if '/blas/libblas' in p or p.endswith('libblas.so.3'):
+            info['blas'] = 'reference (netlib)'
+    return info
 
 
 def flops_per_image(m):
@@ -51,7 +85,7 @@ def flops_per_image(m):
 
 
 # ---------------------------------------------------------------------------------------------- PyTorch worker
-def torch_worker(mode, case, steps, warmup):
+def torch_worker(mode, case, steps, warmup, amp=False):
     import h5py
     import resource
     import time
@@ -72,11 +106,14 @@ def torch_worker(mode, case, steps, warmup):
         y = torch.from_numpy(f['labels'][()]).long()
     opt = torch.optim.AdamW(adamw_param_groups(model, 0.05), lr=1e-4)
     times, first = [], None
+    import contextlib
+    autocast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if amp else contextlib.nullcontext
     if mode == 'train':
         model.train()
         for s in range(warmup + steps):
             t0 = time.perf_counter()
-            loss = F.cross_entropy(model(x), y)
+            with autocast():
+                loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -90,14 +127,15 @@ def torch_worker(mode, case, steps, warmup):
         with torch.no_grad():
             for s in range(warmup + steps):
                 t0 = time.perf_counter()
-                logits = model(x)
+                with autocast():
+                    logits = model(x)
                 dt = time.perf_counter() - t0
                 if s == 0:
-                    first = F.cross_entropy(logits, y).item()
+                    first = F.cross_entropy(logits.float(), y).item()
                 if s >= warmup:
                     times.append(dt)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps(dict(mode=mode, first_loss=first, step_seconds=times, peak_rss_mb=rss)))
+    print(json.dumps(dict(mode=mode, first_loss=first, step_seconds=times, peak_rss_mb=rss, **blas_of_this_process())))
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -127,26 +165,32 @@ def run_json(cmd, env=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_tapevit(binary, mode, case, steps, warmup, threads):
-    return run_json([binary, mode, case, '--steps', str(steps), '--warmup', str(warmup), '--threads', str(threads)])
+def run_tapevit(binary, mode, case, steps, warmup, threads, amp=False):
+    return run_json([binary, mode, case, '--steps', str(steps), '--warmup', str(warmup), '--threads', str(threads)]
+                    + (['--amp'] if amp else []))
 
 
 def torch_env(setting):
-    tt, bt, passive = setting
+    """setting: (torch threads, OpenBLAS threads, OMP_WAIT_POLICY=PASSIVE, OpenBLAS kernels 'env' or 'auto')."""
+    tt, bt, passive, core = setting
     env = dict(os.environ, TORCH_THREADS=str(tt), OPENBLAS_NUM_THREADS=str(bt), OMP_NUM_THREADS=str(tt))
     env.pop('OMP_WAIT_POLICY', None)
     if passive:
         env['OMP_WAIT_POLICY'] = 'PASSIVE'
+    if core == 'auto':  # OpenBLAS picks its kernels for this CPU itself (for this process only)
+        env.pop('OPENBLAS_CORETYPE', None)
+        env.pop('OPENBLAS_L2_SIZE', None)
     return env
 
 
-def run_torch(mode, case, steps, warmup, setting):
+def run_torch(mode, case, steps, warmup, setting, amp=False):
     return run_json([sys.executable, os.path.abspath(__file__), '--worker', mode, case, '--steps', str(steps),
-                     '--warmup', str(warmup)], env=torch_env(setting))
+                     '--warmup', str(warmup)] + (['--amp'] if amp else []), env=torch_env(setting))
 
 
 def setting_name(s):
-    return f"torch {s[0]}t / blas {s[1]}t{' / PASSIVE' if s[2] else ''}"
+    core = os.environ.get('OPENBLAS_CORETYPE', 'auto') if s[3] == 'env' else 'auto'
+    return f"torch {s[0]}t / blas {s[1]}t{' / PASSIVE' if s[2] else ''} / OpenBLAS kernels {core}"
 
 
 def main():
@@ -158,12 +202,14 @@ def main():
     ap.add_argument('--search-steps', type=int, default=4)
     ap.add_argument('--binary', default=os.path.join(ROOT, 'build', 'experiments', 'bench', 'bench_tapevit'))
     ap.add_argument('--out', default='')
+    ap.add_argument('--no-amp', action='store_true', help='leave out the bfloat16 (amp) comparison')
     ap.add_argument('--worker', nargs=2, metavar=('MODE', 'CASE'), help=argparse.SUPPRESS)
+    ap.add_argument('--amp', action='store_true', help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        return torch_worker(a.worker[0], a.worker[1], a.steps, a.warmup)
+        return torch_worker(a.worker[0], a.worker[1], a.steps, a.warmup, a.amp)
     if not os.path.exists(a.binary):
-        sys.exit(f'{a.binary}: not found; build first (scripts/setup.sh)')
+        sys.exit(f'{a.binary}: not found; build first (experiments/bench/setup.sh)')
 
     peaks = {t: run_json([a.binary, 'peak', '--threads', str(t)]) for t in (1, 2)}
     peak = {t: p['peak_gflops'] for t, p in peaks.items()}
@@ -172,9 +218,29 @@ def main():
           f'{peak256[2]:.1f})', flush=True)
     results = dict(peak_gflops=peak, avx2_peak_gflops=peak256, models={})
     tmp = tempfile.mkdtemp(prefix='tapevit_bench_')
-    settings = list(itertools.product((1, 2), (1, 2), (False, True)))
+    # PyTorch's BLAS, as its worker processes load it, with the environment's OpenBLAS kernels and with OpenBLAS's own
+    probe_case = os.path.join(tmp, 'probe.h5')
+    write_case(probe_case, MODELS['vit-fmnist'])
+    blas = {}
+    for core in ('env', 'auto'):
+        try:
+            blas[core] = run_torch('infer', probe_case, 1, 0, (1, 1, False, core))
+        except subprocess.CalledProcessError as e:
+            blas[core] = dict(blas='failed', error=(e.stderr or '')[-300:])
+        print(f"PyTorch's BLAS ({'OPENBLAS_CORETYPE=' + os.environ['OPENBLAS_CORETYPE'] if core == 'env' and 'OPENBLAS_CORETYPE' in os.environ else 'OpenBLAS kernels auto'}): "
+              f"{blas[core].get('blas')} {blas[core].get('openblas_core', '')} {blas[core].get('blas_paths', '')}", flush=True)
+    results['torch_blas'] = blas
+    if blas['env'].get('blas') != 'OpenBLAS':
+        sys.exit("PyTorch runs on the reference BLAS (netlib), 2-5x slower than OpenBLAS: timing it would handicap "
+                 "it. Install libopenblas0-pthread (experiments/bench/setup.sh) and run again.")
+    cores = ('env', 'auto') if blas['auto'].get('blas') == 'OpenBLAS' else ('env',)
+    settings = list(itertools.product((1, 2), (1, 2), (False, True), cores))
+    amp = not a.no_amp and 'avx512_bf16' in open('/proc/cpuinfo').read()  # tapevit's amp needs AVX512_BF16
+    amp_settings = list(itertools.product((1, 2), (1,), (False, True), ('env',)))  # oneDNN: BLAS threads unused
     for name in a.models.split(','):
         m = MODELS[name]
+        steps, warmup = m.get('steps', a.steps), m.get('warmup', a.warmup)
+        search_steps = min(a.search_steps, m.get('search_steps', a.search_steps))
         case = os.path.join(tmp, name + '.h5')
         write_case(case, m)
         # 2. the same computation first
@@ -187,25 +253,34 @@ def main():
         r = dict(first_loss_tapevit=tv, first_loss_torch=pt, flops_per_image=flops_per_image(m), batch=m['batch'])
         # 3. PyTorch's best setting, per mode
         best = {}
-        for mode in ('train', 'infer'):
+        for mode in ('train', 'infer') + (('train_amp', 'infer_amp') if amp else ()):
             med = {}
-            for s in settings:
-                t = run_torch(mode, case, a.search_steps, 2, s)['step_seconds']
+            for s in (amp_settings if mode.endswith('_amp') else settings):
+                try:
+                    t = run_torch(mode.split('_')[0], case, search_steps, 1, s, amp=mode.endswith('_amp'))['step_seconds']
+                except subprocess.CalledProcessError as e:
+                    print(f'  search {mode:9s} {setting_name(s):58s} failed: {(e.stderr or "")[-200:]!r}', flush=True)
+                    continue
                 med[s] = statistics.median(t)
-                print(f'  search {mode:5s} {setting_name(s):32s} {m["batch"] / med[s]:8.1f} img/s', flush=True)
+                print(f'  search {mode:9s} {setting_name(s):58s} {m["batch"] / med[s]:8.1f} img/s', flush=True)
             best[mode] = min(med, key=med.get)
-            best[mode + '_1t'] = min((s for s in settings if s[0] == 1 and s[1] == 1), key=med.get)  # one thread in all
+            if mode == 'train':  # one thread in all
+                best['train_1t'] = min((s for s in med if s[0] == 1 and s[1] == 1), key=med.get)
         r['torch_best'] = {k: setting_name(v) for k, v in best.items()}
         # 4. alternate
         runs = {}
         # keys name the machine's thread budget: PyTorch's best 2-thread-budget setting may use one torch thread
         plan = [('tapevit', 'train', 2, 2), ('torch', 'train', 2, best['train']), ('tapevit', 'infer', 2, 2),
                 ('torch', 'infer', 2, best['infer']), ('tapevit', 'train', 1, 1), ('torch', 'train', 1, best['train_1t'])]
+        if amp:
+            plan += [('tapevit', 'train_amp', 2, 2), ('torch', 'train_amp', 2, best['train_amp']),
+                     ('tapevit', 'infer_amp', 2, 2), ('torch', 'infer_amp', 2, best['infer_amp'])]
         for _ in range(a.rounds):
             for who, mode, budget, s in plan:
                 key = f'{who}_{mode}_{budget}t'
-                out = (run_tapevit(a.binary, mode, case, a.steps, a.warmup, budget) if who == 'tapevit'
-                       else run_torch(mode, case, a.steps, a.warmup, s))
+                base, bf16 = mode.split('_')[0], mode.endswith('_amp')
+                out = (run_tapevit(a.binary, base, case, steps, warmup, budget, bf16) if who == 'tapevit'
+                       else run_torch(base, case, steps, warmup, s, bf16))
                 runs.setdefault(key, dict(step_seconds=[], peak_rss_mb=0))
                 runs[key]['step_seconds'] += out['step_seconds']
                 runs[key]['peak_rss_mb'] = max(runs[key]['peak_rss_mb'], out['peak_rss_mb'])
@@ -225,7 +300,7 @@ def main():
         for key, v in runs.items():
             print(f'  {key:22s} {v["img_s_best"]:10.1f} {v["img_s_median"]:8.1f} {v["gflops_median"]:8.1f} '
                   f'{100 * v["peak_fraction"]:7.1f}% {100 * v["avx2_peak_fraction"]:7.1f}% {v["peak_rss_mb"]:8.0f}')
-        for mode, t in (('train', 2), ('infer', 2), ('train', 1)):
+        for mode, t in (('train', 2), ('infer', 2), ('train', 1)) + ((('train_amp', 2), ('infer_amp', 2)) if amp else ()):
             tv, pt = runs[f'tapevit_{mode}_{t}t'], runs[f'torch_{mode}_{t}t']
             print(f'  ratio tapevit/PyTorch {mode} {t}t: {tv["img_s_median"] / pt["img_s_median"]:.2f}x (median), '
                   f'{tv["img_s_best"] / pt["img_s_best"]:.2f}x (best); RSS {tv["peak_rss_mb"] / pt["peak_rss_mb"]:.2f}x',

@@ -370,8 +370,9 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
     st = resumed;
     return;
   }
+  if (root) choose_output(cfg, opts, resumed_meta, resumed);
+  dist::broadcast(cfg.output, "the run directory");  // (messages name it on every rank)
   if (root) {
-    choose_output(cfg, opts, resumed_meta, resumed);
     lock_fd = lock_run_dir(cfg.output);
     for (const std::string& name : remove_stale_temporaries(cfg.output))
       if (opts.out)
