@@ -31,7 +31,7 @@ def main():
     scal = [json.loads(l) for l in (HERE / "scaling.jsonl").read_text().splitlines() if l.strip()]
     if scal:
         print("\n## Measured: 1 process x 2 threads against 2 ranks x 1 thread (train img/s, alternating fresh processes)\n")
-        print("| model | 1 x 2 threads | 2 ranks x 1 thread | ratio | allreduce share (2 ranks) | ms per step |")
+        print("| model | 1 x 2 threads (median, range) | 2 ranks x 1 thread (median, range) | ratio | allreduce share (2 ranks) | ms per step |")
         print("|---|---:|---:|---:|---:|---:|")
         for m in dict.fromkeys(s["model"] for s in scal):
             a = [s["train_img_s"] for s in scal if s["model"] == m and s["setting"] == "1x2"]
@@ -39,21 +39,22 @@ def main():
             ma, mb = sorted(a)[len(a) // 2], sorted(x["train_img_s"] for x in b)[len(b) // 2]
             pct = sorted(x["allreduce_pct"] for x in b)[len(b) // 2]
             ms = sorted(x["allreduce_ms_per_step"] for x in b)[len(b) // 2]
-            print(f"| {m} | {ma} | {mb} | {mb / ma:.2f} | {pct:.1f}% | {ms:.2f} |")
-    print("\n## Model: communication share of a step on N machines (ring allreduce, no overlap)\n")
-    print(f"Each machine computes {BATCH_PER_MACHINE} images per step at this machine's speed (2 cores); a machine with "
-          "k times the cores computes k times faster, which multiplies the share's odds by k.\n")
-    print("| model | step compute (s) | N | 10 Gb/s | 25 Gb/s | 100 Gb/s |\n|---|---:|---:|---:|---:|---:|")
-    for m, params in PARAMS.items():
-        t_step = BATCH_PER_MACHINE / (TINY_IMG_S * GMACS["vit_tiny_patch16_224"] / GMACS[m])
-        S = 4.0 * params
-        for n in (2, 4, 8, 64):
-            cells = []
-            for gbit in (10, 25, 100):
-                t = 2 * (n - 1) / n * S / (gbit * 1e9 / 8) + 2 * (n - 1) * LATENCY
-                cells.append(f"{100 * t / (t_step + t):.1f}% ({t:.3f} s)")
-            print(f"| {m} | {t_step:.2f} | {n} | " + " | ".join(cells) + " |")
-
+            rb = [x["train_img_s"] for x in b]
+            print(f"| {m} | {ma} ({min(a)}-{max(a)}) | {mb} ({min(rb)}-{max(rb)}) | {mb / ma:.2f} | {pct:.1f}% | {ms:.2f} |")
+    for k, machine in ((1, "this machine (2 cores)"), (16, "a 32-core machine, assumed 16x this one's speed")):
+        print(f"\n## Model: communication share of a step on N machines like {machine} (ring allreduce, no overlap)\n")
+        print(f"Each machine computes {BATCH_PER_MACHINE} images per step; the cell is t_comm / (t_step + t_comm) and "
+              "t_comm.\n")
+        print("| model | step compute (s) | N | 10 Gb/s | 25 Gb/s | 100 Gb/s |\n|---|---:|---:|---:|---:|---:|")
+        for m, params in PARAMS.items():
+            t_step = BATCH_PER_MACHINE / (k * TINY_IMG_S * GMACS["vit_tiny_patch16_224"] / GMACS[m])
+            S = 4.0 * params
+            for n in (2, 4, 8, 64):
+                cells = []
+                for gbit in (10, 25, 100):
+                    t = 2 * (n - 1) / n * S / (gbit * 1e9 / 8) + 2 * (n - 1) * LATENCY
+                    cells.append(f"{100 * t / (t_step + t):.1f}% ({t:.3f} s)")
+                print(f"| {m} | {t_step:.2f} | {n} | " + " | ".join(cells) + " |")
 
 if __name__ == "__main__":
     main()
