@@ -245,12 +245,17 @@ def main():
         write_case(case, m)
         # 2. the same computation first
         tv = run_tapevit(a.binary, 'train', case, 0, 1, 2)['first_loss']
-        pt = run_torch('train', case, 0, 1, (2, 1, False))['first_loss']
+        pt = run_torch('train', case, 0, 1, (2, 1, False, 'env'))['first_loss']
         rel = abs(tv - pt) / abs(pt)
         print(f'\n{name}: first-batch loss tapevit {tv:.6f}, PyTorch {pt:.6f}, relative difference {rel:.2e}', flush=True)
         if rel > 1e-4:
             sys.exit(f'{name}: tapevit and PyTorch disagree on the first loss ({rel:.2e} > 1e-4); not timing')
         r = dict(first_loss_tapevit=tv, first_loss_torch=pt, flops_per_image=flops_per_image(m), batch=m['batch'])
+        if amp:  # bfloat16 products on both sides: close, not equal (printed, not checked)
+            r['first_loss_tapevit_amp'] = run_tapevit(a.binary, 'train', case, 0, 1, 2, True)['first_loss']
+            r['first_loss_torch_amp'] = run_torch('train', case, 0, 1, (2, 1, False, 'env'), True)['first_loss']
+            print(f"{name}: first-batch loss with bfloat16 products: tapevit {r['first_loss_tapevit_amp']:.6f}, "
+                  f"PyTorch autocast {r['first_loss_torch_amp']:.6f}", flush=True)
         # 3. PyTorch's best setting, per mode
         best = {}
         for mode in ('train', 'infer') + (('train_amp', 'infer_amp') if amp else ()):
