@@ -203,6 +203,8 @@ def main():
     ap.add_argument('--binary', default=os.path.join(ROOT, 'build', 'experiments', 'bench', 'bench_tapevit'))
     ap.add_argument('--out', default='')
     ap.add_argument('--no-amp', action='store_true', help='leave out the bfloat16 (amp) comparison')
+    ap.add_argument('--torch-settings', default='', help="skip PyTorch's setting search and use these (JSON: mode -> "
+                    "[torch threads, BLAS threads, PASSIVE, 'env' or 'auto']), e.g. the best a smaller model found")
     ap.add_argument('--worker', nargs=2, metavar=('MODE', 'CASE'), help=argparse.SUPPRESS)
     ap.add_argument('--amp', action='store_true', help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -257,8 +259,8 @@ def main():
             print(f"{name}: first-batch loss with bfloat16 products: tapevit {r['first_loss_tapevit_amp']:.6f}, "
                   f"PyTorch autocast {r['first_loss_torch_amp']:.6f}", flush=True)
         # 3. PyTorch's best setting, per mode
-        best = {}
-        for mode in ('train', 'infer') + (('train_amp', 'infer_amp') if amp else ()):
+        best = {k: tuple(v) for k, v in json.loads(a.torch_settings).items()} if a.torch_settings else {}
+        for mode in () if best else ('train', 'infer') + (('train_amp', 'infer_amp') if amp else ()):
             med = {}
             for s in (amp_settings if mode.endswith('_amp') else settings):
                 try:
