@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/setup.sh: install tapevit's Debian 12 build dependencies (only those missing) and build it.
 #   scripts/setup.sh [build-dir]        default build dir: build
-# Environment: TAPEVIT_NATIVE=OFF builds without -march=native; JOBS sets build parallelism.
+# Environment: TAPEVIT_NATIVE=OFF builds without -march=native; JOBS sets build parallelism; EXTRA_PACKAGES adds
+# Debian packages to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build}
@@ -9,6 +10,9 @@ BUILD_DIR=${1:-build}
 PACKAGES=(g++ make cmake pkg-config libeigen3-dev libhdf5-dev libboost-program-options-dev doctest-dev
           nlohmann-json3-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist
           openmpi-bin libopenmpi-dev)  # MPI: data-parallel training (mpirun -np N tapevit train); CMake's TAPEVIT_MPI
+# EXTRA_PACKAGES: more Debian packages for a caller's purpose (experiments/bench/setup.sh: PyTorch and OpenBLAS)
+read -r -a extra <<<"${EXTRA_PACKAGES:-}"
+PACKAGES+=("${extra[@]}")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,18 +4,6 @@
 # python3-torch runs on netlib's reference BLAS (libblas3), 2-5x slower; bench.py refuses to time it then.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/setup.sh
-PACKAGES=(python3-torch python3-numpy python3-h5py libopenblas0-pthread)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "bench setup: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+EXTRA_PACKAGES="python3-torch python3-numpy python3-h5py libopenblas0-pthread" scripts/setup.sh
 # libopenblas0-pthread registers libblas.so.3 with a higher priority than libblas3; say which one is in use
 update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | grep -E '^Value:' || true
