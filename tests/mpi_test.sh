@@ -67,19 +67,21 @@ compare exact_np2_accum2/last.h5 exact_accum4/last.h5 5e-5 1e-5 || fail "2 ranks
 #    epochs; one process against 2 and 3 ranks
 "$MAKE_DATA" data 48 40 >/dev/null
 EQ=(--config reg.ini --batch_size 48 --epochs 20 --warmup_epochs 2 --log_interval 5)
-expect 0 'done: 20 epochs, 20 steps' -- "$TV" train "${EQ[@]}" --output eq_np1
-for n in 2 3; do
-  expect 0 "batch 48 = $n ranks x $((48 / n))" -- "${MPI[@]}" -np $n "$TV" train "${EQ[@]}" --output eq_np$n
-  echo "AdamW, $n ranks against one process (weights within 5e-5 relative L2, every step's loss within 1e-5)"
-  compare eq_np1/last.h5 eq_np$n/last.h5 5e-5 1e-5 || fail "AdamW: $n ranks differ from one process beyond the bounds"
-done
-SGD=("${EQ[@]}" --opt sgd --lr 0.05 --weight_decay 1e-4)
-expect 0 'done: 20 epochs' -- "$TV" train "${SGD[@]}" --output sgd_np1
-for n in 2 3; do
-  expect 0 'done: 20 epochs' -- "${MPI[@]}" -np $n "$TV" train "${SGD[@]}" --output sgd_np$n
-  echo "SGD, $n ranks against one process (within 1e-6)"
-  compare sgd_np1/last.h5 sgd_np$n/last.h5 1e-6 1e-6 || fail "SGD: $n ranks differ from one process beyond 1e-6"
-done
+# equivalent NAME WEIGHTS LOSS -- ARGS...: training ARGS in one process, then on 2 and 3 ranks; the ranks' final
+# weights (and optimizer state) within WEIGHTS relative L2 of one process's, every step's loss within LOSS
+equivalent() {
+  local name=$1 weights=$2 loss=$3
+  shift 4
+  expect 0 'done: 20 epochs, 20 steps' -- "$TV" train "$@" --output "${name}_np1"
+  for n in 2 3; do
+    expect 0 "batch 48 = $n ranks x $((48 / n))" -- "${MPI[@]}" -np $n "$TV" train "$@" --output "${name}_np$n"
+    echo "$name, $n ranks against one process (weights within $weights relative L2, every step's loss within $loss)"
+    compare "${name}_np1/last.h5" "${name}_np$n/last.h5" "$weights" "$loss" ||
+      fail "$name: $n ranks differ from one process beyond the bounds"
+  done
+}
+equivalent AdamW 5e-5 1e-5 -- "${EQ[@]}"
+equivalent SGD 1e-6 1e-6 -- "${EQ[@]}" --opt sgd --lr 0.05 --weight_decay 1e-4
 
 # 3. resume: a constant schedule, so that a run of 4 epochs and one of 2 extended to 4 take the same steps
 RES=(--config reg.ini --batch_size 48 --sched constant --warmup_epochs 0 --log_interval 5)

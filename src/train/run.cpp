@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +18,8 @@
 #include <random>
 #include <sstream>
 #include <filesystem>
+
+#include <zlib.h>
 
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/pretrained.h"
@@ -252,20 +255,12 @@ void set_rank_threads(const TrainConfig& cfg, std::ostream* out) {
          << "or --map-by ppr:1:node:pe=N)\n";
 }
 
-// 64-bit hash of bytes, 8 at a time (a fingerprint, not cryptographic).
-uint64_t hash_bytes(const void* data, size_t n, uint64_t h = 0x243F6A8885A308D3ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h = splitmix64(h ^ w);
-  }
-  uint64_t tail = 0;
-  if (n > i) std::memcpy(&tail, p + i, n - i);  // (data() of an empty vector may be null)
-  return splitmix64(h ^ tail ^ (uint64_t(n) << 56));
+// A fingerprint of bytes, chained through h: zlib's CRC-32 (as the checkpoint digests), not cryptographic.
+uint64_t hash_bytes(const void* data, size_t n, uint64_t h = 0) {
+  if (n == 0) return h;  // (zlib restarts the chain on a null buffer, which an empty vector's data() may be)
+  return crc32_z(uLong(h), static_cast<const Bytef*>(data), n);
 }
-uint64_t hash_text(const std::string& s, uint64_t h = 0x243F6A8885A308D3ull) { return hash_bytes(s.data(), s.size(), h); }
+uint64_t hash_text(const std::string& s, uint64_t h = 0) { return hash_bytes(s.data(), s.size(), h); }
 
 // What a data set holds: sizes, labels, and the pixels (in memory) or the files' names and sizes (folders).
 uint64_t data_fingerprint(const Dataset& d) {

@@ -41,6 +41,14 @@ void update_ema(Params<float>& ema, const Params<float>& w, int64_t step, double
   for (int64_t i = 0; i < n; ++i) e[i] += take * (x[i] - e[i]);
 }
 
+// A stop request as the ranks share it: votes (asked by SIGINT, asked by another signal) that an allreduce sums, and
+// the signal they agree on (SIGTERM when any rank got it, else SIGINT when any did, else 0).
+void stop_votes(int sig, double* votes) {
+  votes[0] = double(sig == SIGINT);
+  votes[1] = double(sig != 0 && sig != SIGINT);
+}
+int stop_from_votes(const double* votes) { return votes[1] > 0 ? SIGTERM : votes[0] > 0 ? SIGINT : 0; }
+
 // The range of the flat gradient buffer that holds trainable parameters' gradients: [first, end).
 std::pair<int64_t, int64_t> trainable_range(Params<float>& p) {
   int64_t first = p.flat_size(), end = 0;
@@ -89,11 +97,11 @@ double train_step(Run& run) {
   }
   if (A > 1) std::copy(run.grad_sum.begin(), run.grad_sum.end(), grad + g0);
   // the loss (for the log and the non-finite check) and a stop request, from every rank: all ranks stop together
-  const int sig = g_stop_signal.load();
-  double shared[3] = {loss_sum / double(A), double(sig == SIGINT), double(sig != 0 && sig != SIGINT)};
+  double shared[3] = {loss_sum / double(A)};
+  stop_votes(g_stop_signal.load(), shared + 1);
   dist::allreduce_sum(shared, 3, "the loss of step " + std::to_string(st.global_step + 1));
   const double lv = shared[0] / double(ranks);
-  run.stop_signal = shared[2] > 0 ? SIGTERM : shared[1] > 0 ? SIGINT : 0;
+  run.stop_signal = stop_from_votes(shared + 1);
   if (!std::isfinite(lv))
     fail("non-finite loss (", lv, ") at step ", st.global_step + 1, " (epoch ", st.epoch + 1, ", batch ",
          st.step_in_epoch + 1, " of ", run.steps_per_epoch, "); training stopped. ",
@@ -113,9 +121,10 @@ double train_step(Run& run) {
 int agreed_stop(Run& run) {
   const int sig = std::max(run.stop_signal, g_stop_signal.load());
   if (dist::size() == 1) return sig;
-  double shared[2] = {double(sig == SIGINT), double(sig != 0 && sig != SIGINT)};
-  dist::allreduce_sum(shared, 2, "the stop requests after step " + std::to_string(run.st.global_step));
-  return shared[1] > 0 ? SIGTERM : shared[0] > 0 ? SIGINT : 0;
+  double votes[2];
+  stop_votes(sig, votes);
+  dist::allreduce_sum(votes, 2, "the stop requests after step " + std::to_string(run.st.global_step));
+  return stop_from_votes(votes);
 }
 
 // The rest of the current epoch's steps. False when the run was asked to stop before the epoch's end.
