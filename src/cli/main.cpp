@@ -40,9 +40,11 @@ void usage(std::ostream& os) {
 // when there are several (no rank is left waiting for the one that failed).
 int failed(const std::string& cmd, const std::string& message, int code, bool show_help = false) {
   const bool ranks = dist::size() > 1;
-  std::cerr << "tapevit " << cmd << (ranks ? " " + dist::where() : std::string()) << ": " << message << "\n";
-  if (show_help) std::cerr << "see 'tapevit " << cmd << " --help'\n";
-  std::cerr << std::flush;
+  // one write: stderr is unbuffered, and a launcher interleaves the pieces of several writes with its own output
+  // (mpirun's MPI_Abort banner split "tapevit" from the rest of the line)
+  std::string text = "tapevit " + cmd + (ranks ? " " + dist::where() : std::string()) + ": " + message + "\n";
+  if (show_help) text += "see 'tapevit " + cmd + " --help'\n";
+  std::cerr << text << std::flush;
   if (ranks) dist::abort(code);
   dist::finalize();
   return code;
