@@ -7,6 +7,7 @@
 // a[k] * b[k][j] + a[k + 1] * b[k + 1][j], so both packed operands hold K in pairs (a zero pads an odd K):
 //   B micro-panel (NR = 32 columns): Bp[(kp * NR + j) * 2 + h] = op(B)(2 kp + h, j)  -> two zmm per pair of k
 //   A micro-panel (MR = 12 rows):    Ap[(kp * MR + i) * 2 + h] = op(A)(i, 2 kp + h)  -> one 32-bit broadcast per row
+//   (a row-major A is only rounded, row by row, Ap[(i * pairs + kp) * 2 + h]: a pair is already one word there)
 // The 12 x 32 tile of C lives in 24 zmm registers, as in sgemm_avx512.cpp, with one vdpbf16ps (64 flops) where
 // that kernel has one FMA (32 flops). Threads and blocking are that file's: B is packed per K slice by the team,
 // each thread takes (MC-row block, chunk of B panels) items and packs its A rows.
@@ -79,11 +80,37 @@ void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_
   }
 }
 
+// Row-major A needs no transposition: a pair (A(i, 2 kp), A(i, 2 kp + 1)) is already one 32-bit word of row i
+// rounded to bfloat16 in order, so its rows are rounded in place, Ap[i * pairs + kp] (rows past mr: zeros), and the
+// kernel broadcasts from the rows (RowsA). This replaced a transposing scatter into the k-major micro-panel
+// (vit-fmnist's products: see experiments/2026-11-30_amp).
+void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t kc) {
+  const int64_t pairs = (kc + 1) / 2;
+  auto* words = reinterpret_cast<uint32_t*>(Ap);
+  for (int64_t i = 0; i < MR; ++i) {
+    uint32_t* dst = words + i * pairs;
+    if (i >= mr) {
+      std::memset(dst, 0, size_t(pairs) * 4);
+      continue;
+    }
+    const float* row = A + i * lda;
+    for (int64_t k = 0; k < kc; k += 32) {
+      const int64_t left = kc - k;
+      const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+      const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
+      const __m512i v = __m512i(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + k + 16), _mm512_maskz_loadu_ps(m0, row + k)));
+      const int64_t np = std::min<int64_t>(16, (left + 1) / 2);
+      _mm512_mask_storeu_epi32(dst + k / 2, __mmask16((1u << np) - 1), v);
+    }
+  }
+}
+
+// ta: op(A) rows are A's columns, packed k-major (Ap[(kp * MR + i) * 2 + h]); else rounded rows (pack_a_rows).
 void pack_a(uint16_t* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc) {
   if (ta)
     pack_contiguous<MR>(Ap, A + p0 * lda + i0, lda, mr, kc);
   else
-    pack_strided<MR>(Ap, A + i0 * lda + p0, lda, mr, kc);
+    pack_a_rows(Ap, A + i0 * lda + p0, lda, mr, kc);
 }
 
 void pack_b(uint16_t* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
@@ -94,6 +121,8 @@ void pack_b(uint16_t* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int6
 }
 
 // C tile (mr <= 12 rows, nr <= 32 columns) = alpha * Ap Bp + beta * C + bias (beta == 0: C is not read).
+// RowsA: Ap holds 12 rounded rows of `pairs` words each (pack_a_rows), else a k-major micro-panel.
+template <bool RowsA>
 void kernel(int64_t pairs, const uint16_t* __restrict Ap, const uint16_t* __restrict Bp, float* C, int64_t ldc,
             float alpha, float beta, const float* bias, int64_t mr, int64_t nr) {
   __m512 c[MR][2];
@@ -104,7 +133,7 @@ void kernel(int64_t pairs, const uint16_t* __restrict Ap, const uint16_t* __rest
     const __m512bh b0 = __m512bh(_mm512_load_si512(Bp + kp * NR * 2)), b1 = __m512bh(_mm512_load_si512(Bp + kp * NR * 2 + 32));
 #pragma GCC unroll 12
     for (int i = 0; i < MR; ++i) {
-      const __m512bh ai = __m512bh(_mm512_set1_epi32(a[kp * MR + i]));
+      const __m512bh ai = __m512bh(_mm512_set1_epi32(RowsA ? a[i * pairs + kp] : a[kp * MR + i]));
       c[i][0] = _mm512_dpbf16_ps(c[i][0], ai, b0);
       c[i][1] = _mm512_dpbf16_ps(c[i][1], ai, b1);
     }
@@ -142,8 +171,8 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
         for (int64_t jp = jc * per_chunk; jp < std::min(npanels, (jc + 1) * per_chunk); ++jp) {
           const int64_t j0 = jp * NR, nr = std::min(NR, N - j0);
           for (int64_t ir = 0; ir < mc; ir += MR)
-            kernel(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0, ldc, alpha, b_eff,
-                   bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);
+            (ta ? kernel<false> : kernel<true>)(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0,
+                                                ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);
         }
       }
     }
