@@ -24,7 +24,7 @@ struct TrainConfig {
   // [model]
   // The built-in defaults are the default run's (configs/fmnist.ini, scripts/train.sh): `tapevit train` alone
   // trains it.
-  std::string model = "vit_fmnist_tiny";  // preset; architecture keys override it
+  std::string model = "vit_fmnist_tiny_avg";  // preset; architecture keys override it
   VitConfig vit;
   std::string init;         // weights to start from: a timm model.safetensors or a tapevit .h5 ("" = random init)
   bool init_strict = true;  // false: load what fits, report the rest (see load_pretrained)
@@ -51,7 +51,7 @@ struct TrainConfig {
   double val_fraction = 0;
   int64_t val_per_class = -1;    // evaluate on the first N of each class (0 = all; -1 = 100 with train_per_class, else all)
   // [train]
-  int64_t epochs = 13, batch_size = 64, validation_batch_size = 0;  // 0 = batch_size
+  int64_t epochs = 17, batch_size = 64, validation_batch_size = 0;  // 0 = batch_size
   uint64_t seed = 42;
   int64_t threads = 0;           // 0 = all cores
   // timm's --amp --amp-dtype bfloat16: every matrix product (forward and backward) on bfloat16 operands with float32
