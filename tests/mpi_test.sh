@@ -55,6 +55,11 @@ INI
 EXACT=(--config reg.ini --batch_size 16 --epochs 2 --log_interval 1)
 expect 0 'batch 16 = 2 ranks x 8' -- "${MPI[@]}" -np 2 "$TV" train "${EXACT[@]}" --output exact_np2
 expect 0 'batch 16 = 2 micro-batches x 8 \(grad_accum_steps\)' -- "$TV" train "${EXACT[@]}" --grad_accum_steps 2 --output exact_accum
+# OpenMPI gives each rank a pseudo-terminal for stdout even when mpirun's own output is a pipe or a file: the
+# progress must still be log lines, not a redrawn terminal line
+out=$(timeout 300 "${MPI[@]}" -np 2 "$TV" train "${EXACT[@]}" --output lines_np2 2>&1)
+grep -q $'\r' <<<"$out" && fail "2 ranks: the progress was a redrawn terminal line, not log lines"
+grep -qE 'epoch 2/2 step +4/4' <<<"$out" || fail "2 ranks: no progress line per log_interval step: $out"
 echo "exact: 2 ranks against one process with grad_accum_steps 2"
 compare exact_np2/last.h5 exact_accum/last.h5 || fail "2 ranks are not bitwise one process with grad_accum_steps 2"
 expect 0 'batch 16 = 2 ranks x 2 micro-batches x 4' -- "${MPI[@]}" -np 2 "$TV" train "${EXACT[@]}" --grad_accum_steps 2 --output exact_np2_accum2

@@ -118,7 +118,9 @@ int cmd_train(const std::vector<std::string>& args) {
   }
   opts.force = vm["force"].as<bool>();
   opts.out = root ? &std::cout : nullptr;  // one progress report: rank 0's
-  opts.tty = isatty(STDOUT_FILENO);
+  // Under a launcher of several ranks stdout is mpirun's pseudo-terminal wherever mpirun's own output goes (a file,
+  // a pipe): progress lines every log_interval steps, not a redrawn line written into a log file
+  opts.tty = isatty(STDOUT_FILENO) && dist::size() == 1;
   opts.columns = opts.tty ? terminal_columns() : 0;
   opts.command_line = command_line("train", args);
   // SIGINT / SIGTERM (Ctrl-C, Slurm, cloud preemption): finish the step, write last.h5, say how to resume; a second
