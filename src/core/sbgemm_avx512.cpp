@@ -57,6 +57,14 @@ void pack_contiguous(uint16_t* dst, const float* src, int64_t ld, int64_t n, int
   }
 }
 
+// Up to 32 values of a row (left of them valid) rounded into 16 words of pairs, in order: word p holds values 2p
+// (low half) and 2p + 1; a zero pads an odd count's last pair.
+inline __m512i row_pairs(const float* x, int64_t left) {
+  const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+  const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
+  return __m512i(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x)));
+}
+
 template <int64_t W>
 void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
   const int64_t pairs = (kc + 1) / 2;
@@ -70,11 +78,8 @@ void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_
     }
     const float* row = src + i * ld;
     for (int64_t k = 0; k < kc; k += 32) {  // 32 values of the row = 16 pairs, scattered to 16 pair rows
-      const int64_t left = kc - k;
-      const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-      const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
-      const __m512i v = __m512i(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + k + 16), _mm512_maskz_loadu_ps(m0, row + k)));
-      const int64_t np = std::min<int64_t>(16, (left + 1) / 2);
+      const int64_t left = kc - k, np = std::min<int64_t>(16, (left + 1) / 2);
+      const __m512i v = row_pairs(row + k, left);
       _mm512_mask_i32scatter_epi32(words + (k / 2) * W + i, __mmask16((1u << np) - 1), stride, v, 4);
     }
   }
@@ -95,11 +100,8 @@ void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t 
     }
     const float* row = A + i * lda;
     for (int64_t k = 0; k < kc; k += 32) {
-      const int64_t left = kc - k;
-      const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-      const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
-      const __m512i v = __m512i(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + k + 16), _mm512_maskz_loadu_ps(m0, row + k)));
-      const int64_t np = std::min<int64_t>(16, (left + 1) / 2);
+      const int64_t left = kc - k, np = std::min<int64_t>(16, (left + 1) / 2);
+      const __m512i v = row_pairs(row + k, left);
       _mm512_mask_storeu_epi32(dst + k / 2, __mmask16((1u << np) - 1), v);
     }
   }

@@ -19,8 +19,6 @@
 #include <sstream>
 #include <filesystem>
 
-#include <zlib.h>
-
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/pretrained.h"
 #include "tapevit/io/vit_json.h"
