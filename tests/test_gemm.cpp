@@ -107,6 +107,44 @@ TEST_CASE("gemm<float>: large products (the AVX-512 path where built for it) mat
   check_cases(cases, false, 2e-5);
 }
 
+// Each thread owns a rectangle of C over the whole of K, so every element is summed in the same order whatever the
+// team: 1, 2 or 3 threads (a prime team, whose grid is 3 x 1 or 1 x 3) give the same bits, in float32 and bfloat16.
+TEST_CASE("gemm<float>: the result does not depend on the number of threads") {
+  const Case cases[] = {
+      {false, true, 803, 197, 300, 1.f, 0.f, true},   // rows split (M > N)
+      {true, false, 75, 600, 1000, 1.f, 1.f, false},  // columns split (N > M), a long K
+      {false, false, 13, 33, 2048, 1.f, 0.f, false},  // two tiles in each direction: fewer threads than asked
+  };
+  for (bool bf16 : {false, true}) {
+    if (bf16 && !bf16_available()) continue;
+    for (const Case& c : cases) {
+      const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+      const std::vector<double> a = random_vector((c.ta ? c.K : c.M) * lda, 5), b = random_vector((c.tb ? c.N : c.K) * ldb, 6),
+                                c0 = random_vector(c.M * c.N, 7), bias = random_vector(c.N, 8);
+      const std::vector<float> A(a.begin(), a.end()), B(b.begin(), b.end()), Bias(bias.begin(), bias.end());
+      std::vector<std::vector<float>> results;
+      for (int threads : {1, 2, 3}) {
+        std::vector<float> C(c0.begin(), c0.end());
+        const int before = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        {
+          Bf16Scope scope(bf16);
+          gemm<float>(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), c.N,
+                      c.bias ? Bias.data() : nullptr);
+        }
+        omp_set_num_threads(before);
+        results.push_back(C);
+      }
+      CAPTURE(bf16);
+      CAPTURE(c.M);
+      CAPTURE(c.N);
+      CHECK(results[0] == results[1]);
+      CHECK(results[0] == results[2]);
+      CHECK(results[0] != std::vector<float>(c0.begin(), c0.end()));
+    }
+  }
+}
+
 TEST_CASE("gemm: a bias row with beta != 0 is an error") {
   float a[4] = {}, c[4] = {}, b[2] = {};
   CHECK_THROWS(gemm<float>(false, false, 2, 2, 2, 1.f, a, 2, a, 2, 1.f, c, 2, b));

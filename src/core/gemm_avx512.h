@@ -1,6 +1,6 @@
 // src/core/gemm_avx512.h: what the AVX-512 GEMM kernels share (sgemm_avx512.cpp: float32 operands;
 // sbgemm_avx512.cpp: bfloat16 operands): the 12 x 32 register tile's sizes and its store, the per-thread packing
-// buffers, and how a product is split into work items. Internal to src/core.
+// buffers, and how a team splits a product. Internal to src/core.
 #pragma once
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -57,23 +57,45 @@ inline void store_tile(const __m512 (&acc)[MR][2], float* C, int64_t ldc, float 
   }
 }
 
-// The work items of an M x N product: an MC-row block times a chunk of per_chunk NR-column panels. Few row blocks
-// (the weight gradients: M = the layer's width, K = all B*N rows) are split by columns too, so every thread gets
-// several items. Each C tile belongs to one item, computed in a fixed order: which thread takes it does not matter.
-struct Plan {
-  int64_t npanels, mblocks, per_chunk, jchunks, items;
-  int threads;  // for the team (1 inside another parallel region)
+// How a team splits an M x N product: statically, each thread owns one rectangle of C (whole MR-row tiles by whole
+// NR-column panels) over the whole of K, and packs what its rectangle needs itself. No thread waits for another
+// inside a product (the team only joins at its end), where a shared packing of B per K slice cost two barriers per
+// slice (25 slices in a weight gradient with K = B*N = 6400). The price is packing twice what two threads both
+// read: the grid (tm x tn threads) is the one that packs least per thread, (M / tm + N / tn) per k, so the long
+// dimension is the one split. Each C tile is computed by one thread over K in a fixed order, so the result does
+// not depend on the thread count.
+struct Part {
+  int64_t i0 = 0, i1 = 0, j0 = 0, j1 = 0;  // rows [i0, i1), columns [j0, j1) of C
 };
-inline Plan plan(int64_t M, int64_t N) {
-  Plan p;
-  p.npanels = (N + NR - 1) / NR;
-  p.mblocks = (M + MC - 1) / MC;
-  const int64_t max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const int64_t want = 4 * max_threads;
-  p.per_chunk = p.mblocks >= want ? p.npanels : std::max<int64_t>(1, p.npanels * p.mblocks / want);
-  p.jchunks = (p.npanels + p.per_chunk - 1) / p.per_chunk;
-  p.items = p.mblocks * p.jchunks;
-  p.threads = int(std::min(max_threads, p.items));
+struct Split {
+  int64_t M = 0, N = 0;
+  int threads = 1, tm = 1, tn = 1;  // the team (1 inside another parallel region or for a small product), its grid
+  Part part(int t) const;           // thread t's rectangle
+};
+inline Split split(int64_t M, int64_t N, int64_t K) {
+  Split s;
+  s.M = M, s.N = N;
+  const int64_t mtiles = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
+  int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // at least one tile per thread and ~2^18 multiply-adds each (less is not worth waking a thread for)
+  threads = std::max<int64_t>(1, std::min({threads, mtiles * npanels, M * N * K >> 18}));
+  double best = 0;
+  for (int64_t tm = 1; tm <= threads; ++tm) {
+    if (threads % tm) continue;
+    const int64_t tn = threads / tm;
+    if (tm > mtiles || tn > npanels) continue;
+    const double cost = double(M) / double(tm) + double(N) / double(tn);
+    if (s.tm * s.tn == 1 || cost < best) s.tm = int(tm), s.tn = int(tn), best = cost;
+  }
+  s.threads = s.tm * s.tn;  // a prime team larger than both tile counts falls back to fewer threads
+  return s;
+}
+inline Part Split::part(int t) const {
+  const int64_t mtiles = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
+  const int64_t ti = t / tn, tj = t % tn;
+  Part p;
+  p.i0 = std::min(M, mtiles * ti / tm * MR), p.i1 = std::min(M, mtiles * (ti + 1) / tm * MR);
+  p.j0 = std::min(N, npanels * tj / tn * NR), p.j1 = std::min(N, npanels * (tj + 1) / tn * NR);
   return p;
 }
 

@@ -9,8 +9,8 @@
 //   A micro-panel (MR = 12 rows):    Ap[(kp * MR + i) * 2 + h] = op(A)(i, 2 kp + h)  -> one 32-bit broadcast per row
 //   (a row-major A is only rounded, row by row, Ap[(i * pairs + kp) * 2 + h]: a pair is already one word there)
 // The 12 x 32 tile of C lives in 24 zmm registers, as in sgemm_avx512.cpp, with one vdpbf16ps (64 flops) where
-// that kernel has one FMA (32 flops). Threads and blocking are that file's: B is packed per K slice by the team,
-// each thread takes (MC-row block, chunk of B panels) items and packs its A rows.
+// that kernel has one FMA (32 flops). Threads and blocking are that file's: each thread owns a rectangle of C over
+// the whole of K, packs its columns of B per K slice and its A rows per MC-row block.
 #include <omp.h>
 
 #include <algorithm>
@@ -149,29 +149,25 @@ bool sbgemm_built() { return true; }
 
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
-  const Plan pl = plan(M, N);
-  const int64_t npanels = pl.npanels, per_chunk = pl.per_chunk, jchunks = pl.jchunks, items = pl.items;
-  const int threads = pl.threads;
+  const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
-  uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
-  const bool big = M * N * K >= (int64_t(1) << 18);
-#pragma omp parallel num_threads(threads) if (threads > 1 && big)
+#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
   {
+    const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
+    const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
+    uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
     uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
       const float b_eff = p0 == 0 ? beta : 1.f;
       const float* bias_eff = p0 == 0 ? bias : nullptr;
-#pragma omp for schedule(static)
       for (int64_t jp = 0; jp < npanels; ++jp)
-        pack_b(Bp + jp * NR * pairs * 2, B, ldb, tb, jp * NR, std::min(NR, N - jp * NR), p0, kc);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) {
-        const int64_t mb = item / jchunks, jc = item % jchunks;
-        const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
+        pack_b(Bp + jp * NR * pairs * 2, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+      for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
+        const int64_t mc = std::min(MC, pt.i1 - i0);
         for (int64_t ir = 0; ir < mc; ir += MR) pack_a(Ap + ir * pairs * 2, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc);
-        for (int64_t jp = jc * per_chunk; jp < std::min(npanels, (jc + 1) * per_chunk); ++jp) {
-          const int64_t j0 = jp * NR, nr = std::min(NR, N - j0);
+        for (int64_t jp = 0; jp < npanels; ++jp) {
+          const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
           for (int64_t ir = 0; ir < mc; ir += MR)
             (ta ? kernel<false> : kernel<true>)(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0,
                                                 ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);

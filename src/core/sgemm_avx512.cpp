@@ -5,11 +5,12 @@
 // 12 x 32 tile in 24 of the 32 zmm registers: per step of k it loads two vectors of B and broadcasts twelve
 // values of A for 24 FMAs, so the FMA units, not the loads, set the pace.
 //
-// Row-major C (M, N) = alpha op(A) op(B) + beta C. Blocking (BLIS order): for each kc-slice of K, B is packed
-// once into NR-column micro-panels (kc x 32, shared by the threads: ~32 KB, stays in L1 while a thread runs
-// down its rows); each thread takes MC-row blocks of A (L2) and runs the kernel over (micro-panel of B) x
-// (12 rows of A). A transposed op(A) is packed into 12-row micro-panels first; a row-major one is read in
-// place. Threads take (row block, chunk of B panels) items; B packing is split by panels.
+// Row-major C (M, N) = alpha op(A) op(B) + beta C. Threads: each owns a rectangle of C over the whole of K
+// (gemm_avx512.h's split), so no thread waits for another inside a product. Blocking (BLIS order) within it: for
+// each kc-slice of K, the thread packs its columns of B into NR-column micro-panels (kc x 32: ~32 KB, stays in L1
+// while the thread runs down its rows), then takes its rows in MC-row blocks of A (L2) and runs the kernel over
+// (micro-panel of B) x (12 rows of A). A transposed op(A) is packed into 12-row micro-panels first; a row-major
+// one is read in place.
 // Edges: packing pads with zeros, the kernel stores only the valid rows and masked columns.
 #include <omp.h>
 
@@ -102,30 +103,26 @@ void kernel(int64_t kc, const float* __restrict A, int64_t lda, const float* __r
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
   if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
-  const Plan pl = plan(M, N);
-  const int64_t npanels = pl.npanels, per_chunk = pl.per_chunk, jchunks = pl.jchunks, items = pl.items;
-  const int threads = pl.threads;
+  const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC);
-  float* Bp = scratch<float, 0>(npanels * NR * kc_max);  // the caller's buffer, shared by the team
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
   {
+    const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
+    const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
+    float* Bp = scratch<float, 0>(npanels * NR * kc_max);
     float* Ap = scratch<float, 1>(MC * kc_max);
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0);
       const float b_eff = p0 == 0 ? beta : 1.f;
       const float* bias_eff = p0 == 0 ? bias : nullptr;  // added once, with the first slice of K
-#pragma omp for schedule(static)
       for (int64_t jp = 0; jp < npanels; ++jp)
-        pack_b(Bp + jp * NR * kc, B, ldb, tb, jp * NR, std::min(NR, N - jp * NR), p0, kc);
-      // Each C tile is computed by one item in a fixed order, so which thread takes it does not matter.
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t item = 0; item < items; ++item) {
-        const int64_t mb = item / jchunks, jc = item % jchunks;
-        const int64_t i0 = mb * MC, mc = std::min(MC, M - i0);
+        pack_b(Bp + jp * NR * kc, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+      for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
+        const int64_t mc = std::min(MC, pt.i1 - i0);
         for (int64_t ir = 0; ir < mc; ir += MR)  // row-major A: only a ragged last micro-panel is packed
           if (ta || mc - ir < MR) pack_a(Ap + ir * kc, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc);
-        for (int64_t jp = jc * per_chunk; jp < std::min(npanels, (jc + 1) * per_chunk); ++jp) {
-          const int64_t j0 = jp * NR, nr = std::min(NR, N - j0);
+        for (int64_t jp = 0; jp < npanels; ++jp) {
+          const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
           const float* bp = Bp + jp * NR * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t mr = std::min(MR, mc - ir);
