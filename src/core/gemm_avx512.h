@@ -68,14 +68,14 @@ struct Part {
   int64_t i0 = 0, i1 = 0, j0 = 0, j1 = 0;  // rows [i0, i1), columns [j0, j1) of C
 };
 struct Split {
-  int64_t M = 0, N = 0;
+  int64_t M = 0, N = 0, mtiles = 0, npanels = 0;  // C, and its MR-row tiles and NR-column panels
   int threads = 1, tm = 1, tn = 1;  // the team (1 inside another parallel region or for a small product), its grid
   Part part(int t) const;           // thread t's rectangle
 };
 inline Split split(int64_t M, int64_t N, int64_t K) {
   Split s;
-  s.M = M, s.N = N;
-  const int64_t mtiles = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
+  s.M = M, s.N = N, s.mtiles = (M + MR - 1) / MR, s.npanels = (N + NR - 1) / NR;
+  const int64_t mtiles = s.mtiles, npanels = s.npanels;
   int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   // at least one tile per thread and ~2^18 multiply-adds each (less is not worth waking a thread for)
   threads = std::max<int64_t>(1, std::min({threads, mtiles * npanels, M * N * K >> 18}));
@@ -91,7 +91,6 @@ inline Split split(int64_t M, int64_t N, int64_t K) {
   return s;
 }
 inline Part Split::part(int t) const {
-  const int64_t mtiles = (M + MR - 1) / MR, npanels = (N + NR - 1) / NR;
   const int64_t ti = t / tn, tj = t % tn;
   Part p;
   p.i0 = std::min(M, mtiles * ti / tm * MR), p.i1 = std::min(M, mtiles * (ti + 1) / tm * MR);
