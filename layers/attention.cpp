@@ -6,28 +6,211 @@
 #include <algorithm>
 #include <cmath>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+// GCC 12's unmasked AVX-512 intrinsics (_mm512_max_ps, _mm512_scalef_ps, ...) pass _mm512_undefined_ps() as the
+// merge source and then warn that it may be uninitialised (a false positive): silenced for this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 #include "tapevit/layers/dropout.h"
 #include "tapevit/gemm.h"
 
 namespace tapevit {
 
 namespace {
+
+// One head's pieces, on the calling thread (the callers run one (batch, head) per OpenMP iteration). Generic
+// versions for double (the gradient checks) and for builds without AVX-512; float versions with AVX-512 below.
+
+// C (M, Nc) = alpha * A B + beta * C: A(i, k) at A[i * ars + k * acs] (rows or columns of a stored matrix), B row k
+// at B + k * ldb, contiguous. Every product of the head has this form once K and V are transposed (kt, vt below).
 template <class T>
-void softmax_rows(T* p, int64_t rows, int64_t n) {
-  for (int64_t i = 0; i < rows; ++i) {
-    T* r = p + i * n;
-    T mx = r[0];
-    for (int64_t j = 1; j < n; ++j) mx = std::max(mx, r[j]);
-    T sum = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      r[j] = std::exp(r[j] - mx);
-      sum += r[j];
+void head_product(int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t ars, int64_t acs, const T* B,
+                  int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (acs == 1)
+    gemm<T>(false, false, M, Nc, K, alpha, A, ars, B, ldb, beta, C, ldc);
+  else
+    gemm<T>(true, false, M, Nc, K, alpha, A, acs, B, ldb, beta, C, ldc);
+}
+
+// p (n) = softmax(p)
+template <class T>
+void softmax_row(T* p, int64_t n) {
+  T mx = p[0];
+  for (int64_t j = 1; j < n; ++j) mx = std::max(mx, p[j]);
+  T sum = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    p[j] = std::exp(p[j] - mx);
+    sum += p[j];
+  }
+  const T inv = T(1) / sum;
+  for (int64_t j = 0; j < n; ++j) p[j] *= inv;
+}
+
+// g (n) = p * (g - sum_j g p): softmax backward, g the gradient of the probabilities in, of the scores out
+template <class T>
+void softmax_backward_row(T* g, const T* p, int64_t n) {
+  T dot = 0;
+  for (int64_t j = 0; j < n; ++j) dot += g[j] * p[j];
+  for (int64_t j = 0; j < n; ++j) g[j] = p[j] * (g[j] - dot);
+}
+
+#if defined(__AVX512F__)
+// Float, AVX-512. Eigen's blocked GEMM spent as long packing these 50 x 50 x 64 products as multiplying them
+// (vit-fmnist: ~30% of the FMA peak); the tiles below multiply straight from the strided q, k, v rows.
+
+// Rows [0, R) x columns [0, 16 V) of C (the last vector masked by `last`) over all of K: R x V accumulators, and per k
+// V loads of B and R broadcasts of A.
+template <int R, int V>
+void head_tile(int64_t K, float alpha, const float* A, int64_t ars, int64_t acs, const float* B, int64_t ldb,
+               float beta, float* C, int64_t ldc, __mmask16 last) {
+  __m512 acc[R][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const float* b = B + k * ldb;
+    __m512 bv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v)
+      bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * ars + k * acs]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
     }
-    const T inv = T(1) / sum;
-    for (int64_t j = 0; j < n; ++j) r[j] *= inv;
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      const __mmask16 m = v == V - 1 ? last : __mmask16(0xFFFF);
+      float* c = C + r * ldc + 16 * v;
+      __m512 x = _mm512_mul_ps(va, acc[r][v]);
+      if (beta != 0.f) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), x);
+      _mm512_mask_storeu_ps(c, m, x);
+    }
+}
+
+template <int R>
+void head_rows(int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs, const float* B,
+               int64_t ldb, float beta, float* C, int64_t ldc) {
+  for (int64_t j0 = 0; j0 < Nc; j0 += 64) {  // 64 columns (4 vectors) at a time, the last block masked
+    const int64_t w = std::min<int64_t>(64, Nc - j0), nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
+    const __mmask16 last = __mmask16((1u << tail) - 1);
+    switch (nv) {
+      case 4: head_tile<R, 4>(K, alpha, A, ars, acs, B + j0, ldb, beta, C + j0, ldc, last); break;
+      case 3: head_tile<R, 3>(K, alpha, A, ars, acs, B + j0, ldb, beta, C + j0, ldc, last); break;
+      case 2: head_tile<R, 2>(K, alpha, A, ars, acs, B + j0, ldb, beta, C + j0, ldc, last); break;
+      default: head_tile<R, 1>(K, alpha, A, ars, acs, B + j0, ldb, beta, C + j0, ldc, last); break;
+    }
   }
 }
+
+template <>
+void head_product<float>(int64_t M, int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  int64_t i = 0;
+  for (; i + 6 <= M; i += 6) head_rows<6>(Nc, K, alpha, A + i * ars, ars, acs, B, ldb, beta, C + i * ldc, ldc);
+  const float* a = A + i * ars;
+  float* c = C + i * ldc;
+  switch (M - i) {
+    case 5: head_rows<5>(Nc, K, alpha, a, ars, acs, B, ldb, beta, c, ldc); break;
+    case 4: head_rows<4>(Nc, K, alpha, a, ars, acs, B, ldb, beta, c, ldc); break;
+    case 3: head_rows<3>(Nc, K, alpha, a, ars, acs, B, ldb, beta, c, ldc); break;
+    case 2: head_rows<2>(Nc, K, alpha, a, ars, acs, B, ldb, beta, c, ldc); break;
+    case 1: head_rows<1>(Nc, K, alpha, a, ars, acs, B, ldb, beta, c, ldc); break;
+    default: break;
+  }
+}
+
+// e^x for x <= 88: e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its Taylor series to r^7
+// (truncation below 6e-9 relative, under float rounding); 2^n applied by vscalefps, which underflows to 0 below
+// x ~ -104 instead of wrapping the exponent.
+inline __m512 exp_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  // ln 2 in two parts (Cody and Waite)
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// Horizontal max and sum (GCC 12's _mm512_reduce_* warn about an uninitialised temporary).
+inline float hmax(__m512 x) {
+  alignas(64) float t[16];
+  _mm512_store_ps(t, x);
+  float m = t[0];
+  for (int i = 1; i < 16; ++i) m = std::max(m, t[i]);
+  return m;
+}
+inline float hsum(__m512 x) {
+  alignas(64) float t[16];
+  _mm512_store_ps(t, x);
+  float s = 0;
+  for (int i = 0; i < 16; ++i) s += t[i];
+  return s;
+}
+
+inline __mmask16 lanes(int64_t n, int64_t j) { return n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1); }
+
+template <>
+void softmax_row<float>(float* p, int64_t n) {
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < n; j += 16) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, lanes(n, j), p + j));
+  const __m512 m = _mm512_set1_ps(hmax(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = lanes(n, j);
+    const __m512 e = _mm512_maskz_mov_ps(k, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, p + j), m)));
+    _mm512_mask_storeu_ps(p + j, k, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.f / hsum(sum));
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = lanes(n, j);
+    _mm512_mask_storeu_ps(p + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j), inv));
+  }
+}
+
+template <>
+void softmax_backward_row<float>(float* g, const float* p, int64_t n) {
+  __m512 dot = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = lanes(n, j);
+    dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, p + j), dot);
+  }
+  const __m512 d = _mm512_set1_ps(hsum(dot));
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 k = lanes(n, j);
+    _mm512_mask_storeu_ps(g + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + j),
+                                                  _mm512_sub_ps(_mm512_maskz_loadu_ps(k, g + j), d)));
+  }
+}
+#endif
+
+// dst (D, N) = src (N, D) transposed, src rows of stride ld
+template <class T>
+void transpose(T* dst, const T* src, int64_t ld, int64_t N, int64_t D) {
+  for (int64_t j = 0; j < N; ++j)
+    for (int64_t d = 0; d < D; ++d) dst[d * N + j] = src[j * ld + d];
+}
 }  // namespace
+
+int64_t attention_scratch(int64_t N, int64_t D) { return 2 * N * N + N * D; }
 
 template <class T>
 void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int64_t H, int64_t D, double attn_drop,
@@ -38,20 +221,22 @@ void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;
-    T* s0 = scratch + int64_t(omp_get_thread_num()) * 2 * NN;
+    T* s0 = scratch + int64_t(omp_get_thread_num()) * attention_scratch(N, D);
+    T* kt = s0 + 2 * NN;
     const T* q = qkv + b * N * C3 + h * D;  // rows of stride 3C: (B, N, 3, H, D) split
     const T* k = q + C;
     const T* v = q + 2 * C;
     T* P = probs ? probs + bh * NN : s0;
-    gemm<T>(false, true, N, N, D, scale, q, C3, k, C3, 0, P, N);  // S = q k^T * D^-0.5
-    softmax_rows(P, N, N);
+    transpose(kt, k, C3, N, D);
+    head_product<T>(N, N, D, scale, q, C3, 1, kt, N, 0, P, N);  // S = q k^T * D^-0.5
+    for (int64_t i = 0; i < N; ++i) softmax_row(P + i * N, N);
     const T* Pd = P;
     if (attn_drop > 0) {  // dropout on the probabilities, mask keyed by (b, h, i, j)
       T* s1 = s0 + NN;
       for (int64_t i = 0; i < NN; ++i) s1[i] = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop) ? P[i] * inv_keep : T(0);
       Pd = s1;
     }
-    gemm<T>(false, false, N, D, N, 1, Pd, N, v, C3, 0, out + b * N * C + h * D, C);  // o = attn v, heads concatenated
+    head_product<T>(N, D, N, 1, Pd, N, 1, v, C3, 0, out + b * N * C + h * D, C);  // o = attn v, heads concatenated
   }
 }
 
@@ -65,7 +250,8 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, in
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;
-    T* dP = scratch + int64_t(omp_get_thread_num()) * 2 * NN;
+    T* dP = scratch + int64_t(omp_get_thread_num()) * attention_scratch(N, D);
+    T* vt = dP + 2 * NN;
     const T* q = qkv + b * N * C3 + h * D;
     const T* k = q + C;
     const T* v = q + 2 * C;
@@ -74,27 +260,22 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, in
     T* dv = dq + 2 * C;
     const T* dO = dout + b * N * C + h * D;
     const T* P = probs + bh * NN;
-    gemm<T>(false, true, N, N, D, 1, dO, C, v, C3, 0, dP, N);  // d(attn after dropout) = dO v^T
+    transpose(vt, v, C3, N, D);
+    head_product<T>(N, N, D, 1, dO, C, 1, vt, N, 0, dP, N);  // d(attn after dropout) = dO v^T
+    const T* Pd = P;
     if (attn_drop > 0) {
-      T* Pd = dP + NN;
+      T* s1 = dP + NN;
       for (int64_t i = 0; i < NN; ++i) {
         const bool kept = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop);
-        Pd[i] = kept ? P[i] * inv_keep : T(0);
+        s1[i] = kept ? P[i] * inv_keep : T(0);
         dP[i] = kept ? dP[i] * inv_keep : T(0);
       }
-      gemm<T>(true, false, N, D, N, 1, Pd, N, dO, C, beta, dv, C3);  // dv += attn_dropped^T dO
-    } else {
-      gemm<T>(true, false, N, D, N, 1, P, N, dO, C, beta, dv, C3);  // dv += attn^T dO
+      Pd = s1;
     }
-    for (int64_t i = 0; i < N; ++i) {  // softmax backward: dS = P * (dP - sum_j dP P)
-      const T* pr = P + i * N;
-      T* gr = dP + i * N;
-      T dot = 0;
-      for (int64_t j = 0; j < N; ++j) dot += gr[j] * pr[j];
-      for (int64_t j = 0; j < N; ++j) gr[j] = pr[j] * (gr[j] - dot);
-    }
-    gemm<T>(false, false, N, D, N, scale, dP, N, k, C3, beta, dq, C3);  // dq += dS k * scale
-    gemm<T>(true, false, N, D, N, scale, dP, N, q, C3, beta, dk, C3);   // dk += dS^T q * scale
+    head_product<T>(N, D, N, 1, Pd, 1, N, dO, C, beta, dv, C3);  // dv += attn^T dO (attn after dropout)
+    for (int64_t i = 0; i < N; ++i) softmax_backward_row(dP + i * N, P + i * N, N);  // dP -> dS
+    head_product<T>(N, D, N, scale, dP, N, 1, k, C3, beta, dq, C3);  // dq += dS k * scale
+    head_product<T>(N, D, N, scale, dP, 1, N, q, C3, beta, dk, C3);  // dk += dS^T q * scale
   }
 }
 
@@ -109,7 +290,7 @@ Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const
   const uint64_t first = uint64_t(t.row0) * uint64_t(H * N * N);
   Var<T> out = t.tensor({B, N, C}, t.needs_grad(qkv));
   T* probs = out->requires_grad ? t.scratch(B * H * N * N) : nullptr;
-  const int64_t scratch_n = int64_t(omp_get_max_threads()) * 2 * N * N;
+  const int64_t scratch_n = int64_t(omp_get_max_threads()) * attention_scratch(N, D);
   T* scratch = t.temp(scratch_n);
   attention_forward(out->data, probs, qkv->data, B, N, H, D, p, key, scratch, first);
   t.release(scratch, scratch_n);

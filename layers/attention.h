@@ -11,14 +11,19 @@
 
 namespace tapevit {
 
-// The core on a fused qkv buffer (B, N, 3C), parallel over (batch, head). out: (B, N, C).
+// Scratch values per OpenMP thread that attention_forward and attention_backward need.
+int64_t attention_scratch(int64_t N, int64_t D);
+
+// The core on a fused qkv buffer (B, N, 3C), parallel over (batch, head). out: (B, N, C). Each head's six products
+// are C = A B with B's rows contiguous (k and v transposed once per head); float with AVX-512 runs them in register
+// tiles straight from the strided qkv rows, with a vectorised softmax; double (the gradient checks) uses gemm().
 // probs (B, H, N, N): softmax probabilities kept for backward (null in inference). attn_drop > 0 draws the
 // mask from `key`: element (b, h, i, j) is draw first + ((b H + h) N + i) N + j (first: the slice's place in its
-// whole batch, Tape::row0 H N N). scratch: 2 * N * N per OpenMP thread.
+// whole batch, Tape::row0 H N N). scratch: attention_scratch(N, D) per OpenMP thread.
 template <class T>
 void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int64_t H, int64_t D, double attn_drop,
                        uint64_t key, T* scratch, uint64_t first = 0);
-// dqkv (B, N, 3C) accumulates, or is assigned when `assign`; scratch: 2 * N * N per thread.
+// dqkv (B, N, 3C) accumulates, or is assigned when `assign`; scratch: attention_scratch(N, D) per thread.
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, int64_t B, int64_t N, int64_t H,
                         int64_t D, double attn_drop, uint64_t key, T* scratch, bool assign = false, uint64_t first = 0);

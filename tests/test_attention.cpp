@@ -2,6 +2,12 @@
 #include "gradcheck.h"
 #include "tapevit/layers/attention.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
 using namespace tapevit;
 using namespace tapevit::test;
 
@@ -51,4 +57,46 @@ TEST_CASE("MultiHeadSelfAttention: dim not divisible by heads is an error") {
   Params<float> p;
   CHECK_THROWS_WITH_AS(MultiHeadSelfAttention<float>(p, "blocks.0.attn", 10, 3, true),
                        "Attention 'blocks.0.attn': dim 10 is not divisible by num_heads 3", Error);
+}
+
+TEST_CASE("Attention core: float (AVX-512 head kernels when built with them) matches double") {
+  // Shapes that take every edge of the float path: one token, rows not a multiple of 6, columns not a multiple of
+  // 16 (N 7, 70; D 24), more than one 64-column block (N 70), vit-fmnist's and vit_tiny's heads (N 50, 197; D 64).
+  struct Case { int64_t B, N, H, D; double drop; };
+  for (const Case c : {Case{1, 1, 2, 16, 0}, Case{2, 7, 3, 24, 0}, Case{2, 50, 3, 64, 0}, Case{1, 70, 2, 32, 0.1},
+                       Case{1, 197, 1, 64, 0}}) {
+    CAPTURE(c.N);
+    CAPTURE(c.D);
+    const int64_t C = c.H * c.D, nqkv = c.B * c.N * 3 * C, nout = c.B * c.N * C;
+    // scores up to ~+-40: softmax rows from flat to one-hot, exp far into its negative range
+    std::vector<double> qkv = random_vector(size_t(nqkv), 91, 2.5), dout = random_vector(size_t(nout), 92, 1.0);
+    std::vector<double> acc0 = random_vector(size_t(nqkv), 93, 1.0);
+    auto run = [&](auto zero) {
+      using T = decltype(zero);
+      std::vector<T> x(qkv.begin(), qkv.end()), g(dout.begin(), dout.end()), out(static_cast<size_t>(nout), T(0));
+      std::vector<T> probs(size_t(c.B * c.H * c.N * c.N));
+      std::vector<T> scratch(size_t(omp_get_max_threads() * attention_scratch(c.N, c.D)));
+      std::vector<T> assigned(size_t(nqkv), T(7)), accumulated(acc0.begin(), acc0.end());
+      attention_forward<T>(out.data(), probs.data(), x.data(), c.B, c.N, c.H, c.D, c.drop, 5, scratch.data());
+      attention_backward<T>(assigned.data(), g.data(), x.data(), probs.data(), c.B, c.N, c.H, c.D, c.drop, 5,
+                            scratch.data(), true);
+      attention_backward<T>(accumulated.data(), g.data(), x.data(), probs.data(), c.B, c.N, c.H, c.D, c.drop, 5,
+                            scratch.data(), false);
+      std::vector<std::vector<double>> r;
+      for (const auto* v : {&out, &probs, &assigned, &accumulated}) r.emplace_back(v->begin(), v->end());
+      return r;
+    };
+    const auto f = run(0.f), d = run(0.0);
+    const char* names[] = {"out", "probs", "dqkv assigned", "dqkv accumulated"};
+    for (size_t k = 0; k < f.size(); ++k) {
+      double worst = 0, scale = 0;
+      for (size_t i = 0; i < f[k].size(); ++i) {
+        worst = std::max(worst, std::abs(f[k][i] - d[k][i]));
+        scale = std::max(scale, std::abs(d[k][i]));
+      }
+      CAPTURE(names[k]);
+      CHECK(scale > 0);
+      CHECK(worst <= 2e-5 * scale);  // float rounding of sums over <= 197 terms
+    }
+  }
 }

@@ -24,9 +24,10 @@ namespace tapevit {
 // every thread), gemm<float> rounds op(A) and op(B) to bfloat16 (to nearest even, as torch) and accumulates in
 // float32 with AVX512_BF16, as torch.autocast('cpu', dtype=torch.bfloat16) does for matmuls and linears. Inputs and
 // outputs stay float32 in memory: the rounding happens while the operands are packed. Products of fewer than
-// kBf16MinMacs multiply-adds stay float32 (attention's per-head products at a few dozen tokens): packing both
-// operands costs more there than the bfloat16 products save (vit-fmnist's amp step: 332 img/s with them in
-// bfloat16, 376 without; experiments/2026-11-30_amp). gemm<double> is unaffected.
+// kBf16MinMacs multiply-adds stay float32: packing both operands costs more there than the bfloat16 products save
+// (vit-fmnist's amp step with attention's per-head products in bfloat16: 332 img/s, 376 without;
+// experiments/2026-11-30_amp). Attention's per-head products do not come here in AVX-512 builds (float32 head
+// kernels in layers/attention.cpp). gemm<double> is unaffected.
 inline constexpr int64_t kBf16MinMacs = int64_t(1) << 18;
 class Bf16Scope {
  public:
