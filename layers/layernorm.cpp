@@ -6,18 +6,33 @@
 
 namespace tapevit {
 
+namespace {
+// sum over c < n of f(c) in 16 interleaved partial sums (lane l takes every c = l mod 16), added in order at the end.
+// A single running sum is a chain of dependent adds that the compiler may not reorder; lanes vectorise, and the
+// result is the same whatever the thread count.
+template <class T, class F>
+T lane_sum(int64_t n, F f) {
+  T acc[16] = {};
+  int64_t c = 0;
+  for (; c + 16 <= n; c += 16)
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; ++l) acc[l] += f(c + l);
+  for (int l = 0; c + l < n; ++l) acc[l] += f(c + l);
+  T s = 0;
+  for (int l = 0; l < 16; ++l) s += acc[l];
+  return s;
+}
+}  // namespace
+
 template <class T>
 void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t R, int64_t C, T eps) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < R; ++r) {
     const T* xr = x + r * C;
     T* yr = y + r * C;
-    T m = 0;
-    for (int64_t c = 0; c < C; ++c) m += xr[c];
-    m /= T(C);
-    T v = 0;  // two-pass variance: no cancellation for rows with a large mean
-    for (int64_t c = 0; c < C; ++c) v += (xr[c] - m) * (xr[c] - m);
-    v /= T(C);
+    const T m = lane_sum<T>(C, [&](int64_t c) { return xr[c]; }) / T(C);
+    // two-pass variance: no cancellation for rows with a large mean
+    const T v = lane_sum<T>(C, [&](int64_t c) { return (xr[c] - m) * (xr[c] - m); }) / T(C);
     const T s = T(1) / std::sqrt(v + eps);
     for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * s * w[c] + b[c];
     if (mean) mean[r] = m;
@@ -47,14 +62,8 @@ void layernorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w
       const T* xr = x + r * C;
       const T* gr = dy + r * C;
       const T m = mean[r], s = rstd[r];
-      T sum_g = 0, sum_gx = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        const T g = gr[c] * w[c];
-        sum_g += g;
-        sum_gx += g * (xr[c] - m) * s;
-      }
-      sum_g /= T(C);
-      sum_gx /= T(C);
+      const T sum_g = lane_sum<T>(C, [&](int64_t c) { return gr[c] * w[c]; }) / T(C);
+      const T sum_gx = lane_sum<T>(C, [&](int64_t c) { return gr[c] * w[c] * ((xr[c] - m) * s); }) / T(C);
       T* dxr = dx + r * C;
       for (int64_t c = 0; c < C; ++c) {
         const T xhat = (xr[c] - m) * s;

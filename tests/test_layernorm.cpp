@@ -2,6 +2,10 @@
 #include "gradcheck.h"
 #include "tapevit/layers/layernorm.h"
 
+#include <cmath>
+#include <string>
+#include <vector>
+
 using namespace tapevit;
 using namespace tapevit::test;
 
@@ -24,16 +28,36 @@ TEST_CASE("LayerNorm: normalises each row with biased variance and eps 1e-6") {
 }
 
 TEST_CASE("LayerNorm: gradients of input, weight and bias") {
+  for (int64_t C : {9, 37}) {  // 37: two blocks of the 16 interleaved partial sums and a ragged tail
+    Params<double> p;
+    LayerNorm<double> ln(p, "norm1", C);
+    p.allocate();
+    fill_param(ln.weight, 21, 0.5, 1.0);
+    fill_param(ln.bias, 22, 0.5);
+    Leaf x({3, 4, C}, 23, 2.0);
+    for (int64_t i = 0; i < C; ++i) x.data[size_t(i)] += 5.0;  // a row with a large mean
+    auto reps = gradcheck([&](Tape<double>& t) { return ln(t, x.var()); },
+                          {{"x", x.var()}, {"weight", ln.weight, true}, {"bias", ln.bias, true}}, &p);
+    expect_grads_ok("LayerNorm(" + std::to_string(C) + ") x[3,4," + std::to_string(C) + "]", reps);
+  }
+}
+
+TEST_CASE("LayerNorm: a row of 37 values against a sum in long double") {
   Params<double> p;
-  LayerNorm<double> ln(p, "norm1", 9);
+  LayerNorm<double> ln(p, "norm", 37);
   p.allocate();
-  fill_param(ln.weight, 21, 0.5, 1.0);
-  fill_param(ln.bias, 22, 0.5);
-  Leaf x({3, 4, 9}, 23, 2.0);
-  for (int i = 0; i < 9; ++i) x.data[size_t(i)] += 5.0;  // a row with a large mean
-  auto reps = gradcheck([&](Tape<double>& t) { return ln(t, x.var()); },
-                        {{"x", x.var()}, {"weight", ln.weight, true}, {"bias", ln.bias, true}}, &p);
-  expect_grads_ok("LayerNorm(9) x[3,4,9]", reps);
+  p.init(0);
+  std::vector<double> xs(37);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = 100.0 + std::sin(double(i) * 1.7) * 3.0;  // large mean
+  long double m = 0, v = 0;
+  for (double x : xs) m += x;
+  m /= 37;
+  for (double x : xs) v += (x - m) * (x - m);
+  v /= 37;
+  const long double s = 1.0L / std::sqrt(v + 1e-6L);
+  Tape<double> t(1 << 24);
+  Var<double> y = ln(t, t.wrap(xs.data(), {1, 37}));
+  for (size_t i = 0; i < xs.size(); ++i) CHECK(y->data[i] == doctest::Approx(double((xs[i] - m) * s)).epsilon(1e-12));
 }
 
 TEST_CASE("LayerNorm: wrong last dim names the layer") {
