@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #if defined(__AVX512F__)
@@ -213,19 +214,30 @@ void transpose(T* dst, const T* src, int64_t ld, int64_t N, int64_t D) {
 // In 16 x 16 blocks held in registers (the scalar loop above took 60% of attention's own time outside the products):
 // a transpose is, for each bit t of the index, swapping the row bit t with the column bit t, so four stages of
 // two-source permutes (b = 8, 4, 2, 1) each exchange the off-diagonal b x b blocks of every 2b x 2b block.
+// Stage b: row i (bit b clear) takes its columns with bit b clear and, beside them, row i + b's with bit b clear;
+// row i + b takes the rest.
+template <int b>
+inline void transpose_stage(__m512 (&r)[16]) {
+  alignas(64) static const auto idx = [] {
+    std::array<int32_t, 32> v{};
+    for (int c = 0; c < 16; ++c) {
+      v[size_t(c)] = (c & b) ? 16 + (c - b) : c;
+      v[size_t(16 + c)] = (c & b) ? 16 + c : c + b;
+    }
+    return v;
+  }();
+  const __m512i lo = _mm512_load_si512(idx.data()), hi = _mm512_load_si512(idx.data() + 16);
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    if (i & b) continue;
+    const __m512 x = r[i], y = r[i + b];
+    r[i] = _mm512_permutex2var_ps(x, lo, y);
+    r[i + b] = _mm512_permutex2var_ps(x, hi, y);
+  }
+}
+
 template <>
 void transpose<float>(float* dst, const float* src, int64_t ld, int64_t N, int64_t D) {
-  __m512i lo[4], hi[4];  // per stage: row i takes its own columns with bit b clear and row i + b's below them
-  for (int st = 0; st < 4; ++st) {
-    const int b = 8 >> st;
-    alignas(64) int32_t l[16], h[16];
-    for (int c = 0; c < 16; ++c) {
-      l[c] = (c & b) ? 16 + (c - b) : c;
-      h[c] = (c & b) ? 16 + c : c + b;
-    }
-    lo[st] = _mm512_load_si512(l);
-    hi[st] = _mm512_load_si512(h);
-  }
   for (int64_t j0 = 0; j0 < N; j0 += 16) {
     const int64_t nj = std::min<int64_t>(16, N - j0);
     const __mmask16 store_mask = lanes(N, j0);
@@ -233,18 +245,16 @@ void transpose<float>(float* dst, const float* src, int64_t ld, int64_t N, int64
       const int64_t nd = std::min<int64_t>(16, D - d0);
       const __mmask16 load_mask = lanes(D, d0);
       __m512 r[16];
+#pragma GCC unroll 16
       for (int i = 0; i < 16; ++i)
         r[i] = i < nj ? _mm512_maskz_loadu_ps(load_mask, src + (j0 + i) * ld + d0) : _mm512_setzero_ps();
-      for (int st = 0; st < 4; ++st) {
-        const int b = 8 >> st;
-        for (int i = 0; i < 16; ++i) {
-          if (i & b) continue;
-          const __m512 a = r[i], c = r[i + b];
-          r[i] = _mm512_permutex2var_ps(a, lo[st], c);
-          r[i + b] = _mm512_permutex2var_ps(a, hi[st], c);
-        }
-      }
-      for (int64_t i = 0; i < nd; ++i) _mm512_mask_storeu_ps(dst + (d0 + i) * N + j0, store_mask, r[i]);
+      transpose_stage<8>(r);
+      transpose_stage<4>(r);
+      transpose_stage<2>(r);
+      transpose_stage<1>(r);
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i)
+        if (i < nd) _mm512_mask_storeu_ps(dst + (d0 + i) * N + j0, store_mask, r[i]);
     }
   }
 }
