@@ -1,9 +1,14 @@
-// tests/test_tape.cpp: the tape itself: fan-out, accumulation, grad mode, memory reuse, shape checks.
+// tests/test_tape.cpp: the tape itself: fan-out, accumulation, grad mode, memory reuse, shape checks; its arena's huge pages.
 #include <atomic>
+#include <cctype>
+#include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <new>
+#include <string>
 
 #include "gradcheck.h"
+#include "tapevit/arena.h"
 #include "tapevit/layers/linear.h"
 #include "tapevit/layers/loss.h"
 #include "tapevit/layers/residual.h"
@@ -166,4 +171,30 @@ TEST_CASE("Tape: gradient shape is checked where it is accumulated") {
                        Error);
   Var<double> c = t.wrap(d.data(), {2, 3}, false);
   CHECK_THROWS_AS(t.backward(c), Error);
+}
+
+TEST_CASE("Arena: its reservation asks for transparent huge pages (VmFlags hg) where the kernel has them") {
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(thp, modes);
+  if (modes.find("[never]") != std::string::npos || modes.empty()) {
+    MESSAGE("transparent huge pages are off or absent here: nothing to check");
+    return;
+  }
+  Arena a(size_t(64) << 20);
+  // /proc/self/smaps: a header line "start-end perms ..." per mapping, then its fields, VmFlags last
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_arena = false, found = false;
+  const auto base = reinterpret_cast<uintptr_t>(a.base());
+  while (std::getline(smaps, line)) {
+    const size_t dash = line.find('-');
+    if (dash != std::string::npos && dash > 0 && line.find(' ') > dash && std::isxdigit(uint8_t(line[0])))
+      in_arena = std::stoull(line.substr(0, dash), nullptr, 16) == base;
+    else if (in_arena && line.rfind("VmFlags:", 0) == 0) {
+      found = true;
+      CHECK_MESSAGE(line.find(" hg") != std::string::npos, "arena mapping flags: " << line);
+    }
+  }
+  CHECK(found);
 }
