@@ -34,6 +34,17 @@ T* scratch(int64_t n) {
   return b.p;
 }
 
+// Asks for the cache lines of base[offset] and base[offset + n - 1] (n <= 32 floats: all of them when aligned to
+// a line) ahead of their use. The packing loops stream rows that sit ld floats apart, which the hardware prefetchers, trained afresh on
+// every short run of a row, fetch late: this cut the packing's share of the amp step from 17% to 11% (perf;
+// experiments/2026-12-01_speed). The address is computed as an integer: the rows asked for may lie past the
+// operand's end, where a prefetch does not fault but pointer arithmetic would be undefined.
+inline void prefetch_floats(const float* base, int64_t offset, int64_t n) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(base) + uintptr_t(offset) * sizeof(float);
+  _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(a + uintptr_t(n - 1) * sizeof(float)), _MM_HINT_T0);
+}
+
 // C tile (mr <= MR rows, nr <= NR columns) = alpha * acc + beta * C + bias (beta == 0: C is not read; bias: one value
 // per column, or null).
 inline void store_tile(const __m512 (&acc)[MR][2], float* C, int64_t ldc, float alpha, float beta, const float* bias,

@@ -40,6 +40,7 @@ void pack_contiguous(float* dst, const float* src, int64_t ld, int64_t n, int64_
   for (int64_t k = 0; k < kc; ++k)
     for (int64_t c = 0; c < W; c += 16) {
       const int64_t lanes = std::min<int64_t>(16, W - c), valid = std::clamp<int64_t>(n - c, 0, lanes);
+      prefetch_floats(src, (k + 16) * ld + c, lanes);  // the row 16 steps ahead
       _mm512_mask_storeu_ps(dst + k * W + c, __mmask16((1u << lanes) - 1),
                             _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), src + k * ld + c));
     }
