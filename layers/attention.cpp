@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -17,6 +18,10 @@
 
 #include "tapevit/layers/dropout.h"
 #include "tapevit/gemm.h"
+#if defined(__AVX512BF16__) && !defined(TAPEVIT_NO_SGEMM_AVX512)
+#define TAPEVIT_ATTENTION_BF16 1
+#include "../src/core/gemm_avx512.h"  // bfloat16 pairs and per-thread buffers, shared with the GEMM
+#endif
 
 namespace tapevit {
 
@@ -62,27 +67,46 @@ void softmax_backward_row(T* g, const T* p, int64_t n) {
 // Float, AVX-512. Eigen's blocked GEMM spent as long packing these 50 x 50 x 64 products as multiplying them
 // (vit-fmnist: ~30% of the FMA peak); the tiles below multiply straight from the strided q, k, v rows.
 
+// The first min(16, n - j) lanes (n > j).
+inline __mmask16 lanes(int64_t n, int64_t j) { return n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1); }
+
 // Rows [0, R) x columns [0, 16 V) of C (the last vector masked by `last`) over all of K: R x V accumulators, and per k
-// V loads of B and R broadcasts of A.
-template <int R, int V>
-void head_tile(int64_t K, float alpha, const float* A, int64_t ars, int64_t acs, const float* B, int64_t ldb,
-               float beta, float* C, int64_t ldc, __mmask16 last) {
+// V loads of B and R broadcasts of A. E = float: float32 operands, one FMA per (row, vector) and k. E = uint32_t
+// (amp): both operands are bfloat16 pairs along K (K counts pairs), one vdpbf16ps per (row, vector) and pair.
+template <int R, int V, class E>
+void head_tile(int64_t K, float alpha, const E* A, int64_t ars, int64_t acs, const E* B, int64_t ldb, float beta,
+               float* C, int64_t ldc, __mmask16 last) {
+  constexpr bool kPairs = std::is_same_v<E, uint32_t>;
   __m512 acc[R][V];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
-    const float* b = B + k * ldb;
+    const E* b = B + k * ldb;
     __m512 bv[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v)
-      bv[v] = v == V - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
+    for (int v = 0; v < V; ++v) {
+      const __mmask16 m = v == V - 1 ? last : __mmask16(0xFFFF);
+      if constexpr (kPairs)
+        bv[v] = _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(m, b + 16 * v));
+      else
+        bv[v] = _mm512_maskz_loadu_ps(m, b + 16 * v);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(A[r * ars + k * acs]);
+      const E a = A[r * ars + k * acs];
 #pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(a, bv[v], acc[r][v]);
+      for (int v = 0; v < V; ++v) {
+#if defined(TAPEVIT_ATTENTION_BF16)
+        if constexpr (kPairs) {
+          acc[r][v] = _mm512_dpbf16_ps(acc[r][v], __m512bh(_mm512_set1_epi32(int32_t(a))),
+                                       __m512bh(_mm512_castps_si512(bv[v])));
+          continue;
+        }
+#endif
+        if constexpr (!kPairs) acc[r][v] = _mm512_fmadd_ps(_mm512_set1_ps(a), bv[v], acc[r][v]);
+      }
     }
   }
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -98,9 +122,9 @@ void head_tile(int64_t K, float alpha, const float* A, int64_t ars, int64_t acs,
     }
 }
 
-template <int R>
-void head_rows(int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs, const float* B,
-               int64_t ldb, float beta, float* C, int64_t ldc) {
+template <int R, class E>
+void head_rows(int64_t Nc, int64_t K, float alpha, const E* A, int64_t ars, int64_t acs, const E* B, int64_t ldb,
+               float beta, float* C, int64_t ldc) {
   for (int64_t j0 = 0; j0 < Nc; j0 += 64) {  // 64 columns (4 vectors) at a time, the last block masked
     const int64_t w = std::min<int64_t>(64, Nc - j0), nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
     const __mmask16 last = __mmask16((1u << tail) - 1);
@@ -113,12 +137,12 @@ void head_rows(int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, 
   }
 }
 
-template <>
-void head_product<float>(int64_t M, int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs,
-                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+template <class E>
+void head_tiles(int64_t M, int64_t Nc, int64_t K, float alpha, const E* A, int64_t ars, int64_t acs, const E* B,
+                int64_t ldb, float beta, float* C, int64_t ldc) {
   int64_t i = 0;
   for (; i + 6 <= M; i += 6) head_rows<6>(Nc, K, alpha, A + i * ars, ars, acs, B, ldb, beta, C + i * ldc, ldc);
-  const float* a = A + i * ars;
+  const E* a = A + i * ars;
   float* c = C + i * ldc;
   switch (M - i) {
     case 5: head_rows<5>(Nc, K, alpha, a, ars, acs, B, ldb, beta, c, ldc); break;
@@ -128,6 +152,60 @@ void head_product<float>(int64_t M, int64_t Nc, int64_t K, float alpha, const fl
     case 1: head_rows<1>(Nc, K, alpha, a, ars, acs, B, ldb, beta, c, ldc); break;
     default: break;
   }
+}
+
+#if defined(TAPEVIT_ATTENTION_BF16)
+// amp (inside a Bf16Scope): the head's products with bfloat16 operands and float32 sums, as torch.autocast runs
+// timm's attention matmuls. Both operands are rounded into pairs along K first, which costs one pass over each
+// (N x D or N x N values) against the N x N x D multiply-adds of the product:
+//   B: word (kp, j) = (B(2 kp, j), B(2 kp + 1, j)) at Bw[kp * ldw + j], ldw = Nc rounded up to 16 (zeros beyond);
+//   A read by rows (acs == 1): row i's own pairs at Aw[i * pairs + kp];
+//   A read by columns (ars == 1: A(i, k) = A[k * acs + i], the transposed probabilities and score gradients): as B.
+void pack_pairs(uint32_t* dst, int64_t ldw, const float* src, int64_t ld, int64_t n, int64_t K) {
+  using detail::avx512::pair_rows;
+  using detail::avx512::prefetch_floats;
+  for (int64_t kp = 0; kp < (K + 1) / 2; ++kp) {
+    const float* r0 = src + 2 * kp * ld;
+    const bool second = 2 * kp + 1 < K;
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 m = lanes(n, j);
+      prefetch_floats(r0, 8 * ld + j, 16);  // rows sit 3C apart in qkv: ask ahead, as the GEMM's packers do
+      prefetch_floats(r0, 9 * ld + j, 16);
+      const __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + j);
+      const __m512 x1 = second ? _mm512_maskz_loadu_ps(m, r0 + ld + j) : _mm512_setzero_ps();
+      _mm512_storeu_si512(dst + kp * ldw + j, pair_rows(x0, x1));
+    }
+  }
+}
+
+void head_product_bf16(int64_t M, int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  using namespace detail::avx512;
+  const int64_t pairs = (K + 1) / 2, ldw_a = (M + 15) / 16 * 16, ldw_b = (Nc + 15) / 16 * 16;
+  uint32_t* Aw = scratch<uint32_t, 4>(pairs * ldw_a);
+  uint32_t* Bw = scratch<uint32_t, 5>(pairs * ldw_b);
+  pack_pairs(Bw, ldw_b, B, ldb, Nc, K);
+  if (acs != 1) {
+    pack_pairs(Aw, ldw_a, A, acs, M, K);
+    head_tiles<uint32_t>(M, Nc, pairs, alpha, Aw, 1, ldw_a, Bw, ldw_b, beta, C, ldc);
+    return;
+  }
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t k = 0; k < K; k += 32) {
+      prefetch_floats(A, (i + 4) * ars + k, 32);
+      _mm512_mask_storeu_epi32(Aw + i * pairs + k / 2, lanes((K + 1) / 2, k / 2), row_pairs(A + i * ars + k, K - k));
+    }
+  head_tiles<uint32_t>(M, Nc, pairs, alpha, Aw, pairs, 1, Bw, ldw_b, beta, C, ldc);
+}
+#endif
+
+template <>
+void head_product<float>(int64_t M, int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs,
+                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+#if defined(TAPEVIT_ATTENTION_BF16)
+  if (gemm_bf16()) return head_product_bf16(M, Nc, K, alpha, A, ars, acs, B, ldb, beta, C, ldc);
+#endif
+  head_tiles<float>(M, Nc, K, alpha, A, ars, acs, B, ldb, beta, C, ldc);
 }
 
 // e^x for x <= 88: e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its Taylor series to r^7
@@ -165,8 +243,6 @@ inline float hsum(__m512 x) {
   for (int i = 0; i < 16; ++i) s += t[i];
   return s;
 }
-
-inline __mmask16 lanes(int64_t n, int64_t j) { return n - j >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - j)) - 1); }
 
 template <>
 void softmax_row<float>(float* p, int64_t n) {

@@ -16,7 +16,8 @@ int64_t attention_scratch(int64_t N, int64_t D);
 
 // The core on a fused qkv buffer (B, N, 3C), parallel over (batch, head). out: (B, N, C). Each head's six products
 // are C = A B with B's rows contiguous (k and v transposed once per head); float with AVX-512 runs them in register
-// tiles straight from the strided qkv rows, with a vectorised softmax; double (the gradient checks) uses gemm().
+// tiles straight from the strided qkv rows, with a vectorised softmax (inside a Bf16Scope, amp, the tiles take
+// bfloat16 operands rounded as they are packed, float32 sums); double (the gradient checks) uses gemm().
 // probs (B, H, N, N): softmax probabilities kept for backward (null in inference). attn_drop > 0 draws the
 // mask from `key`: element (b, h, i, j) is draw first + ((b H + h) N + i) N + j (first: the slice's place in its
 // whole batch, Tape::row0 H N N). scratch: attention_scratch(N, D) per OpenMP thread.

@@ -26,8 +26,8 @@ namespace tapevit {
 // outputs stay float32 in memory: the rounding happens while the operands are packed. Products of fewer than
 // kBf16MinMacs multiply-adds stay float32: packing both operands costs more there than the bfloat16 products save
 // (vit-fmnist's amp step with attention's per-head products in bfloat16: 332 img/s, 376 without;
-// experiments/2026-11-30_amp). Attention's per-head products do not come here in AVX-512 builds (float32 head
-// kernels in layers/attention.cpp). gemm<double> is unaffected.
+// experiments/2026-11-30_amp). Attention's per-head products do not come here in AVX-512 builds: layers/attention.cpp
+// runs them in register tiles of its own, on bfloat16 pairs inside a Bf16Scope. gemm<double> is unaffected.
 inline constexpr int64_t kBf16MinMacs = int64_t(1) << 18;
 class Bf16Scope {
  public:

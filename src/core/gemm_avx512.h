@@ -109,5 +109,26 @@ inline Part Split::part(int t) const {
   return p;
 }
 
+#if defined(__AVX512BF16__)
+// bfloat16 operands (sbgemm_avx512.cpp, and attention's per-head products in layers/attention.cpp) hold K in pairs:
+// one 32-bit word = (value at k, value at k + 1), rounded to nearest even.
+
+// Two rows of 16 floats (k and k + 1) rounded and interleaved: (x0[0], x1[0], x0[1], x1[1], ...).
+inline __m512i pair_rows(__m512 x0, __m512 x1) {
+  const __m512i v = __m512i(_mm512_cvtne2ps_pbh(x1, x0));  // lanes 0-15 from x0, 16-31 from x1
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(idx, v);
+}
+
+// Up to 32 values of a row (left of them valid) rounded into 16 words of pairs, in order: word p holds values 2p
+// (low half) and 2p + 1; a zero pads an odd count's last pair.
+inline __m512i row_pairs(const float* x, int64_t left) {
+  const __mmask16 m0 = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+  const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
+  return __m512i(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x)));
+}
+#endif
+
 }  // namespace tapevit::detail::avx512
 #endif
