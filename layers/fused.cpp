@@ -58,9 +58,7 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
   const T* scale = drop_path_scale(t, B, drop_path);
   Var<T> out = t.tensor(x->shape, t.needs_grad(x, a, w, b));
   const bool act_in = act != Act::Identity;
-  T* acted = act_in ? t.temp(R * In) : nullptr;
-  if (act_in) act_forward(act, acted, a->data, R * In);
-  const T* in = act_in ? acted : a->data;
+  const ElementMap<T> am = act_map<T>(act);  // act(a) is read through the GEMM's packing, never stored
   if (!scale) {  // out = x + b, then out += act(a) W^T in the GEMM's accumulator
     const T* xd = x->data;
     const T* bd = b ? b->data : nullptr;
@@ -68,14 +66,13 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
 #pragma omp parallel for schedule(static) if (R * C > 32768)
     for (int64_t r = 0; r < R; ++r)
       for (int64_t c = 0; c < C; ++c) o[r * C + c] = xd[r * C + c] + (bd ? bd[c] : T(0));
-    gemm<T>(false, true, R, C, In, 1, in, In, w->data, In, 1, o, C);
+    gemm_map<T>(false, true, R, C, In, 1, a->data, In, am, w->data, In, nullptr, 1, o, C);
   } else {
     T* branch = t.temp(R * C);
-    linear_forward(branch, in, w->data, b ? b->data : nullptr, R, In, C);
+    gemm_map<T>(false, true, R, C, In, 1, a->data, In, am, w->data, In, nullptr, 0, branch, C, b ? b->data : nullptr);
     residual_forward(out->data, x->data, branch, static_cast<const T*>(nullptr), scale, B, N, C);
     t.release(branch, R * C);
   }
-  if (act_in) t.release(acted, R * In);
   if (!out->requires_grad) return out;
   Tape<T>* tp = &t;
   t.record(out, [=] {
@@ -93,12 +90,9 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
     }
     T* dw = tp->grad(w, w->shape);
     T* db = b ? tp->grad(b, b->shape) : nullptr;
-    if (dw || db) {  // the Linear's own gradients, on act(a) (recomputed)
-      T* re = act_in && dw ? tp->temp(R * In) : nullptr;
-      if (re) act_forward(act, re, a->data, R * In);
-      linear_backward<T>(nullptr, dw, db, dbranch, re ? re : a->data, w->data, R, In, C);
-      if (re) tp->release(re, R * In);
-    }
+    // the Linear's own gradients: dW += d branch^T act(a), act(a) recomputed as the GEMM packs it
+    if (dw) gemm_map<T>(true, false, C, In, R, 1, dbranch, C, nullptr, a->data, In, am, 1, dw, In);
+    if (db) add_column_sums(db, dbranch, R, C);
     bool fresh = false;
     if (T* da = tp->grad_or_fresh(a, a->shape, fresh)) {
       if (!act_in) {

@@ -5,8 +5,9 @@
 //                     keeps x (which the residual stream keeps anyway) and the per-row mean and rstd; the
 //                     normalised rows are a temporary, recomputed bitwise in backward.
 //   residual_linear:  out = x + drop_path(Linear(act(a))),   act = identity or an MLP activation (gelu.h)
-//                     keeps a only; act(a), the branch and their gradients are temporaries (act recomputed
-//                     in backward). The residual add happens in the GEMM's accumulator.
+//                     keeps a only; act(a) is never stored: the GEMM applies act as it packs a (gemm_map), in
+//                     the forward and again for the weight gradient. The branch and the gradients are temporaries;
+//                     the residual add happens in the GEMM's accumulator.
 //
 // Per token, a pre-norm block then keeps qkv (3C), the attention output (C), the mid-block residual (C), the
 // MLP pre-activation (4C) and the block output (C), plus the attention probabilities (heads x N): 10C + hN

@@ -2,6 +2,7 @@
 #include "tapevit/layers/gelu.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
@@ -16,16 +17,51 @@ template <class T>
 using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 constexpr int64_t kChunk = 4096;  // elements per OpenMP task: stays in L1/L2, many tasks to share
 
-// y = f(x) over chunks of kChunk elements, the chunks shared by the OpenMP threads. f maps a chunk (an Eigen array
-// map) to an array expression of the same length.
+// The forward maps, as Eigen array expressions of a chunk.
+template <class T>
+struct GeluF {
+  auto operator()(const CArr<T>& x) const { return T(0.5) * x * (T(1) + (x * T(0.70710678118654752440)).erf()); }
+};
+template <class T>
+struct GeluTanhF {  // sqrt(2/pi) (x + 0.044715 x^3)
+  auto operator()(const CArr<T>& x) const {
+    return T(0.5) * x * (T(1) + (T(0.79788456080286535588) * (x + T(0.044715) * x.cube())).tanh());
+  }
+};
+template <class T>
+struct QuickGeluF {
+  auto operator()(const CArr<T>& x) const { return x / (T(1) + (T(-1.702) * x).exp()); }
+};
+
+// y = F(x) for n values on the calling thread, in whole packets only: Eigen takes a scalar path (libm's erff) for an
+// unaligned head or a ragged tail, which rounds differently, so such values go through an aligned buffer padded
+// to a multiple of 16. A value's result then never depends on where it sits, and the GEMM operands mapped while
+// packed (act_map, gemm_map) equal the passes below bit for bit.
 template <class T, class F>
-void map_chunks(T* y, const T* x, int64_t n, F f) {
+void map_serial(T* y, const T* x, int64_t n) {
+  constexpr int64_t kLanes = 16, kBuf = 256;
+  if (reinterpret_cast<uintptr_t>(y) % 64 == 0 && n % kLanes == 0) {
+    Arr<T>(y, n) = F{}(CArr<T>(x, n));
+    return;
+  }
+  alignas(64) T xb[kBuf], yb[kBuf];
+  for (int64_t i0 = 0; i0 < n; i0 += kBuf) {
+    const int64_t len = std::min(kBuf, n - i0), padded = (len + kLanes - 1) / kLanes * kLanes;
+    std::copy(x + i0, x + i0 + len, xb);
+    std::fill(xb + len, xb + padded, T(0));
+    Arr<T>(yb, padded) = F{}(CArr<T>(xb, padded));
+    std::copy(yb, yb + len, y + i0);
+  }
+}
+
+// y = F(x) over chunks of kChunk elements, the chunks shared by the OpenMP threads.
+template <class T, class F>
+void map_chunks(T* y, const T* x, int64_t n) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > 16384)
   for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    const CArr<T> xs(x + i0, len);
-    Arr<T>(y + i0, len) = f(xs);
+    const int64_t i0 = c * kChunk;
+    map_serial<T, F>(y + i0, x + i0, std::min(kChunk, n - i0));
   }
 }
 
@@ -48,8 +84,7 @@ void grad_chunks(T* dx, const T* dy, const T* x, int64_t n, bool assign, F dfdx)
 
 template <class T>
 void gelu_forward(T* y, const T* x, int64_t n) {
-  const T inv_sqrt2 = T(0.70710678118654752440);
-  map_chunks(y, x, n, [=](const CArr<T>& xs) { return T(0.5) * xs * (T(1) + (xs * inv_sqrt2).erf()); });
+  map_chunks<T, GeluF<T>>(y, x, n);
 }
 
 template <class T>
@@ -63,8 +98,7 @@ void gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
 // gelu_tanh and quick_gelu: the same chunked Eigen packets as gelu (tanh and exp vectorise).
 template <class T>
 void gelu_tanh_forward(T* y, const T* x, int64_t n) {
-  const T k = T(0.79788456080286535588), c3 = T(0.044715);  // sqrt(2/pi)
-  map_chunks(y, x, n, [=](const CArr<T>& xs) { return T(0.5) * xs * (T(1) + (k * (xs + c3 * xs.cube())).tanh()); });
+  map_chunks<T, GeluTanhF<T>>(y, x, n);
 }
 
 template <class T>
@@ -79,7 +113,7 @@ void gelu_tanh_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) 
 
 template <class T>
 void quick_gelu_forward(T* y, const T* x, int64_t n) {
-  map_chunks(y, x, n, [](const CArr<T>& xs) { return xs / (T(1) + (T(-1.702) * xs).exp()); });
+  map_chunks<T, QuickGeluF<T>>(y, x, n);
 }
 
 template <class T>
@@ -104,6 +138,16 @@ void act_forward(Act act, T* y, const T* x, int64_t n) {
     case Act::Gelu: gelu_forward(y, x, n); break;
     case Act::GeluTanh: gelu_tanh_forward(y, x, n); break;
     case Act::QuickGelu: quick_gelu_forward(y, x, n); break;
+  }
+}
+
+template <class T>
+ElementMap<T> act_map(Act act) {
+  switch (act) {
+    case Act::Gelu: return &map_serial<T, GeluF<T>>;
+    case Act::GeluTanh: return &map_serial<T, GeluTanhF<T>>;
+    case Act::QuickGelu: return &map_serial<T, QuickGeluF<T>>;
+    default: return nullptr;
   }
 }
 
@@ -148,6 +192,7 @@ Var<T> gelu(Tape<T>& t, Var<T> x) {
   template void quick_gelu_backward<T>(T*, const T*, const T*, int64_t, bool);  \
   template void act_forward<T>(Act, T*, const T*, int64_t);                     \
   template void act_backward<T>(Act, T*, const T*, const T*, int64_t, bool);    \
+  template ElementMap<T> act_map<T>(Act);                                       \
   template Var<T> gelu<T>(Tape<T>&, Var<T>);                                    \
   template Var<T> activation<T>(Tape<T>&, Var<T>, Act);
 TAPEVIT_INSTANTIATE(float)

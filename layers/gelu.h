@@ -5,6 +5,7 @@
 #pragma once
 #include <string>
 
+#include "tapevit/gemm.h"
 #include "tapevit/tape.h"
 
 namespace tapevit {
@@ -36,6 +37,11 @@ template <class T>
 void act_forward(Act act, T* y, const T* x, int64_t n);
 template <class T>
 void act_backward(Act act, T* dx, const T* dy, const T* x, int64_t n, bool assign = false);
+
+// The activation as an elementwise map for gemm_map (null for Identity): the MLP's fc2 reads act(a) straight from
+// the pre-activation a (layers/fused.cpp), bit for bit what act_forward would have stored.
+template <class T>
+ElementMap<T> act_map(Act act);
 
 template <class T>
 Var<T> gelu(Tape<T>& t, Var<T> x);

@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 #include "tapevit/error.h"
 #include "tapevit/gemm.h"
+#include "tapevit/layers/gelu.h"
 
 using namespace tapevit;
 using namespace tapevit::test;
@@ -194,4 +195,53 @@ TEST_CASE("round_to_bf16: torch's rounding (to nearest, ties to even), NaN stays
   CHECK(bf16_to_float(round_to_bf16(-2.5f)) == -2.5f);
   CHECK(std::isnan(bf16_to_float(round_to_bf16(std::nanf("")))));
   CHECK(std::isinf(bf16_to_float(round_to_bf16(3.4e38f))));  // beyond bfloat16's largest finite: infinity, as torch
+}
+
+TEST_CASE("gemm_map: GELU applied while packing equals the product of the GELU pass's output, bit for bit") {
+  // The kernels map a row-major A's rows (float32: into a block of rows; bf16: each row before rounding) and B's
+  // rows of K (float32: into the packed panel; bf16: two rows per pair); other layouts map into a temporary. Shapes:
+  // ragged tiles in M and N, K over one slice (KC 256) and odd for the bf16 pairs, a bias, beta 1.
+  const ElementMap<float> gelu_map = act_map<float>(Act::Gelu);
+  REQUIRE(bool(gelu_map));
+  struct MapCase {
+    bool ta, tb;
+    int64_t M, N, K;
+    float beta;
+    bool bias;
+  };
+  const MapCase cases[] = {
+      {false, true, 803, 70, 300, 1.f, false},  // fc2's forward act(a) W^T (into the residual)
+      {false, true, 100, 64, 193, 0.f, true},   // with a bias
+      {true, false, 45, 197, 1001, 1.f, false},  // fc2's dW = dy^T act(a), long odd K
+      {false, false, 257, 33, 17, 0.f, false},  // both row-major, both mapped below
+      {true, true, 61, 45, 333, 0.f, false},    // transposed mapped operands: the temporary
+  };
+  for (bool bf16 : {false, true}) {
+    if (bf16 && !bf16_available()) continue;
+    const Bf16Scope amp(bf16);
+    for (const MapCase& c : cases) {
+      CAPTURE(bf16);
+      CAPTURE(c.M);
+      const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+      const std::vector<double> a64 = random_vector(size_t(c.M * c.K), 31, 2.0), b64 = random_vector(size_t(c.K * c.N), 32, 2.0);
+      const std::vector<double> c64 = random_vector(size_t(c.M * c.N), 33, 1.0), bias64 = random_vector(size_t(c.N), 34, 1.0);
+      const std::vector<float> A(a64.begin(), a64.end()), B(b64.begin(), b64.end()), bias(bias64.begin(), bias64.end());
+      std::vector<float> gA(A.size()), gB(B.size());
+      gelu_forward(gA.data(), A.data(), int64_t(A.size()));  // the unfused pass
+      gelu_forward(gB.data(), B.data(), int64_t(B.size()));
+      for (int which = 0; which < 3; ++which) {  // map A, map B, map both
+        CAPTURE(which);
+        const bool fa = which != 1, fb = which != 0;
+        std::vector<float> fused(c64.begin(), c64.end()), plain(c64.begin(), c64.end());
+        const float* bp = c.bias ? bias.data() : nullptr;
+        gemm_map<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, A.data(), lda, fa ? gelu_map : nullptr, B.data(), ldb,
+                        fb ? gelu_map : nullptr, c.beta, fused.data(), c.N, bp);
+        gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, fa ? gA.data() : A.data(), lda, fb ? gB.data() : B.data(), ldb,
+                    c.beta, plain.data(), c.N, bp);
+        int64_t differ = 0;
+        for (size_t i = 0; i < fused.size(); ++i) differ += fused[i] != plain[i];
+        CHECK(differ == 0);
+      }
+    }
+  }
 }

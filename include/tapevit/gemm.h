@@ -16,6 +16,17 @@ template <class T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
           int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr);
 
+// gemm with an elementwise map fused into the reading of an operand: C = alpha op(fa(A)) op(fb(B)) + beta C + bias,
+// fa and fb (null: none) applied to the stored values. A map takes n values to n values on the calling thread and
+// gives a value the same result wherever it sits in a call, since the kernels apply it to slices: the AVX-512 ones
+// map a row-major A's rows, and B's rows of K, as they pack them, so fa(A) and fb(B) are never stored. Other cases
+// (double, transposed mapped operands, small products) map into a temporary first.
+template <class T>
+using ElementMap = void (*)(T* y, const T* x, int64_t n);
+template <class T>
+void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, ElementMap<T> fa,
+              const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias = nullptr);
+
 }  // namespace tapevit
 
 namespace tapevit {

@@ -45,6 +45,12 @@ inline void prefetch_floats(const float* base, int64_t offset, int64_t n) {
   _mm_prefetch(reinterpret_cast<const char*>(a + uintptr_t(n - 1) * sizeof(float)), _MM_HINT_T0);
 }
 
+// Every cache line of base[offset] .. base[offset + n - 1], for rows longer than prefetch_floats takes.
+inline void prefetch_row(const float* base, int64_t offset, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) prefetch_floats(base, offset + i, 1);
+  prefetch_floats(base, offset + n - 1, 1);
+}
+
 // C tile (mr <= MR rows, nr <= NR columns) = alpha * acc + beta * C + bias (beta == 0: C is not read; bias: one value
 // per column, or null).
 inline void store_tile(const __m512 (&acc)[MR][2], float* C, int64_t ldc, float alpha, float beta, const float* bias,

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <new>
 
+#include "tapevit/gemm.h"
 #if defined(__AVX512BF16__)
 #include "gemm_avx512.h"
 #endif
@@ -76,9 +77,11 @@ void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_
 // rounded to bfloat16 in order, so its rows are rounded in place, Ap[i * pairs + kp] (rows past mr: zeros), and the
 // kernel broadcasts from the rows (RowsA). This replaced a transposing scatter into the k-major micro-panel
 // (vit-fmnist's products: see experiments/2026-11-30_amp).
-void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t kc) {
+// fa (gemm_map's, or null) maps each row's kc values into a row buffer first.
+void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t kc, ElementMap<float> fa) {
   const int64_t pairs = (kc + 1) / 2;
   auto* words = reinterpret_cast<uint32_t*>(Ap);
+  alignas(64) float mapped[KC];
   for (int64_t i = 0; i < MR; ++i) {
     uint32_t* dst = words + i * pairs;
     if (i >= mr) {
@@ -86,21 +89,27 @@ void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t 
       continue;
     }
     const float* row = A + i * lda;
+    if (fa) {
+      prefetch_row(row, 4 * lda, kc);
+      fa(mapped, row, kc);
+    }
     for (int64_t k = 0; k < kc; k += 32) {
       const int64_t left = kc - k, np = std::min<int64_t>(16, (left + 1) / 2);
       prefetch_floats(row, MR * lda + k, 32);  // the same values of the next micro-panel's row
-      const __m512i v = row_pairs(row + k, left);
+      const __m512i v = row_pairs((fa ? mapped : row) + k, left);
       _mm512_mask_storeu_epi32(dst + k / 2, __mmask16((1u << np) - 1), v);
     }
   }
 }
 
 // ta: op(A) rows are A's columns, packed k-major (Ap[(kp * MR + i) * 2 + h]); else rounded rows (pack_a_rows).
-void pack_a(uint16_t* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc) {
+// fa: gemm_map's map of A (null, or only for !ta).
+void pack_a(uint16_t* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc,
+            ElementMap<float> fa) {
   if (ta)
     pack_contiguous<MR>(Ap, A + p0 * lda + i0, lda, mr, kc);
   else
-    pack_a_rows(Ap, A + i0 * lda + p0, lda, mr, kc);
+    pack_a_rows(Ap, A + i0 * lda + p0, lda, mr, kc, fa);
 }
 
 void pack_b(uint16_t* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
@@ -136,7 +145,8 @@ void kernel(int64_t pairs, const uint16_t* __restrict Ap, const uint16_t* __rest
 bool sbgemm_built() { return true; }
 
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
+                   ElementMap<float> fa, ElementMap<float> fb) {
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
@@ -145,15 +155,29 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
     const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
     uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
     uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
+    float* Bm = fb ? scratch<float, 8>(2 * (pt.j1 - pt.j0)) : nullptr;  // fb(B)'s rows k, k + 1, this thread's columns
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
       const float b_eff = p0 == 0 ? beta : 1.f;
       const float* bias_eff = p0 == 0 ? bias : nullptr;
-      for (int64_t jp = 0; jp < npanels; ++jp)
-        pack_b(Bp + jp * NR * pairs * 2, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+      if (fb) {  // row-major B mapped two rows at a time, across all of this thread's panels (as sgemm_avx512.cpp)
+        const int64_t w = pt.j1 - pt.j0;
+        for (int64_t k = 0; k < kc; k += 2) {
+          const int64_t rows = std::min<int64_t>(2, kc - k);
+          for (int64_t r = 0; r < rows; ++r) {
+            prefetch_row(B, (p0 + k + r + 4) * ldb + pt.j0, w);
+            fb(Bm + r * w, B + (p0 + k + r) * ldb + pt.j0, w);
+          }
+          for (int64_t jp = 0; jp < npanels; ++jp)
+            pack_contiguous<NR>(Bp + jp * NR * pairs * 2 + k * NR, Bm + jp * NR, w, std::min(NR, w - jp * NR), rows);
+        }
+      } else {
+        for (int64_t jp = 0; jp < npanels; ++jp)
+          pack_b(Bp + jp * NR * pairs * 2, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+      }
       for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
         const int64_t mc = std::min(MC, pt.i1 - i0);
-        for (int64_t ir = 0; ir < mc; ir += MR) pack_a(Ap + ir * pairs * 2, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc);
+        for (int64_t ir = 0; ir < mc; ir += MR) pack_a(Ap + ir * pairs * 2, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc, fa);
         for (int64_t jp = 0; jp < npanels; ++jp) {
           const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
           for (int64_t ir = 0; ir < mc; ir += MR)
@@ -167,7 +191,7 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
 #else
 bool sbgemm_built() { return false; }
 void sbgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
-                   float*, int64_t, const float*) {}
+                   float*, int64_t, const float*, ElementMap<float>, ElementMap<float>) {}
 #endif
 
 }  // namespace tapevit::detail

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <new>
 
+#include "tapevit/gemm.h"
 #if defined(__AVX512F__)
 #include "gemm_avx512.h"
 #endif
@@ -54,14 +55,6 @@ void pack_strided(float* dst, const float* src, int64_t ld, int64_t n, int64_t k
     else
       for (int64_t k = 0; k < kc; ++k) dst[k * W + i] = 0.f;
   }
-}
-
-// Ap[k * MR + i] = op(A)(i0 + i, p0 + k), zero beyond mr rows. A stored (K, M) when ta, else (M, K).
-void pack_a(float* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc) {
-  if (ta)
-    pack_contiguous<MR>(Ap, A + p0 * lda + i0, lda, mr, kc);
-  else
-    pack_strided<MR>(Ap, A + i0 * lda + p0, lda, mr, kc);
 }
 
 // Bp[k * NR + j] = op(B)(p0 + k, j0 + j), zero beyond nr columns. B stored (N, K) when tb, else (K, N).
@@ -102,7 +95,8 @@ void kernel(int64_t kc, const float* __restrict A, int64_t lda, const float* __r
 }  // namespace
 
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias) {
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
+                  ElementMap<float> fa, ElementMap<float> fb) {
   if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC);
@@ -112,16 +106,44 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
     const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
     float* Bp = scratch<float, 0>(npanels * NR * kc_max);
     float* Ap = scratch<float, 1>(MC * kc_max);
+    float* Am = fa ? scratch<float, 6>(MC * kc_max) : nullptr;  // fa(A)'s rows of one block
+    float* Bm = fb ? scratch<float, 7>(pt.j1 - pt.j0) : nullptr;  // fb(B)'s row k, this thread's columns
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0);
       const float b_eff = p0 == 0 ? beta : 1.f;
       const float* bias_eff = p0 == 0 ? bias : nullptr;  // added once, with the first slice of K
-      for (int64_t jp = 0; jp < npanels; ++jp)
-        pack_b(Bp + jp * NR * kc, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+      if (fb) {  // row-major B mapped a row at a time, across all of this thread's panels (long rows map fastest)
+        const int64_t w = pt.j1 - pt.j0;
+        for (int64_t k = 0; k < kc; ++k) {
+          prefetch_row(B, (p0 + k + 4) * ldb + pt.j0, w);
+          fb(Bm, B + (p0 + k) * ldb + pt.j0, w);
+          for (int64_t jp = 0; jp < npanels; ++jp)
+            pack_contiguous<NR>(Bp + jp * NR * kc + k * NR, Bm + jp * NR, w, std::min(NR, w - jp * NR), 1);
+        }
+      } else {
+        for (int64_t jp = 0; jp < npanels; ++jp)
+          pack_b(Bp + jp * NR * kc, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+      }
       for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
         const int64_t mc = std::min(MC, pt.i1 - i0);
-        for (int64_t ir = 0; ir < mc; ir += MR)  // row-major A: only a ragged last micro-panel is packed
-          if (ta || mc - ir < MR) pack_a(Ap + ir * kc, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc);
+        // Row-major op(A): the block's rows read in place (rows at `rows`, stride `rs`), or mapped into Am first, and
+        // only a ragged last micro-panel packed. Transposed: every micro-panel packed.
+        const float* rows = ta ? nullptr : A + i0 * lda + p0;
+        int64_t rs = lda;
+        if (!ta && fa) {
+          for (int64_t r = 0; r < mc; ++r) {
+            prefetch_row(rows, (r + 4) * lda, kc);
+            fa(Am + r * kc, rows + r * lda, kc);
+          }
+          rows = Am, rs = kc;
+        }
+        for (int64_t ir = 0; ir < mc; ir += MR) {
+          const int64_t mr = std::min(MR, mc - ir);
+          if (ta)
+            pack_contiguous<MR>(Ap + ir * kc, A + p0 * lda + i0 + ir, lda, mr, kc);
+          else if (mr < MR)
+            pack_strided<MR>(Ap + ir * kc, rows + ir * rs, rs, mr, kc);
+        }
         for (int64_t jp = 0; jp < npanels; ++jp) {
           const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
           const float* bp = Bp + jp * NR * kc;
@@ -129,8 +151,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
             const int64_t mr = std::min(MR, mc - ir);
             float* c = C + (i0 + ir) * ldc + j0;
             if (!ta && mr == MR)
-              kernel<true>(kc, A + (i0 + ir) * lda + p0, lda, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr,
-                           mr, nr);
+              kernel<true>(kc, rows + ir * rs, rs, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
             else
               kernel<false>(kc, Ap + ir * kc, 0, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
           }
@@ -144,7 +165,7 @@ bool sgemm_avx512_built() { return true; }
 #else
 bool sgemm_avx512_built() { return false; }
 bool sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
-                  float*, int64_t, const float*) {
+                  float*, int64_t, const float*, ElementMap<float>, ElementMap<float>) {
   return false;  // built without AVX-512 (or with TAPEVIT_SGEMM_AVX512=OFF): Eigen's GEMM everywhere
 }
 #endif
