@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# experiments/2026-12-01_speed/bench6.sh: bench run 6 (experiments/bench/RESULTS.md), tapevit against PyTorch on every
-# model, float32 and bf16 amp. PyTorch's setting search (40 settings, about a minute each at vit_small's size) is not
+# experiments/2026-12-01_speed/bench6.sh: bench runs 6 and 7 (experiments/bench/RESULTS.md), tapevit against PyTorch
+# on every model, float32 and bf16 amp. PyTorch's setting search (40 settings, about a minute each at vit_small's size) is not
 # repeated: each model runs at the best settings run 5's search found for it on this machine kind (PyTorch 1.13.1,
 # OpenBLAS 0.3.21's AVX-512 "Cooperlake" kernels, oneDNN autocast), given with --torch-settings. Nothing else may run.
 #   experiments/bench/setup.sh; experiments/2026-12-01_speed/bench6.sh OUTDIR
@@ -24,4 +24,4 @@ bench() {  # name settings extra-args...
   bench vit_tiny_patch16_224 "$TINY"
   bench vit_small_patch16_224 "$TINY" --rounds 1 --warmup 2
   bench vit_base_patch16_224 "$TINY" --rounds 1
-} 2>&1 | tee "$OUT/bench6.log"
+} 2>&1 | tee "$OUT/$(basename "$OUT").log"
