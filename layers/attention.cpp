@@ -190,11 +190,7 @@ void head_product_bf16(int64_t M, int64_t Nc, int64_t K, float alpha, const floa
     head_tiles<uint32_t>(M, Nc, pairs, alpha, Aw, 1, ldw_a, Bw, ldw_b, beta, C, ldc);
     return;
   }
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t k = 0; k < K; k += 32) {
-      prefetch_floats(A, (i + 4) * ars + k, 32);
-      _mm512_mask_storeu_epi32(Aw + i * pairs + k / 2, lanes((K + 1) / 2, k / 2), row_pairs(A + i * ars + k, K - k));
-    }
+  for (int64_t i = 0; i < M; ++i) round_row_pairs(Aw + i * pairs, A + i * ars, K, A, (i + 4) * ars);
   head_tiles<uint32_t>(M, Nc, pairs, alpha, Aw, pairs, 1, Bw, ldw_b, beta, C, ldc);
 }
 #endif

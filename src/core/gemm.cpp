@@ -61,18 +61,14 @@ float bf16_to_float(uint16_t b) {
   return x;
 }
 
+namespace {
+// The Eigen product, for double, small float products and builds without AVX-512.
 template <class T>
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T beta, T* C, int64_t ldc, const T* bias) {
+void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+                int64_t ldb, T beta, T* C, int64_t ldc, const T* bias) {
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
   using MMap = Eigen::Map<Mat, 0, Eigen::OuterStride<>>;
-  if (M == 0 || N == 0) return;
-  if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
-  if constexpr (std::is_same_v<T, float>) {
-    if (K > 0 && gemm_bf16() && M * N * K >= kBf16MinMacs) return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
-    if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
-  }
   if (bias) {  // C = bias on every row, then accumulate
     for (int64_t r = 0; r < M; ++r) std::memcpy(C + r * ldc, bias, sizeof(T) * size_t(N));
     beta = T(1);
@@ -97,6 +93,13 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   else if (ta && !tb) run(a.transpose(), b);
   else run(a.transpose(), b.transpose());
 }
+}  // namespace
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc, const T* bias) {
+  gemm_map<T>(ta, tb, M, N, K, alpha, A, lda, nullptr, B, ldb, nullptr, beta, C, ldc, bias);
+}
 
 template <class T>
 void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, ElementMap<T> fa,
@@ -104,13 +107,14 @@ void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
   if (M == 0 || N == 0) return;
   if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
   if constexpr (std::is_same_v<T, float>) {
-    if (K > 0 && (!fa || !ta) && (!fb || !tb)) {
+    if (K > 0 && (!fa || !ta) && (!fb || !tb)) {  // the AVX-512 kernels map row-major operands as they pack them
       if (gemm_bf16() && M * N * K >= kBf16MinMacs)
         return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb);
       if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb)) return;
     }
   }
-  // Map into temporaries (stored rows x their length), then the plain product.
+  if (!fa && !fb) return eigen_gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+  // Map into temporaries (stored rows x their length), then the unmapped product (which may still take a kernel).
   auto mapped = [](std::vector<T>& out, ElementMap<T> f, const T* X, int64_t ld, int64_t rows, int64_t cols) {
     out.resize(size_t(rows * cols));
     for (int64_t r = 0; r < rows; ++r) f(out.data() + r * cols, X + r * ld, cols);
@@ -124,7 +128,7 @@ void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
     mapped(b2, fb, B, ldb, tb ? N : K, tb ? K : N);
     B = b2.data(), ldb = tb ? K : N;
   }
-  gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+  gemm_map<T>(ta, tb, M, N, K, alpha, A, lda, nullptr, B, ldb, nullptr, beta, C, ldc, bias);
 }
 
 template <class T>

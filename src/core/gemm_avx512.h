@@ -134,6 +134,16 @@ inline __m512i row_pairs(const float* x, int64_t left) {
   const __mmask16 m1 = left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
   return __m512i(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x)));
 }
+
+// A row's kc values rounded into (kc + 1) / 2 pair words at dst, 32 values at a time; meanwhile the same values of
+// the row at pf_base + pf_offset (the next one the caller rounds) are prefetched.
+inline void round_row_pairs(uint32_t* dst, const float* x, int64_t kc, const float* pf_base, int64_t pf_offset) {
+  for (int64_t k = 0; k < kc; k += 32) {
+    const int64_t left = kc - k, np = std::min<int64_t>(16, (left + 1) / 2);
+    prefetch_floats(pf_base, pf_offset + k, 32);
+    _mm512_mask_storeu_epi32(dst + k / 2, __mmask16((1u << np) - 1), row_pairs(x + k, left));
+  }
+}
 #endif
 
 }  // namespace tapevit::detail::avx512

@@ -93,12 +93,7 @@ void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t 
       prefetch_row(row, 4 * lda, kc);
       fa(mapped, row, kc);
     }
-    for (int64_t k = 0; k < kc; k += 32) {
-      const int64_t left = kc - k, np = std::min<int64_t>(16, (left + 1) / 2);
-      prefetch_floats(row, MR * lda + k, 32);  // the same values of the next micro-panel's row
-      const __m512i v = row_pairs((fa ? mapped : row) + k, left);
-      _mm512_mask_storeu_epi32(dst + k / 2, __mmask16((1u << np) - 1), v);
-    }
+    round_row_pairs(dst, fa ? mapped : row, kc, row, MR * lda);  // prefetching the next micro-panel's row
   }
 }
 
