@@ -97,14 +97,23 @@ void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t 
   }
 }
 
-// ta: op(A) rows are A's columns, packed k-major (Ap[(kp * MR + i) * 2 + h]); else rounded rows (pack_a_rows).
-// fa: gemm_map's map of A (null, or only for !ta).
-void pack_a(uint16_t* Ap, const float* A, int64_t lda, bool ta, int64_t i0, int64_t mr, int64_t p0, int64_t kc,
-            ElementMap<float> fa) {
-  if (ta)
-    pack_contiguous<MR>(Ap, A + p0 * lda + i0, lda, mr, kc);
-  else
-    pack_a_rows(Ap, A + i0 * lda + p0, lda, mr, kc, fa);
+// A transposed op(A) (A stored (K, M)) for one MC-row block: its mc columns go to the block's k-major micro-panels,
+// Ap[ir * pairs * 2 + (kp * MR + i) * 2 + h] = op(A)(ir + i, 2 kp + h), zeros past mc and past an odd kc. As
+// sgemm_avx512.cpp's pack_a_columns, it reads each pair of rows of A once for the whole block.
+void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc) {
+  const int64_t pairs = (kc + 1) / 2;
+  auto* words = reinterpret_cast<uint32_t*>(Ap);
+  for (int64_t k = 0; k < kc; k += 2) {
+    const bool second = k + 1 < kc;
+    prefetch_row(A, (k + 8) * lda, mc);
+    prefetch_row(A, (k + 9) * lda, mc);
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const __mmask16 m = __mmask16((1u << std::min(MR, mc - ir)) - 1);
+      const __m512 x0 = _mm512_maskz_loadu_ps(m, A + k * lda + ir);
+      const __m512 x1 = second ? _mm512_maskz_loadu_ps(m, A + (k + 1) * lda + ir) : _mm512_setzero_ps();
+      _mm512_mask_storeu_epi32(words + ir * pairs + k / 2 * MR, __mmask16((1u << MR) - 1), pair_rows(x0, x1));
+    }
+  }
 }
 
 void pack_b(uint16_t* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
@@ -172,7 +181,11 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
       }
       for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
         const int64_t mc = std::min(MC, pt.i1 - i0);
-        for (int64_t ir = 0; ir < mc; ir += MR) pack_a(Ap + ir * pairs * 2, A, lda, ta, i0 + ir, std::min(MR, mc - ir), p0, kc, fa);
+        if (ta)
+          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc);
+        else
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            pack_a_rows(Ap + ir * pairs * 2, A + (i0 + ir) * lda + p0, lda, std::min(MR, mc - ir), kc, fa);
         for (int64_t jp = 0; jp < npanels; ++jp) {
           const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
           for (int64_t ir = 0; ir < mc; ir += MR)

@@ -32,21 +32,8 @@ namespace {
 
 using namespace avx512;
 
-// A micro-panel of width W (MR for A, NR for B), dst[k * W + i] for k < kc, i < W, taking n <= W valid lanes
-// and zeros beyond them. Both operands come in two layouts, so there are two ways to fill one:
-//   contiguous: lane i of step k is src[k * ld + i] (runs of n values, masked loads and stores);
-//   strided:    lane i of step k is src[i * ld + k] (a transposing gather).
-template <int64_t W>
-void pack_contiguous(float* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
-  for (int64_t k = 0; k < kc; ++k)
-    for (int64_t c = 0; c < W; c += 16) {
-      const int64_t lanes = std::min<int64_t>(16, W - c), valid = std::clamp<int64_t>(n - c, 0, lanes);
-      prefetch_floats(src, (k + 16) * ld + c, lanes);  // the row 16 steps ahead
-      _mm512_mask_storeu_ps(dst + k * W + c, __mmask16((1u << lanes) - 1),
-                            _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), src + k * ld + c));
-    }
-}
-
+// A micro-panel of width W (MR for A, NR for B) from an operand stored transposed: dst[k * W + i] = src[i * ld + k]
+// for k < kc and i < n <= W (a transposing gather), zeros for i >= n.
 template <int64_t W>
 void pack_strided(float* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
   for (int64_t i = 0; i < W; ++i) {
@@ -57,12 +44,28 @@ void pack_strided(float* dst, const float* src, int64_t ld, int64_t n, int64_t k
   }
 }
 
-// Bp[k * NR + j] = op(B)(p0 + k, j0 + j), zero beyond nr columns. B stored (N, K) when tb, else (K, N).
-void pack_b(float* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
-  if (tb)
-    pack_strided<NR>(Bp, B + j0 * ldb + p0, ldb, nr, kc);
-  else
-    pack_contiguous<NR>(Bp, B + p0 * ldb + j0, ldb, nr, kc);
+// A transposed op(A) (A stored (K, M)) for one MC-row block: its mc columns of A go to the block's micro-panels,
+// Ap[ir * kc + k * MR + i] = op(A)(ir + i, k), zeros past mc. It runs down the rows of A once for the whole block, each
+// row's mc values a contiguous run, where filling one micro-panel at a time walked the same kc rows (ld floats apart,
+// 12 values from each) once per panel: the weight gradients' dy^T, whose packing took half of this file's own time.
+void pack_a_columns(float* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc) {
+  for (int64_t k = 0; k < kc; ++k) {
+    prefetch_row(A, (k + 8) * lda, mc);
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int64_t valid = std::min(MR, mc - ir);
+      _mm512_mask_storeu_ps(Ap + ir * kc + k * MR, __mmask16((1u << MR) - 1),
+                            _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), A + k * lda + ir));
+    }
+  }
+}
+
+// Row k of a row-major op(B), w values, into step k of each of its micro-panels (Bp + jp * NR * kc; zeros past w).
+void pack_row(float* Bp, const float* row, int64_t w, int64_t kc, int64_t k) {
+  for (int64_t j = 0; j < w; j += 16) {
+    const int64_t valid = std::min<int64_t>(16, w - j);
+    _mm512_store_ps(Bp + j / NR * NR * kc + k * NR + j % NR, _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), row + j));
+  }
+  if (w % NR && w % NR <= 16) _mm512_store_ps(Bp + w / NR * NR * kc + k * NR + 16, _mm512_setzero_ps());
 }
 
 // C tile (mr <= 12 rows, nr <= 32 columns) = alpha * A Bp + beta * C + bias (beta == 0: C is not read; bias:
@@ -112,17 +115,19 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
       const int64_t kc = std::min(KC, K - p0);
       const float b_eff = p0 == 0 ? beta : 1.f;
       const float* bias_eff = p0 == 0 ? bias : nullptr;  // added once, with the first slice of K
-      if (fb) {  // row-major B mapped a row at a time, across all of this thread's panels (long rows map fastest)
+      if (!tb) {  // row-major B a row at a time across all of this thread's panels (each row a contiguous run, read
+                  // once), mapped by fb first where there is one
         const int64_t w = pt.j1 - pt.j0;
         for (int64_t k = 0; k < kc; ++k) {
-          prefetch_row(B, (p0 + k + 4) * ldb + pt.j0, w);
-          fb(Bm, B + (p0 + k) * ldb + pt.j0, w);
-          for (int64_t jp = 0; jp < npanels; ++jp)
-            pack_contiguous<NR>(Bp + jp * NR * kc + k * NR, Bm + jp * NR, w, std::min(NR, w - jp * NR), 1);
+          const float* row = B + (p0 + k) * ldb + pt.j0;
+          prefetch_row(B, (p0 + k + 8) * ldb + pt.j0, w);
+          if (fb) fb(Bm, row, w), row = Bm;
+          pack_row(Bp, row, w, kc, k);
         }
       } else {
         for (int64_t jp = 0; jp < npanels; ++jp)
-          pack_b(Bp + jp * NR * kc, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+          pack_strided<NR>(Bp + jp * NR * kc, B + (pt.j0 + jp * NR) * ldb + p0, ldb,
+                           std::min(NR, pt.j1 - pt.j0 - jp * NR), kc);
       }
       for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
         const int64_t mc = std::min(MC, pt.i1 - i0);
@@ -137,13 +142,10 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
           }
           rows = Am, rs = kc;
         }
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-          const int64_t mr = std::min(MR, mc - ir);
-          if (ta)
-            pack_contiguous<MR>(Ap + ir * kc, A + p0 * lda + i0 + ir, lda, mr, kc);
-          else if (mr < MR)
-            pack_strided<MR>(Ap + ir * kc, rows + ir * rs, rs, mr, kc);
-        }
+        if (ta)
+          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc);
+        else if (mc % MR)
+          pack_strided<MR>(Ap + mc / MR * MR * kc, rows + mc / MR * MR * rs, rs, mc % MR, kc);
         for (int64_t jp = 0; jp < npanels; ++jp) {
           const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
           const float* bp = Bp + jp * NR * kc;
