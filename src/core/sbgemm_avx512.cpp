@@ -31,28 +31,8 @@ namespace {
 
 using namespace avx512;
 
-// A micro-panel of width W, pairs along k: dst[(kp * W + i) * 2 + h] = lane i of step 2 kp + h, for n <= W valid
-// lanes (zeros beyond them, and for the step past an odd kc). The source layouts are sgemm_avx512.cpp's:
-//   contiguous: lane i of step k is src[k * ld + i];
-//   strided:    lane i of step k is src[i * ld + k].
-constexpr int64_t kAhead = 32;  // rows of the source prefetched ahead (16 and 32 measured alike)
-template <int64_t W>
-void pack_contiguous(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
-  for (int64_t k = 0; k < kc; k += 2) {
-    const bool second = k + 1 < kc;
-    for (int64_t c = 0; c < W; c += 16) {
-      const int64_t lanes = std::min<int64_t>(16, W - c), valid = std::clamp<int64_t>(n - c, 0, lanes);
-      const __mmask16 m = __mmask16((1u << valid) - 1);
-      prefetch_floats(src, (k + kAhead) * ld + c, lanes);  // the pair kAhead steps ahead
-      prefetch_floats(src, (k + kAhead + 1) * ld + c, lanes);
-      const __m512 x0 = _mm512_maskz_loadu_ps(m, src + k * ld + c);
-      const __m512 x1 = second ? _mm512_maskz_loadu_ps(m, src + (k + 1) * ld + c) : _mm512_setzero_ps();
-      _mm512_mask_storeu_epi16(dst + (k / 2 * W + c) * 2, __mmask32(lanes == 16 ? 0xFFFFFFFFu : (1u << (2 * lanes)) - 1),
-                               pair_rows(x0, x1));
-    }
-  }
-}
-
+// A micro-panel of width W, pairs along k, from an operand stored transposed: dst[(kp * W + i) * 2 + h] =
+// src[i * ld + 2 kp + h] for i < n <= W (zeros beyond them, and for the step past an odd kc).
 template <int64_t W>
 void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_t kc) {
   const int64_t pairs = (kc + 1) / 2;
@@ -116,11 +96,15 @@ void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64
   }
 }
 
-void pack_b(uint16_t* Bp, const float* B, int64_t ldb, bool tb, int64_t j0, int64_t nr, int64_t p0, int64_t kc) {
-  if (tb)
-    pack_strided<NR>(Bp, B + j0 * ldb + p0, ldb, nr, kc);
-  else
-    pack_contiguous<NR>(Bp, B + p0 * ldb + j0, ldb, nr, kc);
+// Rows k = 2 kp and k + 1 of a row-major op(B) (w values each; r1 null past an odd kc: zeros) into pair step kp of
+// each of their micro-panels (words at Bp + jp * NR * pairs * 2 uint16s; zeros past w).
+void pack_row_pair(uint16_t* Bp, const float* r0, const float* r1, int64_t w, int64_t pairs, int64_t kp) {
+  auto* words = reinterpret_cast<uint32_t*>(Bp);
+  for (int64_t j = 0; j < (w + NR - 1) / NR * NR; j += 16) {
+    const __mmask16 m = __mmask16((1u << std::clamp<int64_t>(w - j, 0, 16)) - 1);
+    const __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + j), x1 = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+    _mm512_store_si512(words + j / NR * NR * pairs + kp * NR + j % NR, pair_rows(x0, x1));
+  }
 }
 
 // C tile (mr <= 12 rows, nr <= 32 columns) = alpha * Ap Bp + beta * C + bias (beta == 0: C is not read).
@@ -164,20 +148,21 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
       const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
       const float b_eff = p0 == 0 ? beta : 1.f;
       const float* bias_eff = p0 == 0 ? bias : nullptr;
-      if (fb) {  // row-major B mapped two rows at a time, across all of this thread's panels (as sgemm_avx512.cpp)
+      if (!tb) {  // row-major B two rows at a time across all of this thread's panels (as sgemm_avx512.cpp), mapped
+                  // by fb first where there is one
         const int64_t w = pt.j1 - pt.j0;
         for (int64_t k = 0; k < kc; k += 2) {
-          const int64_t rows = std::min<int64_t>(2, kc - k);
-          for (int64_t r = 0; r < rows; ++r) {
-            prefetch_row(B, (p0 + k + r + 4) * ldb + pt.j0, w);
-            fb(Bm + r * w, B + (p0 + k + r) * ldb + pt.j0, w);
+          const float* rows[2] = {B + (p0 + k) * ldb + pt.j0, k + 1 < kc ? B + (p0 + k + 1) * ldb + pt.j0 : nullptr};
+          for (int r = 0; r < 2; ++r) {
+            prefetch_row(B, (p0 + k + r + 8) * ldb + pt.j0, w);
+            if (fb && rows[r]) fb(Bm + r * w, rows[r], w), rows[r] = Bm + r * w;
           }
-          for (int64_t jp = 0; jp < npanels; ++jp)
-            pack_contiguous<NR>(Bp + jp * NR * pairs * 2 + k * NR, Bm + jp * NR, w, std::min(NR, w - jp * NR), rows);
+          pack_row_pair(Bp, rows[0], rows[1], w, pairs, k / 2);
         }
       } else {
         for (int64_t jp = 0; jp < npanels; ++jp)
-          pack_b(Bp + jp * NR * pairs * 2, B, ldb, tb, pt.j0 + jp * NR, std::min(NR, pt.j1 - pt.j0 - jp * NR), p0, kc);
+          pack_strided<NR>(Bp + jp * NR * pairs * 2, B + (pt.j0 + jp * NR) * ldb + p0, ldb,
+                           std::min(NR, pt.j1 - pt.j0 - jp * NR), kc);
       }
       for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
         const int64_t mc = std::min(MC, pt.i1 - i0);
