@@ -16,25 +16,28 @@ Var<T> norm_linear(Tape<T>& t, Var<T> x, const LayerNorm<T>& ln, const Linear<T>
   const int64_t R = x->shape.rows(), C = ln.dim, Out = lin.out;
   Var<T> lw = ln.weight, lb = ln.bias, w = lin.weight, b = lin.bias;
   Var<T> y = t.tensor({x->shape[0], x->shape[1], Out}, t.needs_grad(x, lw, lb, w, b));
-  T* mean = y->requires_grad ? t.scratch(R) : nullptr;
-  T* rstd = y->requires_grad ? t.scratch(R) : nullptr;
-  T* normed = t.temp(R * C);
-  layernorm_forward(normed, mean, rstd, x->data, lw->data, lb->data, R, C, T(ln.eps));
-  linear_forward(y->data, normed, w->data, b ? b->data : nullptr, R, C, Out);
-  t.release(normed, R * C);
-  if (!y->requires_grad) return y;
+  // the statistics only: the GEMM normalises x's rows as it packs them (LayerNormMap), so no normalised copy is made
+  T* mean = y->requires_grad ? t.scratch(R) : t.temp(R);
+  T* rstd = y->requires_grad ? t.scratch(R) : t.temp(R);
+  layernorm_stats(mean, rstd, x->data, R, C, T(ln.eps));
+  const LayerNormMap<T> normed{mean, rstd, lw->data, lb->data};
+  gemm_map<T>(false, true, R, Out, C, 1, x->data, C, normed.map(), w->data, C, nullptr, 0, y->data, Out,
+              b ? b->data : nullptr);
+  if (!y->requires_grad) {
+    t.release(rstd, R);
+    t.release(mean, R);
+    return y;
+  }
   Tape<T>* tp = &t;
   t.record(y, [=] {
     const T* dy = y->grad;
     if (!dy) return;
     T* dw = tp->grad(w, w->shape);
     T* db = b ? tp->grad(b, b->shape) : nullptr;
-    if (dw || db) {  // the Linear's own gradients, on the normalised rows recomputed from mean and rstd
-      T* n = dw ? tp->temp(R * C) : nullptr;
-      if (n) layernorm_apply(n, x->data, mean, rstd, lw->data, lb->data, R, C);
-      linear_backward<T>(nullptr, dw, db, dy, n, w->data, R, C, Out);
-      if (n) tp->release(n, R * C);
-    }
+    // the Linear's own gradients: dW += dy^T LayerNorm(x), the rows normalised again as the GEMM packs them
+    const LayerNormMap<T> at{mean, rstd, lw->data, lb->data};
+    if (dw) gemm_map<T>(true, false, Out, C, R, 1, dy, Out, nullptr, x->data, C, at.map(), 1, dw, C);
+    if (db) add_column_sums(db, dy, R, Out);
     T* dx = tp->grad(x, x->shape);
     T* dlw = tp->grad(lw, lw->shape);
     T* dlb = tp->grad(lb, lb->shape);
@@ -97,6 +100,10 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
     if (T* da = tp->grad_or_fresh(a, a->shape, fresh)) {
       if (!act_in) {
         gemm<T>(false, false, R, In, C, 1, dbranch, C, w->data, In, fresh ? T(0) : T(1), da, In);  // da += d branch W
+      } else if (fresh) {  // da = act'(a) * (d branch W): the derivative applied as the product writes its rows
+        const ActGradMap<T> at{a->data, In};
+        gemm_map<T>(false, false, R, In, C, 1, dbranch, C, nullptr, w->data, In, nullptr, 0, da, In, nullptr,
+                    at.map(act));
       } else {
         T* dact = tp->temp(R * In);
         gemm<T>(false, false, R, In, C, 1, dbranch, C, w->data, In, 0, dact, In);

@@ -3,11 +3,13 @@
 //
 //   norm_linear:      y = Linear(LayerNorm(x))
 //                     keeps x (which the residual stream keeps anyway) and the per-row mean and rstd; the
-//                     normalised rows are a temporary, recomputed bitwise in backward.
+//                     normalised rows are never stored: the GEMM normalises x as it packs it (LayerNormMap), in
+//                     the forward and again for the weight gradient.
 //   residual_linear:  out = x + drop_path(Linear(act(a))),   act = identity or an MLP activation (gelu.h)
 //                     keeps a only; act(a) is never stored: the GEMM applies act as it packs a (gemm_map), in
-//                     the forward and again for the weight gradient. The branch and the gradients are temporaries;
-//                     the residual add happens in the GEMM's accumulator.
+//                     the forward and again for the weight gradient; act'(a) is applied as the backward's product
+//                     writes d act(a) (ActGradMap), so only da is stored. The branch and the gradients are
+//                     temporaries; the residual add happens in the GEMM's accumulator.
 //
 // Per token, a pre-norm block then keeps qkv (3C), the attention output (C), the mid-block residual (C), the
 // MLP pre-activation (4C) and the block output (C), plus the attention probabilities (heads x N): 10C + hN

@@ -16,6 +16,7 @@ using Arr = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T>
 using CArr = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 constexpr int64_t kChunk = 4096;  // elements per OpenMP task: stays in L1/L2, many tasks to share
+constexpr int64_t kLanes = 16, kBuf = 256;  // a packet of floats; the serial maps' buffers
 
 // The forward maps, as Eigen array expressions of a chunk.
 template <class T>
@@ -39,7 +40,6 @@ struct QuickGeluF {
 // packed (act_map, gemm_map) equal the passes below bit for bit.
 template <class T, class F>
 void map_serial(T* y, const T* x, int64_t n) {
-  constexpr int64_t kLanes = 16, kBuf = 256;
   if (reinterpret_cast<uintptr_t>(y) % 64 == 0 && n % kLanes == 0) {
     Arr<T>(y, n) = F{}(CArr<T>(x, n));
     return;
@@ -65,19 +65,74 @@ void map_chunks(T* y, const T* x, int64_t n) {
   }
 }
 
-// dx += dy * f'(x) (or = when `assign`), chunked as map_chunks; dfdx maps a chunk of x to the derivative.
-template <class T, class F>
-void grad_chunks(T* dx, const T* dy, const T* x, int64_t n, bool assign, F dfdx) {
+// The derivatives, as Eigen array expressions of a block of at most kBuf values (fixed-capacity temporaries: no heap).
+template <class T>
+using Block = Eigen::Array<T, Eigen::Dynamic, 1, Eigen::ColMajor, kBuf, 1>;
+template <class T>
+struct GeluD {  // Phi(x) + x phi(x)
+  auto operator()(const CArr<T>& x) const {
+    return T(0.5) * (T(1) + (x * T(0.70710678118654752440)).erf()) +
+           x * T(0.39894228040143267794) * (T(-0.5) * x.square()).exp();
+  }
+};
+template <class T>
+struct GeluTanhD {  // 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+  Block<T> operator()(const CArr<T>& x) const {
+    const T k = T(0.79788456080286535588), c3 = T(0.044715);
+    const Block<T> th = (k * (x + c3 * x.cube())).tanh();
+    return T(0.5) * (T(1) + th) + T(0.5) * x * (T(1) - th.square()) * k * (T(1) + T(3) * c3 * x.square());
+  }
+};
+template <class T>
+struct QuickGeluD {  // s + 1.702 x s (1 - s), s = sigmoid(1.702 x)
+  Block<T> operator()(const CArr<T>& x) const {
+    const Block<T> s = T(1) / (T(1) + (T(-1.702) * x).exp());
+    return s + T(1.702) * x * s * (T(1) - s);
+  }
+};
+
+// dx = dy * D(x) (assign) or dx += dy * D(x), n values on the calling thread, D in whole packets into an aligned
+// buffer (as map_serial), so a value's derivative never depends on where it sits: the backward pass below and the
+// GEMM epilogue (ActGradMap) give the same bits. dx may equal dy.
+template <class T, class D>
+void grad_serial(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
+  alignas(64) T xb[kBuf], d[kBuf];
+  for (int64_t i0 = 0; i0 < n; i0 += kBuf) {
+    const int64_t len = std::min(kBuf, n - i0), padded = (len + kLanes - 1) / kLanes * kLanes;
+    const T* xs = x + i0;
+    if (len != padded) {
+      std::copy(xs, xs + len, xb);
+      std::fill(xb + len, xb + padded, T(0));
+      xs = xb;
+    }
+    Arr<T>(d, padded) = D{}(CArr<T>(xs, padded));
+    if (assign)
+      for (int64_t c = 0; c < len; ++c) dx[i0 + c] = dy[i0 + c] * d[c];
+    else
+      for (int64_t c = 0; c < len; ++c) dx[i0 + c] += dy[i0 + c] * d[c];
+  }
+}
+
+// grad_serial over chunks of kChunk elements, the chunks shared by the OpenMP threads.
+template <class T, class D>
+void grad_chunks(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > 16384)
   for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    const CArr<T> xs(x + i0, len), g(dy + i0, len);
-    if (assign)
-      Arr<T>(dx + i0, len) = g * dfdx(xs);
-    else
-      Arr<T>(dx + i0, len) += g * dfdx(xs);
+    const int64_t i0 = c * kChunk;
+    grad_serial<T, D>(dx + i0, dy + i0, x + i0, std::min(kChunk, n - i0), assign);
   }
+}
+
+// gemm_map's positional forms of the maps.
+template <class T, class F>
+void act_at(const void*, T* y, const T* x, int64_t, int64_t, int64_t n) {
+  map_serial<T, F>(y, x, n);
+}
+template <class T, class D>
+void act_grad_at(const void* ctx, T* y, const T* x, int64_t row, int64_t col, int64_t n) {
+  const auto* g = static_cast<const ActGradMap<T>*>(ctx);
+  grad_serial<T, D>(y, x, g->a + row * g->lda + col, n, true);
 }
 
 }  // namespace
@@ -89,10 +144,7 @@ void gelu_forward(T* y, const T* x, int64_t n) {
 
 template <class T>
 void gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
-  const T inv_sqrt2 = T(0.70710678118654752440), inv_sqrt_2pi = T(0.39894228040143267794);
-  grad_chunks(dx, dy, x, n, assign, [=](const CArr<T>& xs) {  // dGELU/dx = Phi(x) + x phi(x)
-    return T(0.5) * (T(1) + (xs * inv_sqrt2).erf()) + xs * inv_sqrt_2pi * (T(-0.5) * xs.square()).exp();
-  });
+  grad_chunks<T, GeluD<T>>(dx, dy, x, n, assign);
 }
 
 // gelu_tanh and quick_gelu: the same chunked Eigen packets as gelu (tanh and exp vectorise).
@@ -103,12 +155,7 @@ void gelu_tanh_forward(T* y, const T* x, int64_t n) {
 
 template <class T>
 void gelu_tanh_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
-  const T k = T(0.79788456080286535588), c3 = T(0.044715);
-  grad_chunks(dx, dy, x, n, assign, [=](const CArr<T>& xs) {
-    const Eigen::Array<T, Eigen::Dynamic, 1> th = (k * (xs + c3 * xs.cube())).tanh();
-    return Eigen::Array<T, Eigen::Dynamic, 1>(T(0.5) * (T(1) + th) +
-                                              T(0.5) * xs * (T(1) - th.square()) * k * (T(1) + T(3) * c3 * xs.square()));
-  });
+  grad_chunks<T, GeluTanhD<T>>(dx, dy, x, n, assign);
 }
 
 template <class T>
@@ -118,10 +165,7 @@ void quick_gelu_forward(T* y, const T* x, int64_t n) {
 
 template <class T>
 void quick_gelu_backward(T* dx, const T* dy, const T* x, int64_t n, bool assign) {
-  grad_chunks(dx, dy, x, n, assign, [](const CArr<T>& xs) {
-    const Eigen::Array<T, Eigen::Dynamic, 1> s = T(1) / (T(1) + (T(-1.702) * xs).exp());
-    return Eigen::Array<T, Eigen::Dynamic, 1>(s + T(1.702) * xs * s * (T(1) - s));
-  });
+  grad_chunks<T, QuickGeluD<T>>(dx, dy, x, n, assign);
 }
 
 Act act_from_name(const std::string& name) {
@@ -144,9 +188,19 @@ void act_forward(Act act, T* y, const T* x, int64_t n) {
 template <class T>
 ElementMap<T> act_map(Act act) {
   switch (act) {
-    case Act::Gelu: return &map_serial<T, GeluF<T>>;
-    case Act::GeluTanh: return &map_serial<T, GeluTanhF<T>>;
-    case Act::QuickGelu: return &map_serial<T, QuickGeluF<T>>;
+    case Act::Gelu: return &act_at<T, GeluF<T>>;
+    case Act::GeluTanh: return &act_at<T, GeluTanhF<T>>;
+    case Act::QuickGelu: return &act_at<T, QuickGeluF<T>>;
+    default: return nullptr;
+  }
+}
+
+template <class T>
+ElementMap<T> ActGradMap<T>::map(Act act) const {
+  switch (act) {
+    case Act::Gelu: return {&act_grad_at<T, GeluD<T>>, this};
+    case Act::GeluTanh: return {&act_grad_at<T, GeluTanhD<T>>, this};
+    case Act::QuickGelu: return {&act_grad_at<T, QuickGeluD<T>>, this};
     default: return nullptr;
   }
 }
@@ -193,6 +247,7 @@ Var<T> gelu(Tape<T>& t, Var<T> x) {
   template void act_forward<T>(Act, T*, const T*, int64_t);                     \
   template void act_backward<T>(Act, T*, const T*, const T*, int64_t, bool);    \
   template ElementMap<T> act_map<T>(Act);                                       \
+  template struct ActGradMap<T>;                                                \
   template Var<T> gelu<T>(Tape<T>&, Var<T>);                                    \
   template Var<T> activation<T>(Tape<T>&, Var<T>, Act);
 TAPEVIT_INSTANTIATE(float)

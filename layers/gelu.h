@@ -43,6 +43,16 @@ void act_backward(Act act, T* dx, const T* dy, const T* x, int64_t n, bool assig
 template <class T>
 ElementMap<T> act_map(Act act);
 
+// The activation's backward as gemm_map's epilogue (fc): y = x * act'(a) at the same (row, col), a the pre-activation
+// (rows lda apart). The product that makes d act(a) then leaves da, bit for bit what act_backward (assigning) gives,
+// and d act(a) is never stored. The map reads *this: keep it alive during the product. Identity: a null map.
+template <class T>
+struct ActGradMap {
+  const T* a = nullptr;
+  int64_t lda = 0;
+  ElementMap<T> map(Act act) const;
+};
+
 template <class T>
 Var<T> gelu(Tape<T>& t, Var<T> x);
 // One tape node of any of the activations.

@@ -25,30 +25,54 @@ T lane_sum(int64_t n, F f) {
 }  // namespace
 
 template <class T>
+void layernorm_row(T* y, const T* x, T mean, T rstd, const T* w, const T* b, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) y[c] = (x[c] - mean) * rstd * w[c] + b[c];
+}
+
+namespace {
+// One row's mean and 1 / sqrt(var + eps): two passes (no cancellation for rows with a large mean).
+template <class T>
+void row_stats(T& mean, T& rstd, const T* x, int64_t C, T eps) {
+  const T m = lane_sum<T>(C, [&](int64_t c) { return x[c]; }) / T(C);
+  const T v = lane_sum<T>(C, [&](int64_t c) { return (x[c] - m) * (x[c] - m); }) / T(C);
+  mean = m;
+  rstd = T(1) / std::sqrt(v + eps);
+}
+
+template <class T>
+void normalise_at(const void* ctx, T* y, const T* x, int64_t row, int64_t col, int64_t n) {
+  const auto* ln = static_cast<const LayerNormMap<T>*>(ctx);
+  layernorm_row(y, x, ln->mean[row], ln->rstd[row], ln->w + col, ln->b + col, n);
+}
+}  // namespace
+
+template <class T>
 void layernorm_forward(T* y, T* mean, T* rstd, const T* x, const T* w, const T* b, int64_t R, int64_t C, T eps) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < R; ++r) {
-    const T* xr = x + r * C;
-    T* yr = y + r * C;
-    const T m = lane_sum<T>(C, [&](int64_t c) { return xr[c]; }) / T(C);
-    // two-pass variance: no cancellation for rows with a large mean
-    const T v = lane_sum<T>(C, [&](int64_t c) { return (xr[c] - m) * (xr[c] - m); }) / T(C);
-    const T s = T(1) / std::sqrt(v + eps);
-    for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * s * w[c] + b[c];
+    T m, s;
+    row_stats(m, s, x + r * C, C, eps);
+    layernorm_row(y + r * C, x + r * C, m, s, w, b, C);
     if (mean) mean[r] = m;
     if (rstd) rstd[r] = s;
   }
 }
 
 template <class T>
+void layernorm_stats(T* mean, T* rstd, const T* x, int64_t R, int64_t C, T eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < R; ++r) row_stats(mean[r], rstd[r], x + r * C, C, eps);
+}
+
+template <class T>
 void layernorm_apply(T* y, const T* x, const T* mean, const T* rstd, const T* w, const T* b, int64_t R, int64_t C) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < R; ++r) {
-    const T* xr = x + r * C;
-    T* yr = y + r * C;
-    const T m = mean[r], s = rstd[r];
-    for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - m) * s * w[c] + b[c];  // the forward's expression
-  }
+  for (int64_t r = 0; r < R; ++r) layernorm_row(y + r * C, x + r * C, mean[r], rstd[r], w, b, C);
+}
+
+template <class T>
+ElementMap<T> LayerNormMap<T>::map() const {
+  return {&normalise_at<T>, this};
 }
 
 template <class T>
@@ -125,7 +149,10 @@ Var<T> LayerNorm<T>::operator()(Tape<T>& t, Var<T> x) const {
 }
 
 #define TAPEVIT_INSTANTIATE(T)                                                                                     \
+  template void layernorm_row<T>(T*, const T*, T, T, const T*, const T*, int64_t);                                \
   template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, T);               \
+  template void layernorm_stats<T>(T*, T*, const T*, int64_t, int64_t, T);                                         \
+  template struct LayerNormMap<T>;                                                                                 \
   template void layernorm_apply<T>(T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t);       \
   template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t, int64_t); \
   template struct LayerNorm<T>;

@@ -11,6 +11,7 @@
 #include "tapevit/error.h"
 #include "tapevit/gemm.h"
 #include "tapevit/layers/gelu.h"
+#include "tapevit/layers/layernorm.h"
 
 using namespace tapevit;
 using namespace tapevit::test;
@@ -238,6 +239,100 @@ TEST_CASE("gemm_map: GELU applied while packing equals the product of the GELU p
                         fb ? gelu_map : nullptr, c.beta, fused.data(), c.N, bp);
         gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, fa ? gA.data() : A.data(), lda, fb ? gB.data() : B.data(), ldb,
                     c.beta, plain.data(), c.N, bp);
+        int64_t differ = 0;
+        for (size_t i = 0; i < fused.size(); ++i) differ += fused[i] != plain[i];
+        CHECK(differ == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("gemm_map: LayerNorm's normalise while packing equals the product of layernorm_forward's output, bit for bit") {
+  // The map reads the row's statistics and the column's weight and bias from its position in the stored operand, so
+  // slices that start inside a row (K slices of 256, a thread's columns) must find the right ones. The statistics are
+  // over the stored rows of the mapped operand, whichever way the product reads it. Shapes: norm_linear's forward
+  // (x rows into qkv, K = C over two slices) and its weight gradient (x as B, rows of K = B*N), a column split, odd
+  // K for the bf16 pairs, and transposed mapped operands (the temporary).
+  struct LnCase {
+    bool ta, tb;
+    int64_t M, N, K;
+    bool map_a;  // else map B
+  };
+  const LnCase cases[] = {
+      {false, true, 203, 70, 300, true},    // y = LN(x) W^T + b, two K slices
+      {false, true, 24, 900, 193, true},    // few rows, columns split between threads, odd K
+      {true, false, 45, 300, 203, false},   // dW = dy^T LN(x): B's rows are x's rows
+      {true, false, 40, 96, 1001, false},   // long odd K
+      {true, true, 61, 45, 333, true},      // transposed mapped operand: the temporary
+      {false, true, 33, 40, 300, false},    // transposed mapped B: the temporary
+  };
+  for (bool bf16 : {false, true}) {
+    if (bf16 && !bf16_available()) continue;
+    const Bf16Scope amp(bf16);
+    for (const LnCase& c : cases) {
+      CAPTURE(bf16);
+      CAPTURE(c.M);
+      CAPTURE(c.N);
+      const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+      const int64_t rows = c.map_a ? (c.ta ? c.K : c.M) : (c.tb ? c.N : c.K), cols = c.map_a ? lda : ldb;
+      auto floats = [](int64_t n, uint64_t seed, double scale, double shift) {
+        const std::vector<double> d = random_vector(size_t(n), seed, scale);
+        std::vector<float> f(d.size());
+        for (size_t i = 0; i < d.size(); ++i) f[i] = float(d[i] + shift);
+        return f;
+      };
+      const std::vector<float> A = floats(c.M * c.K, 41, 2.0, 0.5), B = floats(c.K * c.N, 42, 2.0, -0.25);
+      const std::vector<float> w = floats(cols, 43, 1.0, 1.0), b = floats(cols, 44, 0.5, 0.0);
+      const std::vector<float>& X = c.map_a ? A : B;
+      const size_t nrows = static_cast<size_t>(rows);
+      std::vector<float> normed(X.size()), mean(nrows), rstd(nrows), mean2(nrows), rstd2(nrows);
+      layernorm_forward(normed.data(), mean.data(), rstd.data(), X.data(), w.data(), b.data(), rows, cols, 1e-6f);
+      layernorm_stats(mean2.data(), rstd2.data(), X.data(), rows, cols, 1e-6f);
+      CHECK(mean2 == mean);
+      CHECK(rstd2 == rstd);
+      const LayerNormMap<float> at{mean.data(), rstd.data(), w.data(), b.data()};
+      std::vector<float> fused(size_t(c.M * c.N)), plain(size_t(c.M * c.N));
+      gemm_map<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, A.data(), lda, c.map_a ? at.map() : nullptr, B.data(), ldb,
+                      c.map_a ? nullptr : at.map(), 0.f, fused.data(), c.N);
+      gemm<float>(c.ta, c.tb, c.M, c.N, c.K, 1.f, c.map_a ? normed.data() : A.data(), lda,
+                  c.map_a ? B.data() : normed.data(), ldb, 0.f, plain.data(), c.N);
+      int64_t differ = 0;
+      for (size_t i = 0; i < fused.size(); ++i) differ += fused[i] != plain[i];
+      CHECK(differ == 0);
+    }
+  }
+}
+
+TEST_CASE("gemm_map: the activation's backward as the product's epilogue equals the pass over the product, bit for bit") {
+  // residual_linear's da = act'(a) * (d branch W): the epilogue maps C's final rows, reading a at the same position.
+  // Applied after an earlier K slice too (or twice), it would differ; so would a position off by a row or a column.
+  // Shapes: fc2's backward-data product (K = C), several K slices, a column split, beta 1 (the map sees
+  // alpha AB + beta C), ragged tiles, and small products (the Eigen product, then the rows mapped).
+  struct EpiCase {
+    int64_t M, N, K;
+    float beta;
+  };
+  const EpiCase cases[] = {{203, 300, 70, 0.f}, {150, 100, 600, 0.f}, {24, 900, 193, 0.f}, {100, 64, 300, 1.f},
+                           {9, 20, 5, 0.f}};
+  for (Act act : {Act::Gelu, Act::GeluTanh, Act::QuickGelu}) {
+    for (bool bf16 : {false, true}) {
+      if (bf16 && !bf16_available()) continue;
+      const Bf16Scope amp(bf16);
+      for (const EpiCase& c : cases) {
+        CAPTURE(int(act));
+        CAPTURE(bf16);
+        CAPTURE(c.M);
+        const int64_t lda_a = c.N + 3;  // a's rows wider than C's
+        const std::vector<double> d64 = random_vector(size_t(c.M * c.K), 51, 1.0), w64 = random_vector(size_t(c.K * c.N), 52, 1.0);
+        const std::vector<double> a64 = random_vector(size_t(c.M * lda_a), 53, 3.0), c64 = random_vector(size_t(c.M * c.N), 54, 1.0);
+        const std::vector<float> D(d64.begin(), d64.end()), W(w64.begin(), w64.end()), a(a64.begin(), a64.end());
+        std::vector<float> fused(c64.begin(), c64.end()), prod(c64.begin(), c64.end()), plain(size_t(c.M * c.N));
+        const ActGradMap<float> at{a.data(), lda_a};
+        gemm_map<float>(false, false, c.M, c.N, c.K, 1.f, D.data(), c.K, nullptr, W.data(), c.N, nullptr, c.beta,
+                        fused.data(), c.N, nullptr, at.map(act));
+        gemm<float>(false, false, c.M, c.N, c.K, 1.f, D.data(), c.K, W.data(), c.N, c.beta, prod.data(), c.N);
+        for (int64_t r = 0; r < c.M; ++r)  // the pass, over a's rows
+          act_backward(act, plain.data() + r * c.N, prod.data() + r * c.N, a.data() + r * lda_a, c.N, true);
         int64_t differ = 0;
         for (size_t i = 0; i < fused.size(); ++i) differ += fused[i] != plain[i];
         CHECK(differ == 0);

@@ -5,6 +5,7 @@
 // ta: A is stored (K, M) and used transposed; tb likewise for B. Called from inside an OpenMP region the
 // product runs on the calling thread only; from outside, it uses the OpenMP threads.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -16,16 +17,32 @@ template <class T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
           int64_t ldb, T beta, T* C, int64_t ldc, const T* bias = nullptr);
 
-// gemm with an elementwise map fused into the reading of an operand: C = alpha op(fa(A)) op(fb(B)) + beta C + bias,
-// fa and fb (null: none) applied to the stored values. A map takes n values to n values on the calling thread and
-// gives a value the same result wherever it sits in a call, since the kernels apply it to slices: the AVX-512 ones
-// map a row-major A's rows, and B's rows of K, as they pack them, so fa(A) and fb(B) are never stored. Other cases
-// (double, transposed mapped operands, small products) map into a temporary first.
+// An elementwise map that gemm_map applies where it reads an operand or writes C: y[c] = f(x[c]) for the stored
+// matrix's element (row, col + c), c < n, on the calling thread. The position lets a map read per-row and per-column
+// data from ctx (LayerNorm's statistics and affine, GELU's input at the same element); y may equal x. A map must
+// give an element the same result wherever it sits in a call: the kernels apply it to slices of rows.
 template <class T>
-using ElementMap = void (*)(T* y, const T* x, int64_t n);
+struct ElementMap {
+  using Fn = void (*)(const void* ctx, T* y, const T* x, int64_t row, int64_t col, int64_t n);
+  Fn fn = nullptr;
+  const void* ctx = nullptr;
+  ElementMap() = default;
+  ElementMap(std::nullptr_t) {}
+  ElementMap(Fn f, const void* c = nullptr) : fn(f), ctx(c) {}
+  explicit operator bool() const { return fn != nullptr; }
+  void operator()(T* y, const T* x, int64_t row, int64_t col, int64_t n) const { fn(ctx, y, x, row, col, n); }
+};
+
+// gemm with elementwise maps fused into the reading of the operands and the writing of C:
+//   C = fc(alpha op(fa(A)) op(fb(B)) + beta C + bias),
+// each map null (none) or applied to the stored values (fa to A as stored, fb to B, fc to C's final values). The
+// AVX-512 kernels map a row-major A's rows and B's rows of K as they pack them, and C's rows once a block of them
+// is final, so fa(A), fb(B) and the unmapped C are never stored. Other cases (double, transposed mapped operands,
+// small products) map into temporaries, and C after the product.
 template <class T>
 void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, ElementMap<T> fa,
-              const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias = nullptr);
+              const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
+              ElementMap<T> fc = nullptr);
 
 }  // namespace tapevit
 

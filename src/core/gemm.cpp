@@ -15,15 +15,15 @@ namespace tapevit {
 
 namespace detail {
 // src/core/sgemm_avx512.cpp: false when it does not take the product (small, or built without AVX-512).
-// fa, fb: gemm_map's maps, taken only for a row-major A (!ta) and B (!tb).
+// fa, fb, fc: gemm_map's maps, fa and fb taken only for a row-major A (!ta) and B (!tb).
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
-                  ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr);
+                  ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr, ElementMap<float> fc = nullptr);
 // src/core/sbgemm_avx512.cpp: bfloat16 operands, float32 accumulation (any shape with K > 0); maps as above.
 bool sbgemm_built();
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
-                   ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr);
+                   ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr, ElementMap<float> fc = nullptr);
 }  // namespace detail
 
 namespace {
@@ -103,32 +103,36 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 
 template <class T>
 void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, ElementMap<T> fa,
-              const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias) {
+              const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias, ElementMap<T> fc) {
   if (M == 0 || N == 0) return;
   if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
   if constexpr (std::is_same_v<T, float>) {
     if (K > 0 && (!fa || !ta) && (!fb || !tb)) {  // the AVX-512 kernels map row-major operands as they pack them
       if (gemm_bf16() && M * N * K >= kBf16MinMacs)
-        return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb);
-      if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb)) return;
+        return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc);
+      if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc)) return;
     }
   }
-  if (!fa && !fb) return eigen_gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
-  // Map into temporaries (stored rows x their length), then the unmapped product (which may still take a kernel).
-  auto mapped = [](std::vector<T>& out, ElementMap<T> f, const T* X, int64_t ld, int64_t rows, int64_t cols) {
-    out.resize(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; ++r) f(out.data() + r * cols, X + r * ld, cols);
-  };
-  std::vector<T> a2, b2;
-  if (fa) {
-    mapped(a2, fa, A, lda, ta ? K : M, ta ? M : K);
-    A = a2.data(), lda = ta ? M : K;
+  if (!fa && !fb) {
+    eigen_gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+  } else {  // map into temporaries (stored rows x their length), then the unmapped product (which may take a kernel)
+    auto mapped = [](std::vector<T>& out, ElementMap<T> f, const T* X, int64_t ld, int64_t rows, int64_t cols) {
+      out.resize(size_t(rows * cols));
+      for (int64_t r = 0; r < rows; ++r) f(out.data() + r * cols, X + r * ld, r, 0, cols);
+    };
+    std::vector<T> a2, b2;
+    if (fa) {
+      mapped(a2, fa, A, lda, ta ? K : M, ta ? M : K);
+      A = a2.data(), lda = ta ? M : K;
+    }
+    if (fb) {
+      mapped(b2, fb, B, ldb, tb ? N : K, tb ? K : N);
+      B = b2.data(), ldb = tb ? K : N;
+    }
+    gemm_map<T>(ta, tb, M, N, K, alpha, A, lda, nullptr, B, ldb, nullptr, beta, C, ldc, bias);
   }
-  if (fb) {
-    mapped(b2, fb, B, ldb, tb ? N : K, tb ? K : N);
-    B = b2.data(), ldb = tb ? K : N;
-  }
-  gemm_map<T>(ta, tb, M, N, K, alpha, A, lda, nullptr, B, ldb, nullptr, beta, C, ldc, bias);
+  if (fc)
+    for (int64_t r = 0; r < M; ++r) fc(C + r * ldc, C + r * ldc, r, 0, N);
 }
 
 template <class T>
@@ -148,9 +152,11 @@ void add_column_sums(T* out, const T* x, int64_t R, int64_t C) {
 }
 
 template void gemm_map<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, ElementMap<float>,
-                              const float*, int64_t, ElementMap<float>, float, float*, int64_t, const float*);
+                              const float*, int64_t, ElementMap<float>, float, float*, int64_t, const float*,
+                              ElementMap<float>);
 template void gemm_map<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, ElementMap<double>,
-                               const double*, int64_t, ElementMap<double>, double, double*, int64_t, const double*);
+                               const double*, int64_t, ElementMap<double>, double, double*, int64_t, const double*,
+                               ElementMap<double>);
 template void add_column_sums<float>(float*, const float*, int64_t, int64_t);
 template void add_column_sums<double>(double*, const double*, int64_t, int64_t);
 

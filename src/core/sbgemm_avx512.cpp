@@ -58,7 +58,9 @@ void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_
 // kernel broadcasts from the rows (RowsA). This replaced a transposing scatter into the k-major micro-panel
 // (vit-fmnist's products: see experiments/2026-11-30_amp).
 // fa (gemm_map's, or null) maps each row's kc values into a row buffer first.
-void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t kc, ElementMap<float> fa) {
+// row0, col: A's stored position of A[0] (for fa).
+void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t kc, ElementMap<float> fa, int64_t row0,
+                 int64_t col) {
   const int64_t pairs = (kc + 1) / 2;
   auto* words = reinterpret_cast<uint32_t*>(Ap);
   alignas(64) float mapped[KC];
@@ -71,7 +73,7 @@ void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t 
     const float* row = A + i * lda;
     if (fa) {
       prefetch_row(row, 4 * lda, kc);
-      fa(mapped, row, kc);
+      fa(mapped, row, row0 + i, col, kc);
     }
     round_row_pairs(dst, fa ? mapped : row, kc, row, MR * lda);  // prefetching the next micro-panel's row
   }
@@ -134,7 +136,7 @@ bool sbgemm_built() { return true; }
 
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
-                   ElementMap<float> fa, ElementMap<float> fb) {
+                   ElementMap<float> fa, ElementMap<float> fb, ElementMap<float> fc) {
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
@@ -155,7 +157,7 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
           const float* rows[2] = {B + (p0 + k) * ldb + pt.j0, k + 1 < kc ? B + (p0 + k + 1) * ldb + pt.j0 : nullptr};
           for (int r = 0; r < 2; ++r) {
             prefetch_row(B, (p0 + k + r + 8) * ldb + pt.j0, w);
-            if (fb && rows[r]) fb(Bm + r * w, rows[r], w), rows[r] = Bm + r * w;
+            if (fb && rows[r]) fb(Bm + r * w, rows[r], p0 + k + r, pt.j0, w), rows[r] = Bm + r * w;
           }
           pack_row_pair(Bp, rows[0], rows[1], w, pairs, k / 2);
         }
@@ -170,13 +172,15 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
           pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc);
         else
           for (int64_t ir = 0; ir < mc; ir += MR)
-            pack_a_rows(Ap + ir * pairs * 2, A + (i0 + ir) * lda + p0, lda, std::min(MR, mc - ir), kc, fa);
+            pack_a_rows(Ap + ir * pairs * 2, A + (i0 + ir) * lda + p0, lda, std::min(MR, mc - ir), kc, fa, i0 + ir, p0);
         for (int64_t jp = 0; jp < npanels; ++jp) {
           const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
           for (int64_t ir = 0; ir < mc; ir += MR)
             (ta ? kernel<false> : kernel<true>)(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0,
                                                 ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);
         }
+        if (fc && p0 + kc == K)  // the block's rows of C are final: map them in place
+          for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
       }
     }
   }
@@ -184,7 +188,7 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
 #else
 bool sbgemm_built() { return false; }
 void sbgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
-                   float*, int64_t, const float*, ElementMap<float>, ElementMap<float>) {}
+                   float*, int64_t, const float*, ElementMap<float>, ElementMap<float>, ElementMap<float>) {}
 #endif
 
 }  // namespace tapevit::detail

@@ -99,7 +99,7 @@ void kernel(int64_t kc, const float* __restrict A, int64_t lda, const float* __r
 
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
-                  ElementMap<float> fa, ElementMap<float> fb) {
+                  ElementMap<float> fa, ElementMap<float> fb, ElementMap<float> fc) {
   if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC);
@@ -121,7 +121,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
         for (int64_t k = 0; k < kc; ++k) {
           const float* row = B + (p0 + k) * ldb + pt.j0;
           prefetch_row(B, (p0 + k + 8) * ldb + pt.j0, w);
-          if (fb) fb(Bm, row, w), row = Bm;
+          if (fb) fb(Bm, row, p0 + k, pt.j0, w), row = Bm;
           pack_row(Bp, row, w, kc, k);
         }
       } else {
@@ -138,7 +138,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
         if (!ta && fa) {
           for (int64_t r = 0; r < mc; ++r) {
             prefetch_row(rows, (r + 4) * lda, kc);
-            fa(Am + r * kc, rows + r * lda, kc);
+            fa(Am + r * kc, rows + r * lda, i0 + r, p0, kc);
           }
           rows = Am, rs = kc;
         }
@@ -158,6 +158,8 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
               kernel<false>(kc, Ap + ir * kc, 0, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
           }
         }
+        if (fc && p0 + kc == K)  // the block's rows of C are final (and still in L2): map them in place
+          for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
       }
     }
   }
@@ -167,7 +169,7 @@ bool sgemm_avx512_built() { return true; }
 #else
 bool sgemm_avx512_built() { return false; }
 bool sgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
-                  float*, int64_t, const float*, ElementMap<float>, ElementMap<float>) {
+                  float*, int64_t, const float*, ElementMap<float>, ElementMap<float>, ElementMap<float>) {
   return false;  // built without AVX-512 (or with TAPEVIT_SGEMM_AVX512=OFF): Eigen's GEMM everywhere
 }
 #endif
