@@ -13,8 +13,9 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t R, int64_t
 template <class T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t R, int64_t In, int64_t Out) {
   if (dx) gemm<T>(false, false, R, In, Out, 1, dy, Out, w, In, 1, dx, In);  // dx += dy W
-  if (dw) gemm<T>(true, false, Out, In, R, 1, dy, Out, x, In, 1, dw, In);   // dW += dy^T x
-  if (db) add_column_sums(db, dy, R, Out);                                   // db += sum over rows of dy
+  // dW += dy^T x; db += the sum over rows of dy, added up as that product packs dy
+  if (dw) gemm_map<T>(true, false, Out, In, R, 1, dy, Out, nullptr, x, In, nullptr, 1, dw, In, nullptr, nullptr, db);
+  else if (db) add_column_sums(db, dy, R, Out);
 }
 
 template <class T>

@@ -340,3 +340,45 @@ TEST_CASE("gemm_map: the activation's backward as the product's epilogue equals 
     }
   }
 }
+
+TEST_CASE("gemm_map: the sums of op(A)'s rows (a Linear's bias gradient) equal add_column_sums, bit for bit") {
+  // dW = dy^T x adds db = the column sums of dy as it packs dy: per row of op(A), in order of k, across K slices,
+  // added once however many threads packed the same rows (a column split), onto what sum_a held. Also the small
+  // products (Eigen), a row-major A, and a leading dimension wider than the matrix.
+  struct SumCase {
+    bool ta;
+    int64_t M, N, K, pad;
+  };
+  const SumCase cases[] = {{true, 45, 197, 1001, 0}, {true, 576, 192, 700, 0}, {true, 24, 900, 300, 0},
+                           {true, 40, 64, 300, 5},   {true, 7, 9, 11, 0},      {false, 203, 70, 300, 3}};
+  for (bool bf16 : {false, true}) {
+    if (bf16 && !bf16_available()) continue;
+    const Bf16Scope amp(bf16);
+    for (const SumCase& c : cases) {
+      CAPTURE(bf16);
+      CAPTURE(c.M);
+      const int64_t lda = (c.ta ? c.M : c.K) + c.pad, arows = c.ta ? c.K : c.M;
+      const std::vector<double> a64 = random_vector(size_t(arows * lda), 61, 1.0), b64 = random_vector(size_t(c.K * c.N), 62, 1.0);
+      const std::vector<double> s64 = random_vector(size_t(c.M), 63, 1.0);
+      const std::vector<float> A(a64.begin(), a64.end()), B(b64.begin(), b64.end());
+      std::vector<float> fused(s64.begin(), s64.end()), plain(s64.begin(), s64.end());
+      std::vector<float> C1(size_t(c.M * c.N)), C2(size_t(c.M * c.N));
+      gemm_map<float>(c.ta, false, c.M, c.N, c.K, 1.f, A.data(), lda, nullptr, B.data(), c.N, nullptr, 0.f, C1.data(),
+                      c.N, nullptr, nullptr, fused.data());
+      gemm<float>(c.ta, false, c.M, c.N, c.K, 1.f, A.data(), lda, B.data(), c.N, 0.f, C2.data(), c.N);
+      CHECK(C1 == C2);  // the product itself is unchanged
+      if (c.ta && c.pad == 0) {
+        add_column_sums(plain.data(), A.data(), c.K, c.M);
+      } else {  // the reference: per row of op(A), in order of k
+        for (int64_t i = 0; i < c.M; ++i) {
+          float s = 0;
+          for (int64_t k = 0; k < c.K; ++k) s += c.ta ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)];
+          plain[size_t(i)] += s;
+        }
+      }
+      int64_t differ = 0;
+      for (int64_t i = 0; i < c.M; ++i) differ += fused[size_t(i)] != plain[size_t(i)];
+      CHECK(differ == 0);
+    }
+  }
+}

@@ -39,10 +39,13 @@ struct ElementMap {
 // AVX-512 kernels map a row-major A's rows and B's rows of K as they pack them, and C's rows once a block of them
 // is final, so fa(A), fb(B) and the unmapped C are never stored. Other cases (double, transposed mapped operands,
 // small products) map into temporaries, and C after the product.
+// sum_a (M), optional, needs fa null: sum_a[i] += the sum over k of op(A)(i, k), added in order of k, bit for bit
+// add_column_sums(sum_a, A, K, M) for a transposed A. A Linear's weight gradient dW = dy^T x has A = dy transposed,
+// and its bias gradient is these sums: the kernels add them up as they pack dy, so db costs no pass over dy.
 template <class T>
 void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, ElementMap<T> fa,
               const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
-              ElementMap<T> fc = nullptr);
+              ElementMap<T> fc = nullptr, T* sum_a = nullptr);
 
 }  // namespace tapevit
 

@@ -15,15 +15,17 @@ namespace tapevit {
 
 namespace detail {
 // src/core/sgemm_avx512.cpp: false when it does not take the product (small, or built without AVX-512).
-// fa, fb, fc: gemm_map's maps, fa and fb taken only for a row-major A (!ta) and B (!tb).
+// fa, fb, fc: gemm_map's maps, fa and fb taken only for a row-major A (!ta) and B (!tb); sum_a: only with ta.
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
-                  ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr, ElementMap<float> fc = nullptr);
+                  ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr, ElementMap<float> fc = nullptr,
+                  float* sum_a = nullptr);
 // src/core/sbgemm_avx512.cpp: bfloat16 operands, float32 accumulation (any shape with K > 0); maps as above.
 bool sbgemm_built();
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
-                   ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr, ElementMap<float> fc = nullptr);
+                   ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr, ElementMap<float> fc = nullptr,
+                  float* sum_a = nullptr);
 }  // namespace detail
 
 namespace {
@@ -93,6 +95,26 @@ void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
   else if (ta && !tb) run(a.transpose(), b);
   else run(a.transpose(), b.transpose());
 }
+
+// out[i] += sum over k of X(i, k) for a row-major X (rows ld apart), in order of k.
+template <class T>
+void add_row_sums(T* out, const T* X, int64_t ld, int64_t rows, int64_t n) {
+  for (int64_t i = 0; i < rows; ++i) {
+    T s = 0;
+    for (int64_t k = 0; k < n; ++k) s += X[i * ld + k];
+    out[i] += s;
+  }
+}
+
+// out[c] += sum over rows r of X(r, c), in order of r (rows ld apart): add_column_sums with a leading dimension.
+template <class T>
+void add_column_sums_ld(T* out, const T* X, int64_t ld, int64_t rows, int64_t cols) {
+  if (ld == cols) return add_column_sums(out, X, rows, cols);
+  std::vector<T> acc(size_t(cols), T(0));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) acc[size_t(c)] += X[r * ld + c];
+  for (int64_t c = 0; c < cols; ++c) out[c] += acc[size_t(c)];
+}
 }  // namespace
 
 template <class T>
@@ -103,15 +125,25 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
 
 template <class T>
 void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, ElementMap<T> fa,
-              const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias, ElementMap<T> fc) {
+              const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias, ElementMap<T> fc,
+              T* sum_a) {
   if (M == 0 || N == 0) return;
   if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
+  if (sum_a && fa) fail("gemm: the sums of op(A)'s rows are of the unmapped A");
   if constexpr (std::is_same_v<T, float>) {
     if (K > 0 && (!fa || !ta) && (!fb || !tb)) {  // the AVX-512 kernels map row-major operands as they pack them
+      float* sums = ta ? sum_a : nullptr;  // a transposed A is packed by columns: the kernels add as they go
+      if (sum_a && !ta) add_row_sums(sum_a, A, lda, M, K), sum_a = nullptr;
       if (gemm_bf16() && M * N * K >= kBf16MinMacs)
-        return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc);
-      if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc)) return;
+        return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sums);
+      if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sums)) return;
     }
+  }
+  if (sum_a) {
+    if (ta)
+      add_column_sums_ld(sum_a, A, lda, K, M);
+    else
+      add_row_sums(sum_a, A, lda, M, K);
   }
   if (!fa && !fb) {
     eigen_gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
@@ -153,10 +185,10 @@ void add_column_sums(T* out, const T* x, int64_t R, int64_t C) {
 
 template void gemm_map<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, ElementMap<float>,
                               const float*, int64_t, ElementMap<float>, float, float*, int64_t, const float*,
-                              ElementMap<float>);
+                              ElementMap<float>, float*);
 template void gemm_map<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, ElementMap<double>,
                                const double*, int64_t, ElementMap<double>, double, double*, int64_t, const double*,
-                               ElementMap<double>);
+                               ElementMap<double>, double*);
 template void add_column_sums<float>(float*, const float*, int64_t, int64_t);
 template void add_column_sums<double>(double*, const double*, int64_t, int64_t);
 

@@ -15,6 +15,7 @@ namespace tapevit::detail::avx512 {
 
 // MR x NR tile of C in 24 zmm registers; K in slices of KC; A in blocks of MC rows (L2).
 constexpr int64_t MR = 12, NR = 32, KC = 256, MC = 96;
+static_assert(MC % MR == 0 && MC % 16 == 0, "whole micro-panels and whole vectors of a block");
 
 // A buffer per thread and slot that only grows: the ViT's shapes repeat every step, so a warm step allocates nothing.
 template <class T, int Slot>
@@ -50,6 +51,38 @@ inline void prefetch_row(const float* base, int64_t offset, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) prefetch_floats(base, offset + i, 1);
   prefetch_floats(base, offset + n - 1, 1);
 }
+
+// Running sums of up to MC columns of a row-major matrix, one row at a time (gemm_map's sum_a as a transposed A is
+// packed): sums[i] += row[i], each column's values added in the order of the rows, so the result equals a plain
+// loop's. The sums stay in six registers while a block is packed (a masked store and reload per row cost the step
+// 2%: the reload waited on the store).
+class ColumnSums {
+ public:
+  ColumnSums(float* sums, int64_t n) : sums_(sums), n_(n) {
+#pragma GCC unroll 6
+    for (int q = 0; q < kQ; ++q) acc_[q] = sums ? _mm512_maskz_loadu_ps(mask(q), sums + q * 16) : _mm512_setzero_ps();
+  }
+  void add(const float* row) {
+#pragma GCC unroll 6
+    for (int q = 0; q < kQ; ++q)
+      if (q * 16 < n_) acc_[q] = _mm512_add_ps(acc_[q], _mm512_maskz_loadu_ps(mask(q), row + q * 16));
+  }
+  void store() const {
+#pragma GCC unroll 6
+    for (int q = 0; q < kQ; ++q)
+      if (q * 16 < n_) _mm512_mask_storeu_ps(sums_ + q * 16, mask(q), acc_[q]);
+  }
+
+ private:
+  static constexpr int kQ = int(MC / 16);
+  __mmask16 mask(int q) const {
+    const int64_t left = n_ - q * 16;
+    return left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+  }
+  float* sums_;
+  int64_t n_;
+  __m512 acc_[kQ];
+};
 
 // C tile (mr <= MR rows, nr <= NR columns) = alpha * acc + beta * C + bias (beta == 0: C is not read; bias: one value
 // per column, or null).

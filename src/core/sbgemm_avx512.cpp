@@ -82,11 +82,17 @@ void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t 
 // A transposed op(A) (A stored (K, M)) for one MC-row block: its mc columns go to the block's k-major micro-panels,
 // Ap[ir * pairs * 2 + (kp * MR + i) * 2 + h] = op(A)(ir + i, 2 kp + h), zeros past mc and past an odd kc. As
 // sgemm_avx512.cpp's pack_a_columns, it reads each pair of rows of A once for the whole block.
-void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc) {
+// sums (mc), or null: sums[i] += op(A)(i, k) for each k in order (gemm_map's sum_a), of the unrounded values.
+void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc, float* sums) {
   const int64_t pairs = (kc + 1) / 2;
   auto* words = reinterpret_cast<uint32_t*>(Ap);
+  ColumnSums acc(sums, mc);
   for (int64_t k = 0; k < kc; k += 2) {
     const bool second = k + 1 < kc;
+    if (sums) {
+      acc.add(A + k * lda);
+      if (second) acc.add(A + (k + 1) * lda);
+    }
     prefetch_row(A, (k + 8) * lda, mc);
     prefetch_row(A, (k + 9) * lda, mc);
     for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -94,8 +100,10 @@ void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64
       const __m512 x0 = _mm512_maskz_loadu_ps(m, A + k * lda + ir);
       const __m512 x1 = second ? _mm512_maskz_loadu_ps(m, A + (k + 1) * lda + ir) : _mm512_setzero_ps();
       _mm512_mask_storeu_epi32(words + ir * pairs + k / 2 * MR, __mmask16((1u << MR) - 1), pair_rows(x0, x1));
+
     }
   }
+  if (sums) acc.store();
 }
 
 // Rows k = 2 kp and k + 1 of a row-major op(B) (w values each; r1 null past an odd kc: zeros) into pair step kp of
@@ -136,7 +144,7 @@ bool sbgemm_built() { return true; }
 
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
-                   ElementMap<float> fa, ElementMap<float> fb, ElementMap<float> fc) {
+                   ElementMap<float> fa, ElementMap<float> fb, ElementMap<float> fc, float* sum_a) {
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
@@ -146,6 +154,8 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
     uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
     uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
     float* Bm = fb ? scratch<float, 8>(2 * (pt.j1 - pt.j0)) : nullptr;  // fb(B)'s rows k, k + 1, this thread's columns
+    float* sums = sum_a ? scratch<float, 9>(pt.i1 - pt.i0) : nullptr;  // op(A)'s row sums over K, this thread's rows
+    if (sums) std::fill(sums, sums + (pt.i1 - pt.i0), 0.f);
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
       const float b_eff = p0 == 0 ? beta : 1.f;
@@ -169,7 +179,7 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
       for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
         const int64_t mc = std::min(MC, pt.i1 - i0);
         if (ta)
-          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc);
+          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, sums ? sums + (i0 - pt.i0) : nullptr);
         else
           for (int64_t ir = 0; ir < mc; ir += MR)
             pack_a_rows(Ap + ir * pairs * 2, A + (i0 + ir) * lda + p0, lda, std::min(MR, mc - ir), kc, fa, i0 + ir, p0);
@@ -183,12 +193,14 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
           for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
       }
     }
+    if (sums && pt.j0 == 0)  // as sgemm_avx512.cpp: one of the threads that share these rows adds
+      for (int64_t i = pt.i0; i < pt.i1; ++i) sum_a[i] += sums[i - pt.i0];
   }
 }
 #else
 bool sbgemm_built() { return false; }
 void sbgemm_avx512(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
-                   float*, int64_t, const float*, ElementMap<float>, ElementMap<float>, ElementMap<float>) {}
+                   float*, int64_t, const float*, ElementMap<float>, ElementMap<float>, ElementMap<float>, float*) {}
 #endif
 
 }  // namespace tapevit::detail
