@@ -148,6 +148,14 @@ inline Part Split::part(int t) const {
   return p;
 }
 
+// MC-row blocks claimed at run time instead of the static split, per K slice, when the threads share all of op(B)'s
+// columns (tn == 1) and read a row-major op(A): each thread packs the slice of B (as under the static split, where
+// both packed it too), then takes the next unclaimed block of rows until none is left; a barrier separates the
+// slices (a block's next slice may go to the other thread). Under the static split both threads waited at the
+// product's end for whichever the host had slowed that time. Each tile is still computed over K in order, one slice
+// at a time, so the result does not depend on which thread took it.
+inline bool claims_rows(const Split& sp, bool ta) { return sp.threads > 1 && sp.tn == 1 && !ta; }
+
 #if defined(__AVX512BF16__)
 // bfloat16 operands (sbgemm_avx512.cpp, and attention's per-head products in layers/attention.cpp) hold K in pairs:
 // one 32-bit word = (value at k, value at k + 1), rounded to nearest even.

@@ -15,9 +15,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 
 #include "tapevit/gemm.h"
@@ -107,9 +109,15 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC);
+  const bool claim = claims_rows(sp, ta);
+  const int64_t slices = (K + KC - 1) / KC;
+  std::unique_ptr<std::atomic<int64_t>[]> next_row(claim ? new std::atomic<int64_t>[size_t(slices)] : nullptr);
+  for (int64_t s = 0; claim && s < slices; ++s) next_row[size_t(s)] = 0;
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
   {
     const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
+    const int64_t row_end = claim ? M : pt.i1;  // claimed blocks run over all the rows, else this thread's
+    auto claim_block = [&](int64_t p0) { return next_row[size_t(p0 / KC)].fetch_add(MC, std::memory_order_relaxed); };
     const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
     float* Bp = scratch<float, 0>(npanels * NR * kc_max);
     float* Ap = scratch<float, 1>(MC * kc_max);
@@ -135,8 +143,11 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
           pack_strided<NR>(Bp + jp * NR * kc, B + (pt.j0 + jp * NR) * ldb + p0, ldb,
                            std::min(NR, pt.j1 - pt.j0 - jp * NR), kc);
       }
-      for (int64_t i0 = pt.i0; i0 < pt.i1; i0 += MC) {
-        const int64_t mc = std::min(MC, pt.i1 - i0);
+      if (claim && p0 > 0) {  // a block may go to another thread in this slice: the previous slice must be done
+#pragma omp barrier
+      }
+      for (int64_t i0 = claim ? claim_block(p0) : pt.i0; i0 < row_end; i0 = claim ? claim_block(p0) : i0 + MC) {
+        const int64_t mc = std::min(MC, row_end - i0);
         // Row-major op(A): the block's rows read in place (rows at `rows`, stride `rs`), or mapped into Am first, and
         // only a ragged last micro-panel packed. Transposed: every micro-panel packed.
         const float* rows = ta ? nullptr : A + i0 * lda + p0;
