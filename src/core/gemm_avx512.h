@@ -113,7 +113,8 @@ inline void store_tile(const __m512 (&acc)[MR][2], float* C, int64_t ldc, float 
 // slice (25 slices in a weight gradient with K = B*N = 6400). The price is packing twice what two threads both
 // read: the grid (tm x tn threads) is the one that packs least per thread, (M / tm + N / tn) per k, so the long
 // dimension is the one split. Each C tile is computed by one thread over K in a fixed order, so the result does
-// not depend on the thread count.
+// not depend on the thread count. (Where the rows are split and A is read in place, claims_rows below turns the
+// split of rows into claims at run time.)
 struct Part {
   int64_t i0 = 0, i1 = 0, j0 = 0, j1 = 0;  // rows [i0, i1), columns [j0, j1) of C
 };

@@ -6,7 +6,8 @@
 // values of A for 24 FMAs, so the FMA units, not the loads, set the pace.
 //
 // Row-major C (M, N) = alpha op(A) op(B) + beta C. Threads: each owns a rectangle of C over the whole of K
-// (gemm_avx512.h's split), so no thread waits for another inside a product. Blocking (BLIS order) within it: for
+// (gemm_avx512.h's split), or, when they share all of B's columns and A is row-major, claims MC-row blocks as it
+// goes (claims_rows). Blocking (BLIS order) within it: for
 // each kc-slice of K, the thread packs its columns of B into NR-column micro-panels (kc x 32: ~32 KB, stays in L1
 // while the thread runs down its rows), then takes its rows in MC-row blocks of A (L2) and runs the kernel over
 // (micro-panel of B) x (12 rows of A). A transposed op(A) is packed into 12-row micro-panels first; a row-major
