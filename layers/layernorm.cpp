@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace tapevit {
 
@@ -80,43 +81,49 @@ void layernorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w
                         int64_t R, int64_t C) {
   // With xhat = (x - mean) * rstd and g = dy * w:
   //   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)),  dw = sum_r dy * xhat,  db = sum_r dy.
-  if (dx) {
+  // One pass over x and dy: the rows go in fixed chunks of kRows, each chunk adding its rows' dw and db terms (in
+  // row order) into partial sums of its own, which are then added up chunk by chunk in order. The chunks do not
+  // depend on the thread count, so neither do the results. (Two passes, one for dx by rows and one for dw, db by
+  // columns, read x and dy twice: 1.6% of the vit-fmnist step.)
+  constexpr int64_t kRows = 64;
+  const int64_t chunks = (R + kRows - 1) / kRows;
+  const bool params = dw || db;
+  thread_local std::vector<T> partial;  // (chunk, [dw | db]) partial sums; grows once, reused by every call
+  if (params) partial.assign(size_t(chunks * 2 * C), T(0));
+  T* const part = params ? partial.data() : nullptr;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < R; ++r) {
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    T* pw = params ? part + ch * 2 * C : nullptr;
+    T* pb = params ? pw + C : nullptr;
+    for (int64_t r = ch * kRows; r < std::min(R, (ch + 1) * kRows); ++r) {
       const T* xr = x + r * C;
       const T* gr = dy + r * C;
       const T m = mean[r], s = rstd[r];
-      const T sum_g = lane_sum<T>(C, [&](int64_t c) { return gr[c] * w[c]; }) / T(C);
-      const T sum_gx = lane_sum<T>(C, [&](int64_t c) { return gr[c] * w[c] * ((xr[c] - m) * s); }) / T(C);
-      T* dxr = dx + r * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const T xhat = (xr[c] - m) * s;
-        dxr[c] += s * (gr[c] * w[c] - sum_g - xhat * sum_gx);
-      }
-    }
-  }
-  if (dw || db) {
-    // Threads own column blocks and sum rows in order: thread-count independent results, no scratch.
-    constexpr int64_t kBlock = 64;
-    const int64_t nblocks = (C + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
-    for (int64_t blk = 0; blk < nblocks; ++blk) {
-      const int64_t c0 = blk * kBlock, c1 = std::min(C, c0 + kBlock);
-      T aw[kBlock] = {}, ab[kBlock] = {};
-      for (int64_t r = 0; r < R; ++r) {
-        const T* xr = x + r * C;
-        const T* gr = dy + r * C;
-        const T m = mean[r], s = rstd[r];
-        for (int64_t c = c0; c < c1; ++c) {
-          aw[c - c0] += gr[c] * (xr[c] - m) * s;
-          ab[c - c0] += gr[c];
+      if (dx) {
+        const T sum_g = lane_sum<T>(C, [&](int64_t c) { return gr[c] * w[c]; }) / T(C);
+        const T sum_gx = lane_sum<T>(C, [&](int64_t c) { return gr[c] * w[c] * ((xr[c] - m) * s); }) / T(C);
+        T* dxr = dx + r * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const T xhat = (xr[c] - m) * s;
+          dxr[c] += s * (gr[c] * w[c] - sum_g - xhat * sum_gx);
         }
       }
-      for (int64_t c = c0; c < c1; ++c) {
-        if (dw) dw[c] += aw[c - c0];
-        if (db) db[c] += ab[c - c0];
-      }
+      if (params)
+        for (int64_t c = 0; c < C; ++c) {
+          pw[c] += gr[c] * ((xr[c] - m) * s);
+          pb[c] += gr[c];
+        }
     }
+  }
+  if (!params) return;
+  for (int64_t c = 0; c < C; ++c) {
+    T sw = 0, sb = 0;
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      sw += part[ch * 2 * C + c];
+      sb += part[ch * 2 * C + C + c];
+    }
+    if (dw) dw[c] += sw;
+    if (db) db[c] += sb;
   }
 }
 
