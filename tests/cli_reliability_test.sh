@@ -93,7 +93,12 @@ else
   grep -qE "runs/ro/last.h5: cannot write: .*(read-only file system|permission denied)" ro.log ||
     fail "read-only directory: the path or the cause is not named: $(tail -3 ro.log)"
   expect 0 'digest ok' -- "$TV" info runs/ro/last.h5 --verify
-  ls -a runs/ro | grep -q '\.tmp-' && fail "read-only directory: a temporary file was left: $(ls -a runs/ro)"
+  # When the remount lands after a checkpoint's temporary file was written and closed, the rename fails and the
+  # read-only directory cannot have the temporary removed either; the next run in the directory removes it
+  # (remove_stale_temporaries). Otherwise nothing may be left.
+  if ! grep -q "(renaming " ro.log; then
+    ls -a runs/ro | grep -q '\.tmp-' && fail "read-only directory: a temporary file was left: $(ls -a runs/ro)"
+  fi
 fi
 
 # a full disk (a tmpfs of 2.5 checkpoints in a mount namespace: epoch 1 writes last.h5 and best.h5, epoch 2's

@@ -82,7 +82,7 @@ void write_file_atomic(const std::string& path, const std::vector<Bytes>& pieces
     fsync_path(tmp.string(), path);
     std::error_code ec;
     fs::rename(tmp, target, ec);
-    if (ec) fail(path, ": cannot rename ", tmp.string(), " over it: ", ec.message());
+    if (ec) fail(path, ": cannot write: ", cause(ec.value()), " (renaming ", tmp.filename().string(), " over it)");
   } catch (...) {
     std::error_code ignore;
     fs::remove(tmp, ignore);
