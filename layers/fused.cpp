@@ -34,11 +34,9 @@ Var<T> norm_linear(Tape<T>& t, Var<T> x, const LayerNorm<T>& ln, const Linear<T>
     if (!dy) return;
     T* dw = tp->grad(w, w->shape);
     T* db = b ? tp->grad(b, b->shape) : nullptr;
-    // the Linear's own gradients: dW += dy^T LayerNorm(x), the rows normalised again as the GEMM packs them, and
-    // db += the sum over rows of dy as it packs dy
+    // the Linear's own gradients: dW += dy^T LayerNorm(x), the rows normalised again as the GEMM packs them
     const LayerNormMap<T> at{mean, rstd, lw->data, lb->data};
-    if (dw) gemm_map<T>(true, false, Out, C, R, 1, dy, Out, nullptr, x->data, C, at.map(), 1, dw, C, nullptr, nullptr, db);
-    else if (db) add_column_sums(db, dy, R, Out);
+    linear_param_grads<T>(dw, db, dy, x->data, at.map(), R, C, Out);
     T* dx = tp->grad(x, x->shape);
     T* dlw = tp->grad(lw, lw->shape);
     T* dlb = tp->grad(lb, lb->shape);
@@ -94,10 +92,8 @@ Var<T> residual_linear(Tape<T>& t, Var<T> x, Var<T> a, const Linear<T>& lin, Act
     }
     T* dw = tp->grad(w, w->shape);
     T* db = b ? tp->grad(b, b->shape) : nullptr;
-    // the Linear's own gradients: dW += d branch^T act(a), act(a) recomputed as the GEMM packs it, and db += the
-    // sum over rows of d branch as it packs d branch
-    if (dw) gemm_map<T>(true, false, C, In, R, 1, dbranch, C, nullptr, a->data, In, am, 1, dw, In, nullptr, nullptr, db);
-    else if (db) add_column_sums(db, dbranch, R, C);
+    // the Linear's own gradients: dW += d branch^T act(a), act(a) recomputed as the GEMM packs it
+    linear_param_grads<T>(dw, db, dbranch, a->data, am, R, In, C);
     bool fresh = false;
     if (T* da = tp->grad_or_fresh(a, a->shape, fresh)) {
       if (!act_in) {

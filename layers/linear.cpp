@@ -13,8 +13,12 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t R, int64_t
 template <class T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t R, int64_t In, int64_t Out) {
   if (dx) gemm<T>(false, false, R, In, Out, 1, dy, Out, w, In, 1, dx, In);  // dx += dy W
-  // dW += dy^T x; db += the sum over rows of dy, added up as that product packs dy
-  if (dw) gemm_map<T>(true, false, Out, In, R, 1, dy, Out, nullptr, x, In, nullptr, 1, dw, In, nullptr, nullptr, db);
+  linear_param_grads<T>(dw, db, dy, x, nullptr, R, In, Out);
+}
+
+template <class T>
+void linear_param_grads(T* dw, T* db, const T* dy, const T* x, ElementMap<T> fx, int64_t R, int64_t In, int64_t Out) {
+  if (dw) gemm_map<T>(true, false, Out, In, R, 1, dy, Out, nullptr, x, In, fx, 1, dw, In, nullptr, nullptr, db);
   else if (db) add_column_sums(db, dy, R, Out);
 }
 
@@ -49,6 +53,7 @@ Var<T> Linear<T>::operator()(Tape<T>& t, Var<T> x) const {
 #define TAPEVIT_INSTANTIATE(T)                                                                           \
   template void linear_forward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);          \
   template void linear_backward<T>(T*, T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t); \
+  template void linear_param_grads<T>(T*, T*, const T*, const T*, ElementMap<T>, int64_t, int64_t, int64_t); \
   template struct Linear<T>;
 TAPEVIT_INSTANTIATE(float)
 TAPEVIT_INSTANTIATE(double)

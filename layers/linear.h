@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "tapevit/gemm.h"
 #include "tapevit/params.h"
 #include "tapevit/tape.h"
 
@@ -14,6 +15,11 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, int64_t R, int64_t
 // Accumulates (+=); any of dx, dw, db may be null and is then skipped.
 template <class T>
 void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, int64_t R, int64_t In, int64_t Out);
+// The parameter gradients alone, of a Linear that reads fx(x) (fx: gemm_map's map of x, or null): dW += dy^T fx(x),
+// fx applied as the GEMM packs x, and db += the column sums of dy, added up as that product packs dy (a pass over
+// dy of their own only when dw is null). Accumulates; dw, db may be null. The fused nodes (fused.h) use it too.
+template <class T>
+void linear_param_grads(T* dw, T* db, const T* dy, const T* x, ElementMap<T> fx, int64_t R, int64_t In, int64_t Out);
 
 template <class T>
 struct Linear {

@@ -152,6 +152,16 @@ TEST_CASE("gemm: a bias row with beta != 0 is an error") {
   CHECK_THROWS(gemm<float>(false, false, 2, 2, 2, 1.f, a, 2, a, 2, 1.f, c, 2, b));
 }
 
+TEST_CASE("gemm_map: row sums of a mapped A are an error (they are the unmapped A's), and nothing is written") {
+  float a[4] = {1, 2, 3, 4}, c[4] = {7, 7, 7, 7}, sums[2] = {5, 5};
+  const ElementMap<float> gelu_map = act_map<float>(Act::Gelu);
+  CHECK_THROWS_WITH(gemm_map<float>(true, false, 2, 2, 2, 1.f, a, 2, gelu_map, a, 2, nullptr, 0.f, c, 2, nullptr,
+                                    nullptr, sums),
+                    doctest::Contains("unmapped A"));
+  CHECK(c[0] == 7.f);
+  CHECK(sums[0] == 5.f);
+}
+
 TEST_CASE("gemm<float> under Bf16Scope: bfloat16 operands, float32 accumulation, on odd shapes") {
   if (!bf16_available()) {
     MESSAGE("bfloat16 GEMM not tested: " << bf16_unavailable_reason());

@@ -25,7 +25,7 @@ bool sbgemm_built();
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
                    ElementMap<float> fa = nullptr, ElementMap<float> fb = nullptr, ElementMap<float> fc = nullptr,
-                  float* sum_a = nullptr);
+                   float* sum_a = nullptr);
 }  // namespace detail
 
 namespace {
@@ -106,14 +106,22 @@ void add_row_sums(T* out, const T* X, int64_t ld, int64_t rows, int64_t n) {
   }
 }
 
-// out[c] += sum over rows r of X(r, c), in order of r (rows ld apart): add_column_sums with a leading dimension.
+// out[c] += sum over rows r of X(r, c), in order of r (rows ld apart). Threads split the columns, so each sum runs
+// over rows in order and the result does not depend on the thread count (add_column_sums is this with ld = cols).
 template <class T>
 void add_column_sums_ld(T* out, const T* X, int64_t ld, int64_t rows, int64_t cols) {
-  if (ld == cols) return add_column_sums(out, X, rows, cols);
-  std::vector<T> acc(size_t(cols), T(0));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) acc[size_t(c)] += X[r * ld + c];
-  for (int64_t c = 0; c < cols; ++c) out[c] += acc[size_t(c)];
+  constexpr int64_t kBlock = 64;  // columns per task: a cache line of doubles, four of floats
+  const int64_t nblocks = (cols + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t c0 = blk * kBlock, c1 = std::min(cols, c0 + kBlock);
+    T acc[kBlock] = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* row = X + r * ld;
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += row[c];
+    }
+    for (int64_t c = c0; c < c1; ++c) out[c] += acc[c - c0];
+  }
 }
 }  // namespace
 
@@ -130,21 +138,19 @@ void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
   if (M == 0 || N == 0) return;
   if (bias && beta != T(0)) fail("gemm: a bias row needs beta = 0");
   if (sum_a && fa) fail("gemm: the sums of op(A)'s rows are of the unmapped A");
+  if (sum_a && !ta) {  // a row-major A's rows are read in place, never packed: summed here
+    add_row_sums(sum_a, A, lda, M, K);
+    sum_a = nullptr;
+  }
   if constexpr (std::is_same_v<T, float>) {
     if (K > 0 && (!fa || !ta) && (!fb || !tb)) {  // the AVX-512 kernels map row-major operands as they pack them
-      float* sums = ta ? sum_a : nullptr;  // a transposed A is packed by columns: the kernels add as they go
-      if (sum_a && !ta) add_row_sums(sum_a, A, lda, M, K), sum_a = nullptr;
+      // and add up a transposed A's row sums as they pack it
       if (gemm_bf16() && M * N * K >= kBf16MinMacs)
-        return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sums);
-      if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sums)) return;
+        return detail::sbgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sum_a);
+      if (detail::sgemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sum_a)) return;
     }
   }
-  if (sum_a) {
-    if (ta)
-      add_column_sums_ld(sum_a, A, lda, K, M);
-    else
-      add_row_sums(sum_a, A, lda, M, K);
-  }
+  if (sum_a) add_column_sums_ld(sum_a, A, lda, K, M);  // the sums of a transposed A's rows: its columns
   if (!fa && !fb) {
     eigen_gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
   } else {  // map into temporaries (stored rows x their length), then the unmapped product (which may take a kernel)
@@ -169,18 +175,7 @@ void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const 
 
 template <class T>
 void add_column_sums(T* out, const T* x, int64_t R, int64_t C) {
-  constexpr int64_t kBlock = 64;  // columns per task: a cache line of doubles, four of floats
-  const int64_t nblocks = (C + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (R * C > 32768)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const int64_t c0 = blk * kBlock, c1 = std::min(C, c0 + kBlock);
-    T acc[kBlock] = {};
-    for (int64_t r = 0; r < R; ++r) {
-      const T* row = x + r * C;
-      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += row[c];
-    }
-    for (int64_t c = c0; c < c1; ++c) out[c] += acc[c - c0];
-  }
+  add_column_sums_ld(out, x, C, R, C);
 }
 
 template void gemm_map<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, ElementMap<float>,

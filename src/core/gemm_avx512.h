@@ -7,8 +7,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <new>
 
 namespace tapevit::detail::avx512 {
@@ -113,7 +115,7 @@ inline void store_tile(const __m512 (&acc)[MR][2], float* C, int64_t ldc, float 
 // slice (25 slices in a weight gradient with K = B*N = 6400). The price is packing twice what two threads both
 // read: the grid (tm x tn threads) is the one that packs least per thread, (M / tm + N / tn) per k, so the long
 // dimension is the one split. Each C tile is computed by one thread over K in a fixed order, so the result does
-// not depend on the thread count. (Where the rows are split and A is read in place, claims_rows below turns the
+// not depend on the thread count. (Where the rows are split and A is read in place, RowClaims below turns the
 // split of rows into claims at run time.)
 struct Part {
   int64_t i0 = 0, i1 = 0, j0 = 0, j1 = 0;  // rows [i0, i1), columns [j0, j1) of C
@@ -154,8 +156,21 @@ inline Part Split::part(int t) const {
 // both packed it too), then takes the next unclaimed block of rows until none is left; a barrier separates the
 // slices (a block's next slice may go to the other thread). Under the static split both threads waited at the
 // product's end for whichever the host had slowed that time. Each tile is still computed over K in order, one slice
-// at a time, so the result does not depend on which thread took it.
-inline bool claims_rows(const Split& sp, bool ta) { return sp.threads > 1 && sp.tn == 1 && !ta; }
+// at a time, so the result does not depend on which thread took it. One counter of claimed rows per K slice.
+class RowClaims {
+ public:
+  RowClaims(const Split& sp, bool ta, int64_t K)
+      : on_(sp.threads > 1 && sp.tn == 1 && !ta), next_(on_ ? new std::atomic<int64_t>[size_t((K + KC - 1) / KC)] : nullptr) {
+    for (int64_t s = 0; on_ && s < (K + KC - 1) / KC; ++s) next_[size_t(s)] = 0;
+  }
+  bool on() const { return on_; }
+  // The first row of the next unclaimed MC-row block of the K slice starting at p0 (>= M: none left).
+  int64_t next(int64_t p0) { return next_[size_t(p0 / KC)].fetch_add(MC, std::memory_order_relaxed); }
+
+ private:
+  bool on_;
+  std::unique_ptr<std::atomic<int64_t>[]> next_;
+};
 
 #if defined(__AVX512BF16__)
 // bfloat16 operands (sbgemm_avx512.cpp, and attention's per-head products in layers/attention.cpp) hold K in pairs:

@@ -14,11 +14,9 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <new>
 
 #include "tapevit/gemm.h"
@@ -102,7 +100,6 @@ void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64
       const __m512 x0 = _mm512_maskz_loadu_ps(m, A + k * lda + ir);
       const __m512 x1 = second ? _mm512_maskz_loadu_ps(m, A + (k + 1) * lda + ir) : _mm512_setzero_ps();
       _mm512_mask_storeu_epi32(words + ir * pairs + k / 2 * MR, __mmask16((1u << MR) - 1), pair_rows(x0, x1));
-
     }
   }
   if (sums) acc.store();
@@ -149,15 +146,11 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
                    ElementMap<float> fa, ElementMap<float> fb, ElementMap<float> fc, float* sum_a) {
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
-  const bool claim = claims_rows(sp, ta);  // as sgemm_avx512.cpp
-  const int64_t slices = (K + KC - 1) / KC;
-  std::unique_ptr<std::atomic<int64_t>[]> next_row(claim ? new std::atomic<int64_t>[size_t(slices)] : nullptr);
-  for (int64_t s = 0; claim && s < slices; ++s) next_row[size_t(s)] = 0;
+  RowClaims claims(sp, ta, K);  // row blocks claimed at run time, or the static split
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
   {
     const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
-    const int64_t row_end = claim ? M : pt.i1;
-    auto claim_block = [&](int64_t p0) { return next_row[size_t(p0 / KC)].fetch_add(MC, std::memory_order_relaxed); };
+    const int64_t row_end = claims.on() ? M : pt.i1;  // claimed blocks run over all the rows, else this thread's
     const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
     uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
     uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
@@ -184,10 +177,11 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
           pack_strided<NR>(Bp + jp * NR * pairs * 2, B + (pt.j0 + jp * NR) * ldb + p0, ldb,
                            std::min(NR, pt.j1 - pt.j0 - jp * NR), kc);
       }
-      if (claim && p0 > 0) {
+      if (claims.on() && p0 > 0) {
 #pragma omp barrier
       }
-      for (int64_t i0 = claim ? claim_block(p0) : pt.i0; i0 < row_end; i0 = claim ? claim_block(p0) : i0 + MC) {
+      for (int64_t i0 = claims.on() ? claims.next(p0) : pt.i0; i0 < row_end;
+           i0 = claims.on() ? claims.next(p0) : i0 + MC) {
         const int64_t mc = std::min(MC, row_end - i0);
         if (ta)
           pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, sums ? sums + (i0 - pt.i0) : nullptr);

@@ -7,7 +7,7 @@
 //
 // Row-major C (M, N) = alpha op(A) op(B) + beta C. Threads: each owns a rectangle of C over the whole of K
 // (gemm_avx512.h's split), or, when they share all of B's columns and A is row-major, claims MC-row blocks as it
-// goes (claims_rows). Blocking (BLIS order) within it: for
+// goes (RowClaims). Blocking (BLIS order) within it: for
 // each kc-slice of K, the thread packs its columns of B into NR-column micro-panels (kc x 32: ~32 KB, stays in L1
 // while the thread runs down its rows), then takes its rows in MC-row blocks of A (L2) and runs the kernel over
 // (micro-panel of B) x (12 rows of A). A transposed op(A) is packed into 12-row micro-panels first; a row-major
@@ -16,11 +16,9 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <new>
 
 #include "tapevit/gemm.h"
@@ -110,15 +108,11 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
   const Split sp = split(M, N, K);
   const int64_t kc_max = std::min(K, KC);
-  const bool claim = claims_rows(sp, ta);
-  const int64_t slices = (K + KC - 1) / KC;
-  std::unique_ptr<std::atomic<int64_t>[]> next_row(claim ? new std::atomic<int64_t>[size_t(slices)] : nullptr);
-  for (int64_t s = 0; claim && s < slices; ++s) next_row[size_t(s)] = 0;
+  RowClaims claims(sp, ta, K);  // row blocks claimed at run time, or the static split
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
   {
     const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
-    const int64_t row_end = claim ? M : pt.i1;  // claimed blocks run over all the rows, else this thread's
-    auto claim_block = [&](int64_t p0) { return next_row[size_t(p0 / KC)].fetch_add(MC, std::memory_order_relaxed); };
+    const int64_t row_end = claims.on() ? M : pt.i1;  // claimed blocks run over all the rows, else this thread's
     const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
     float* Bp = scratch<float, 0>(npanels * NR * kc_max);
     float* Ap = scratch<float, 1>(MC * kc_max);
@@ -144,10 +138,11 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
           pack_strided<NR>(Bp + jp * NR * kc, B + (pt.j0 + jp * NR) * ldb + p0, ldb,
                            std::min(NR, pt.j1 - pt.j0 - jp * NR), kc);
       }
-      if (claim && p0 > 0) {  // a block may go to another thread in this slice: the previous slice must be done
+      if (claims.on() && p0 > 0) {  // a block may go to another thread in this slice: the previous slice must be done
 #pragma omp barrier
       }
-      for (int64_t i0 = claim ? claim_block(p0) : pt.i0; i0 < row_end; i0 = claim ? claim_block(p0) : i0 + MC) {
+      for (int64_t i0 = claims.on() ? claims.next(p0) : pt.i0; i0 < row_end;
+           i0 = claims.on() ? claims.next(p0) : i0 + MC) {
         const int64_t mc = std::min(MC, row_end - i0);
         // Row-major op(A): the block's rows read in place (rows at `rows`, stride `rs`), or mapped into Am first, and
         // only a ragged last micro-panel packed. Transposed: every micro-panel packed.
