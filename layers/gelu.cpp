@@ -7,6 +7,10 @@
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 
+// GCC 12 warns that Eigen's AVX-512 pmin/pmax read an uninitialised merge source (_mm512_undefined_ps(), a false
+// positive, as in attention.cpp): silenced for this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace tapevit {
 
 namespace {
@@ -69,10 +73,12 @@ void map_chunks(T* y, const T* x, int64_t n) {
 template <class T>
 using Block = Eigen::Array<T, Eigen::Dynamic, 1, Eigen::ColMajor, kBuf, 1>;
 template <class T>
-struct GeluD {  // Phi(x) + x phi(x)
+struct GeluD {  // Phi(x) + x phi(x), x phi(x) taken at |x| <= 20 (beyond, Eigen's exp stops at exp(-88) ~ 1e-38 in float,
+               // which a huge x would lift to ~x 1e-39; at 20 it leaves 1e-38)
   auto operator()(const CArr<T>& x) const {
+    const auto xc = x.cwiseMax(T(-20)).cwiseMin(T(20));
     return T(0.5) * (T(1) + (x * T(0.70710678118654752440)).erf()) +
-           x * T(0.39894228040143267794) * (T(-0.5) * x.square()).exp();
+           xc * T(0.39894228040143267794) * (T(-0.5) * xc.square()).exp();
   }
 };
 template <class T>
