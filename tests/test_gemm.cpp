@@ -104,6 +104,8 @@ TEST_CASE("gemm<float>: large products (the AVX-512 path where built for it) mat
       {true, true, 61, 45, 333, -0.5f, 0.25f, false},         // both transposed, alpha and beta
       {false, true, 40, 33, 257, 2.f, 0.f, false},            // one column past a tile, one k past a slice
       {false, false, 12, 32, 2048, 1.f, 0.f, true},           // exactly one tile
+      {false, false, 250, 800, 300, 1.f, 1.f, false},         // >= 12 panels of B a thread: tiles of A outside
+      {false, true, 131, 805, 192, 1.f, 0.f, true},           // the same, ragged, with a bias
   };
   // float accumulation over K terms of unit-variance products: error ~ sqrt(K) * 6e-8 relative
   check_cases(cases, false, 2e-5);
@@ -116,6 +118,7 @@ TEST_CASE("gemm<float>: the result does not depend on the number of threads") {
       {false, true, 803, 197, 300, 1.f, 0.f, true},   // rows split (M > N)
       {true, false, 75, 600, 1000, 1.f, 1.f, false},  // columns split (N > M), a long K
       {false, false, 13, 33, 2048, 1.f, 0.f, false},  // two tiles in each direction: fewer threads than asked
+      {false, true, 250, 805, 200, 1.f, 0.f, true},   // many panels of B: tiles of A outside
   };
   for (bool bf16 : {false, true}) {
     if (bf16 && !bf16_available()) continue;
@@ -179,6 +182,8 @@ TEST_CASE("gemm<float> under Bf16Scope: bfloat16 operands, float32 accumulation,
       {false, true, 1, 300, 1001, 1.f, 0.f, true},            // one row
       {true, false, 300, 300, 3, 1.f, 0.f, false},            // K shorter than a pair of pairs
       {false, false, 12, 32, 2048, 1.f, 0.f, true},           // exactly one tile
+      {false, false, 250, 800, 300, 1.f, 1.f, false},         // >= 12 panels of B a thread: tiles of A outside
+      {false, true, 131, 805, 192, 1.f, 0.f, true},           // the same, ragged, with a bias
   };
   for (const Case& c : cases) REQUIRE(c.M * c.N * c.K >= kBf16MinMacs);
   // The products of two bfloat16 values are exact in float32; what is left is float32 accumulation, as in the
