@@ -172,6 +172,21 @@ class RowClaims {
   std::unique_ptr<std::atomic<int64_t>[]> next_;
 };
 
+// The (panel, tile) pairs of one MC-row block, f(jp, ir), in the order the kernels run them. A row-major op(A)
+// against many panels of B (a thread's N >= 384: qkv's and fc1's forward, fc2's backward data) runs each 12-row
+// tile of A (in L1) across all the panels (in L2): float32 +6-7% on those products (bench_tapevit gemm). Otherwise
+// each panel of B stays in L1 while the block's tiles run down it (with 6 panels that order is 2% faster).
+template <class F>
+inline void for_each_tile(bool ta, int64_t npanels, int64_t mc, F&& f) {
+  if (!ta && npanels >= 12) {
+    for (int64_t ir = 0; ir < mc; ir += MR)
+      for (int64_t jp = 0; jp < npanels; ++jp) f(jp, ir);
+  } else {
+    for (int64_t jp = 0; jp < npanels; ++jp)
+      for (int64_t ir = 0; ir < mc; ir += MR) f(jp, ir);
+  }
+}
+
 #if defined(__AVX512BF16__)
 // bfloat16 operands (sbgemm_avx512.cpp, and attention's per-head products in layers/attention.cpp) hold K in pairs:
 // one 32-bit word = (value at k, value at k + 1), rounded to nearest even.

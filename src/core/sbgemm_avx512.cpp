@@ -188,12 +188,11 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
         else
           for (int64_t ir = 0; ir < mc; ir += MR)
             pack_a_rows(Ap + ir * pairs * 2, A + (i0 + ir) * lda + p0, lda, std::min(MR, mc - ir), kc, fa, i0 + ir, p0);
-        for (int64_t jp = 0; jp < npanels; ++jp) {
+        for_each_tile(ta, npanels, mc, [&](int64_t jp, int64_t ir) {
           const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            (ta ? kernel<false> : kernel<true>)(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0,
-                                                ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);
-        }
+          (ta ? kernel<false> : kernel<true>)(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0,
+                                              ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);
+        });
         if (fc && p0 + kc == K)  // the block's rows of C are final: map them in place
           for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
       }

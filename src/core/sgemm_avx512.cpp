@@ -159,14 +159,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
           pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, sums ? sums + (i0 - pt.i0) : nullptr);
         else if (mc % MR)
           pack_strided<MR>(Ap + mc / MR * MR * kc, rows + mc / MR * MR * rs, rs, mc % MR, kc);
-        // Row-major op(A) against many panels of B (N >= 384: qkv's and fc1's forward, fc2's backward data): each
-        // 12-row tile of A stays in L1 while it runs across all the panels (in L2), +6-7% on those products
-        // (bench_tapevit gemm). Otherwise each panel of B stays in L1 while the block's tiles run down it.
-        const bool tiles_outer = !ta && npanels >= 12;
-        const int64_t ntiles = (mc + MR - 1) / MR;
-        for (int64_t t = 0; t < ntiles * npanels; ++t) {
-          const int64_t jp = tiles_outer ? t % npanels : t / ntiles;
-          const int64_t ir = (tiles_outer ? t / npanels : t % ntiles) * MR;
+        for_each_tile(ta, npanels, mc, [&](int64_t jp, int64_t ir) {
           const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0), mr = std::min(MR, mc - ir);
           const float* bp = Bp + jp * NR * kc;
           float* c = C + (i0 + ir) * ldc + j0;
@@ -174,7 +167,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
             kernel<true>(kc, rows + ir * rs, rs, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
           else
             kernel<false>(kc, Ap + ir * kc, 0, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
-        }
+        });
         if (fc && p0 + kc == K)  // the block's rows of C are final (and still in L2): map them in place
           for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
       }
