@@ -150,7 +150,7 @@ expect 0 'done: 1 epochs, 40 steps' -- "$TV" train --config tiny.ini -b16 --epoc
 # 14. the built-in defaults are the default config's
 "$TV" train --help >help.txt
 grep -qE -- '--model VALUE .*\(default: vit_fmnist_tiny_avg\)' help.txt || fail "train --help: the default model is not vit_fmnist_tiny_avg"
-grep -qE -- '--epochs VALUE .*\(default: 17\)' help.txt || fail "train --help: the default epochs is not 17"
+grep -qE -- '--epochs VALUE .*\(default: 26\)' help.txt || fail "train --help: the default epochs is not 26 (configs/fmnist.ini)"
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"

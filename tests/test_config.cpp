@@ -118,3 +118,22 @@ TEST_CASE("Config: a '%' in a config file is kept, and one spelling a Boost plac
   CHECK(contains(error_of([] { parse_ini_text("%invalid_line%\n", "p.ini"); }),
                  "p.ini: the options configuration file contains an invalid line '%invalid_line%'"));
 }
+
+TEST_CASE("Config: the default run's 2-pixel shifts apply to fashion-mnist only, unless crop_pad is given") {
+  auto resolve = [](std::vector<std::pair<std::string, std::string>> kv) {
+    ConfigValues v;
+    for (auto& [k, x] : kv) v[k] = {x, "test"};
+    return resolve_config(v);
+  };
+  CHECK(resolve({}).aug.crop_padding == 2);
+  CHECK(resolve({}).epochs == 26);
+  CHECK(resolve({{"dataset", "mnist"}}).aug.crop_padding == 0);
+  CHECK(resolve({{"dataset", "cifar10"}}).aug.crop_padding == 0);
+  CHECK(resolve({{"dataset", "folder"}, {"data_dir", "/nonexistent"}}).aug.crop_padding == 0);  // valid: not refused
+  CHECK(resolve({{"dataset", "mnist"}, {"crop_pad", "3"}}).aug.crop_padding == 3);
+  CHECK(resolve({{"crop_pad", "0"}}).aug.crop_padding == 0);
+  // the file that spells the defaults out gives the same run
+  const TrainConfig file = resolve_config(read_config_file(std::string(TAPEVIT_FIXTURES) + "/../../configs/fmnist.ini"));
+  CHECK(file.aug.crop_padding == 2);
+  CHECK(file.epochs == 26);
+}

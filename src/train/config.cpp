@@ -188,7 +188,7 @@ const std::vector<Entry>& entries() {
       num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out, not on the test split (0: the test split)", F(val_fraction)),
       int_key("val_per_class", "data", "evaluate on the first N images of each class (0: all; -1: 100 when train_per_class is set, else all)", F(val_per_class)),
       bool_key("no_aug", "data", "turn training augmentation off (crop, flip, mixup, cutmix)", F(no_aug)),
-      int_key("crop_pad", "data", "random crop padding in pixels (0 = no crop)", F(aug.crop_padding)),
+      int_key("crop_pad", "data", "random crop padding in pixels (0 = no crop; the default applies to fashion-mnist, other data sets default to 0)", F(aug.crop_padding)),
       num_key("hflip", "data", "horizontal flip probability", F(aug.hflip)),
       num_key("mixup", "data", "mixup Beta alpha (0 = off)", F(aug.mixup)),
       num_key("cutmix", "data", "cutmix Beta alpha (0 = off)", F(aug.cutmix)),
@@ -395,6 +395,7 @@ TrainConfig resolve_config(const ConfigValues& values) {
     c.notes.push_back("model = " + c.model + " (" + model_it->second.source + ") replaces " + list + " from " + source +
                       "; give them after it to keep them");
   if (c.dataset == "mnist" && !values.count("hflip")) c.aug.hflip = 0;  // digits are not mirror-symmetric
+  if (c.dataset != "fashion-mnist" && !values.count("crop_pad")) c.aug.crop_padding = 0;  // the default run's shifts
   std::set<std::string> sources;
   for (const auto& [key, v] : values) sources.insert(v.source);
   try {
