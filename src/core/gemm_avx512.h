@@ -164,10 +164,16 @@ class RowClaims {
     for (int64_t s = 0; on_ && s < (K + KC - 1) / KC; ++s) next_[size_t(s)] = 0;
   }
   bool on() const { return on_; }
+  // A thread's MC-row blocks of the K slice starting at p0: for (i0 = first(p0, pt); i0 < end(pt, M);
+  // i0 = after(p0, i0)). Claimed blocks come from all M rows, else the thread's own [pt.i0, pt.i1) in order.
+  int64_t end(const Part& pt, int64_t M) const { return on_ ? M : pt.i1; }
+  int64_t first(int64_t p0, const Part& pt) { return on_ ? next(p0) : pt.i0; }
+  int64_t after(int64_t p0, int64_t i0) { return on_ ? next(p0) : i0 + MC; }
+
+ private:
   // The first row of the next unclaimed MC-row block of the K slice starting at p0 (>= M: none left).
   int64_t next(int64_t p0) { return next_[size_t(p0 / KC)].fetch_add(MC, std::memory_order_relaxed); }
 
- private:
   bool on_;
   std::unique_ptr<std::atomic<int64_t>[]> next_;
 };

@@ -150,7 +150,7 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
   {
     const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
-    const int64_t row_end = claims.on() ? M : pt.i1;  // claimed blocks run over all the rows, else this thread's
+    const int64_t row_end = claims.end(pt, M);
     const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
     uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
     uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
@@ -180,8 +180,7 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
       if (claims.on() && p0 > 0) {
 #pragma omp barrier
       }
-      for (int64_t i0 = claims.on() ? claims.next(p0) : pt.i0; i0 < row_end;
-           i0 = claims.on() ? claims.next(p0) : i0 + MC) {
+      for (int64_t i0 = claims.first(p0, pt); i0 < row_end; i0 = claims.after(p0, i0)) {
         const int64_t mc = std::min(MC, row_end - i0);
         if (ta)
           pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, sums ? sums + (i0 - pt.i0) : nullptr);

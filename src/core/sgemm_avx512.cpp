@@ -8,9 +8,9 @@
 // Row-major C (M, N) = alpha op(A) op(B) + beta C. Threads: each owns a rectangle of C over the whole of K
 // (gemm_avx512.h's split), or, when they share all of B's columns and A is row-major, claims MC-row blocks as it
 // goes (RowClaims). Blocking (BLIS order) within it: for
-// each kc-slice of K, the thread packs its columns of B into NR-column micro-panels (kc x 32: ~32 KB, stays in L1
-// while the thread runs down its rows), then takes its rows in MC-row blocks of A (L2) and runs the kernel over
-// (micro-panel of B) x (12 rows of A). A transposed op(A) is packed into 12-row micro-panels first; a row-major
+// each kc-slice of K, the thread packs its columns of B into NR-column micro-panels (kc x 32: ~32 KB), then takes
+// its rows in MC-row blocks of A (L2) and runs the kernel over (micro-panel of B) x (12 rows of A): each panel down
+// the block's rows, or, with many panels and a row-major A, each 12-row tile across the panels (for_each_tile). A transposed op(A) is packed into 12-row micro-panels first; a row-major
 // one is read in place.
 // Edges: packing pads with zeros, the kernel stores only the valid rows and masked columns.
 #include <omp.h>
@@ -112,7 +112,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
 #pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
   {
     const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
-    const int64_t row_end = claims.on() ? M : pt.i1;  // claimed blocks run over all the rows, else this thread's
+    const int64_t row_end = claims.end(pt, M);
     const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
     float* Bp = scratch<float, 0>(npanels * NR * kc_max);
     float* Ap = scratch<float, 1>(MC * kc_max);
@@ -141,8 +141,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
       if (claims.on() && p0 > 0) {  // a block may go to another thread in this slice: the previous slice must be done
 #pragma omp barrier
       }
-      for (int64_t i0 = claims.on() ? claims.next(p0) : pt.i0; i0 < row_end;
-           i0 = claims.on() ? claims.next(p0) : i0 + MC) {
+      for (int64_t i0 = claims.first(p0, pt); i0 < row_end; i0 = claims.after(p0, i0)) {
         const int64_t mc = std::min(MC, row_end - i0);
         // Row-major op(A): the block's rows read in place (rows at `rows`, stride `rs`), or mapped into Am first, and
         // only a ragged last micro-panel packed. Transposed: every micro-panel packed.
