@@ -123,7 +123,14 @@ expect 0 '32 tensors' -- "$TV" info hub/model.safetensors
 # 7. --init reads the config.json beside the weights: no architecture keys needed
 expect 0 'note: the architecture, mean/std and img_size come from hub/config.json' -- "$TV" train --init hub/model.safetensors --dataset mnist --data_dir data --epochs 1 --threads 2 --output runs/from_hub
 expect 0 '^embed_dim = 32$' -- cat runs/from_hub/config.ini
-expect 1 'set embed_dim = 32 \(and num_heads: it is not in the weights\)' -- "$TV" train --config tiny.ini --init hub/model.safetensors --embed_dim 48 --output runs/bad_hub
+expect 1 'set embed_dim = 32 \(and num_heads as the weights were trained: it is not in them; now 2\)' -- "$TV" train --config tiny.ini --init hub/model.safetensors --embed_dim 48 --output runs/bad_hub
+# ... and without config.json the weights decide the architecture (timm's VisionTransformer defaults for the rest,
+# not tapevit's preset): only num_heads is needed
+mkdir -p bare && cp hub/model.safetensors bare/
+expect 1 'bare/model.safetensors: num_heads is not in the weights and no config.json is beside them' -- "$TV" train --init bare/model.safetensors --dataset mnist --data_dir data --output runs/from_bare
+expect 0 "bare/model.safetensors has no config.json beside it: the model is timm's VisionTransformer defaults with what the weights decide \\(img_size 28, patch_size 7, in_chans 1, num_classes 10, embed_dim 32, depth 2, mlp_ratio 2, qkv_bias true, init_values 0, global_pool avg" -- "$TV" train --init bare/model.safetensors --num_heads 2 --dataset mnist --data_dir data --epochs 1 --threads 2 --output runs/from_bare
+expect 0 '^global_pool = avg$' -- cat runs/from_bare/config.ini
+expect 0 '^model = vit_custom$' -- cat runs/from_bare/config.ini
 
 # 12. export's names; provenance in config.ini and the checkpoint
 expect 2 'name the file \*.safetensors' -- "$TV" export --checkpoint runs/r1/last.h5 --out model.bin

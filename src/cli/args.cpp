@@ -172,15 +172,8 @@ void overlay_config_files(ConfigValues& values, const po::variables_map& vm) {
   for (const auto& file : vm["config"].as<std::vector<std::string>>()) overlay(values, read_config_file(file, priority++));
 }
 
-void layer_hub_config(ConfigValues& values, std::ostream& os) {
-  if (!values.count("init")) return;
-  const std::string json = hub_config_beside(values.at("init").value);
-  if (json.empty()) return;
-  ConfigValues merged = read_hub_config(json);
-  overlay(merged, values);
-  values = merged;
-  os << "note: the architecture, mean/std and img_size come from " << json
-     << " where the config files and the command line do not set them\n";
+void layer_init(ConfigValues& values, std::ostream& os) {
+  for (const auto& line : layer_init_config(values)) os << "note: " << line << "\n";
 }
 
 std::string command_line(const std::string& command, const std::vector<std::string>& args) {

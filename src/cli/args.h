@@ -39,9 +39,9 @@ ConfigValues parse_command(const std::vector<std::string>& args, const po::optio
 void overlay(ConfigValues& base, const ConfigValues& top);
 // Every --config FILE in order, each over what came before (priorities 1, 2, ...).
 void overlay_config_files(ConfigValues& values, const po::variables_map& vm);
-// With init = DIR/model.safetensors and a DIR/config.json (timm's Hub layout): its architecture, mean/std and
-// img_size under every other source; says so on `os`.
-void layer_hub_config(ConfigValues& values, std::ostream& os);
+// With init set: what the weights file says about the model (its shapes, DIR/config.json, a checkpoint's config)
+// under every other source (tapevit/train/hub_config.h: layer_init_config); says so on `os`.
+void layer_init(ConfigValues& values, std::ostream& os);
 // "tapevit train --config a.ini ..." as typed (for config.ini and checkpoints).
 std::string command_line(const std::string& command, const std::vector<std::string>& args);
 // The notes resolve_config left (a preset overriding file keys, ...), one "note: ..." line each.

@@ -128,10 +128,7 @@ void info_safetensors(const std::string& path, bool all, std::ostream& os) {
     for (const auto& name : preset_names()) {
       VitConfig v;
       apply_preset(name, v);
-      if (v.embed_dim == a.embed_dim && v.depth == a.depth && v.patch_size == a.patch_size &&
-          v.mlp_hidden() == a.mlp_hidden && v.class_token == a.class_token && v.reg_tokens == a.reg_tokens &&
-          v.pre_norm == a.pre_norm && (!a.img_size || v.no_embed_class == a.no_embed_class) &&
-          (v.init_values > 0) == a.layer_scale && v.distilled == a.distilled)
+      if (name != "vit_custom" && a.misfit(v).lines.empty())
         fits += (fits.empty() ? "" : ", ") + name + " (num_heads " + std::to_string(v.num_heads) + ")";
     }
     os << "  presets of that shape: " << (fits.empty() ? "none (set the keys above)" : fits) << "\n";

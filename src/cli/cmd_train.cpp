@@ -106,7 +106,7 @@ int cmd_train(const std::vector<std::string>& args) {
         throw UsageError("init starts a new run from weights and --resume continues a run from its checkpoint: give "
                          "one of them (" + values.at("init").source + " sets init = " + values.at("init").value + ")");
     }
-    if (opts.resume.empty()) layer_hub_config(values, std::cout);
+    if (opts.resume.empty()) layer_init(values, std::cout);
     cfg = resolve_config(values);
     print_notes(std::cout, cfg);
     if (!cfg.init.empty() && fs::path(cfg.init).extension() == ".h5") note_if_undigested(std::cout, cfg.init);

@@ -210,7 +210,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   }
   overlay_config_files(values, vm);
   overlay(values, cli);
-  if (ckpt.empty()) layer_hub_config(values, std::cerr);
+  if (ckpt.empty()) layer_init(values, std::cerr);
   // images from elsewhere and weights from elsewhere: the weights' own normalisation (the preset's pretrained_cfg)
   if (images_in && ckpt.empty() && !values.count("dataset")) values["dataset"] = {"folder", "predict on images"};
   TrainConfig cfg = resolve_config(values);

@@ -211,6 +211,7 @@ std::string ImpliedArchitecture::describe() const {
   if (!final_norm) os << ", final_norm false";
   else if (fc_norm) os << ", fc_norm (after pooling)";
   if (layer_scale) os << ", LayerScale";
+  if (attn_pool) os << ", attention pool (global_pool map)";
   if (distilled) os << ", distilled (dist_token, head_dist)";
   return os.str();
 }
@@ -221,6 +222,8 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
     return it == shapes.end() ? nullptr : &it->second;
   };
   ImpliedArchitecture a;
+  for (const char* n : {"patch_embed.proj.weight", "pos_embed", "head.weight", "blocks.0.mlp.fc1.weight", "reg_token"})
+    if (const Shape* s = shape_of(n)) a.shapes[n] = *s;
   if (const Shape* s = shape_of("patch_embed.proj.weight"); s && s->rank == 4)
     a.embed_dim = (*s)[0], a.in_chans = (*s)[1], a.patch_size = (*s)[2];
   for (const auto& [n, s] : shapes)
@@ -239,6 +242,7 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
   a.fc_norm = shape_of("fc_norm.weight") != nullptr;
   a.final_norm = a.fc_norm || shape_of("norm.weight") != nullptr;
   a.layer_scale = shape_of("blocks.0.ls1.gamma") != nullptr;
+  a.attn_pool = shape_of("attn_pool.latent") != nullptr;
   if (const Shape* s = shape_of("pos_embed"); s && s->rank == 3 && a.patch_size) {
     // pos_embed rows = grid^2 (no_embed_class) or prefix + grid^2: the square that fits tells which
     const int64_t rows = (*s)[1], prefix = (a.class_token ? 1 : 0) + (a.distilled ? 1 : 0) + a.reg_tokens;
@@ -258,59 +262,143 @@ std::map<std::string, Shape> weights_shapes(const std::string& path) { return op
 
 namespace {
 
-// The architecture the file's shapes imply against the config: one line per key that differs, and the keys to set.
+std::string flag(bool b) { return b ? "true" : "false"; }
+
+// timm's pooling for these weights: what fits the final norm's place (fc_norm.weight exists only after pooling)
+std::pair<std::string, std::string> implied_pool(const ImpliedArchitecture& a) {
+  if (a.attn_pool) return {"map", "auto"};
+  if (a.fc_norm) return {"avg", "auto"};
+  if (a.class_token || a.distilled) return {"token", "auto"};
+  return {"avg", a.final_norm ? "false" : "auto"};  // no class token: the mean of the patches, norm before it
+}
+
+// The shortest text of a double that reads back to it.
+std::string shortest(double x) {
+  for (int p = 1; p <= 17; ++p) {
+    std::ostringstream os;
+    os << std::setprecision(p) << x;
+    if (std::strtod(os.str().c_str(), nullptr) == x) return os.str();
+  }
+  return std::to_string(x);
+}
+
+}  // namespace
+
+std::vector<ImpliedArchitecture::Key> ImpliedArchitecture::keys() const {
+  std::vector<Key> k;
+  if (!embed_dim) return k;  // not a ViT's state_dict
+  auto with_shape = [&](const std::string& name) {
+    const auto it = shapes.find(name);
+    return it == shapes.end() ? name : name + " " + it->second.str();
+  };
+  const std::string pe = with_shape("patch_embed.proj.weight");
+  if (img_size) k.push_back({"img_size", std::to_string(img_size), with_shape("pos_embed")});
+  k.push_back({"patch_size", std::to_string(patch_size), pe});
+  k.push_back({"in_chans", std::to_string(in_chans), pe});
+  k.push_back({"num_classes", std::to_string(num_classes), num_classes ? with_shape("head.weight") : "no head"});
+  k.push_back({"embed_dim", std::to_string(embed_dim), pe});
+  if (depth) k.push_back({"depth", std::to_string(depth), "blocks.0 .. blocks." + std::to_string(depth - 1)});
+  if (mlp_hidden) {
+    // timm's hidden size is int(embed_dim * mlp_ratio): the smallest ratio at or above hidden / embed_dim that gives it
+    double r = double(mlp_hidden) / double(embed_dim);
+    for (int i = 0; i < 4 && int64_t(double(embed_dim) * r) != mlp_hidden; ++i) r = std::nextafter(r, 1e300);
+    k.push_back({"mlp_ratio", shortest(r), with_shape("blocks.0.mlp.fc1.weight")});
+  }
+  if (depth) k.push_back({"qkv_bias", flag(qkv_bias), qkv_bias ? "blocks.0.attn.qkv.bias" : "no blocks.0.attn.qkv.bias"});
+  if (depth)
+    k.push_back({"init_values", layer_scale ? "1e-05" : "0",
+                 layer_scale ? "blocks.0.ls1.gamma: LayerScale, the file's values load" : "no LayerScale"});
+  const auto [pool, fc] = implied_pool(*this);
+  const std::string norm_from = fc_norm ? "fc_norm.weight" : final_norm ? "norm.weight" : "no final norm";
+  k.push_back({"global_pool", pool, attn_pool ? "attn_pool.latent" : norm_from + (class_token ? ", cls_token" : ", no cls_token")});
+  k.push_back({"class_token", flag(class_token), class_token ? "cls_token" : "no cls_token"});
+  k.push_back({"reg_tokens", std::to_string(reg_tokens), reg_tokens ? with_shape("reg_token") : "no reg_token"});
+  if (img_size) k.push_back({"no_embed_class", flag(no_embed_class), with_shape("pos_embed")});
+  k.push_back({"pre_norm", flag(pre_norm), pre_norm ? "norm_pre.weight" : "no norm_pre"});
+  k.push_back({"fc_norm", fc, norm_from});
+  k.push_back({"final_norm", flag(final_norm), norm_from});
+  k.push_back({"distilled", flag(distilled), distilled ? "dist_token" : "no dist_token"});
+  return k;
+}
+
+ImpliedArchitecture::Misfit ImpliedArchitecture::misfit(const VitConfig& v) const {
+  Misfit m;
+  if (!embed_dim) return m;
+  std::map<std::string, Key> file;
+  for (const Key& k : keys()) file[k.key] = k;
+  // The config's value of a key as the same text.
+  auto config_text = [&](const std::string& key) -> std::string {
+    if (key == "patch_size") return std::to_string(v.patch_size);
+    if (key == "embed_dim") return std::to_string(v.embed_dim);
+    if (key == "depth") return std::to_string(v.depth);
+    if (key == "mlp_ratio") return shortest(v.mlp_ratio);
+    if (key == "qkv_bias") return flag(v.qkv_bias);
+    if (key == "init_values") return v.init_values > 0 ? "1e-05" : "0";
+    if (key == "global_pool") return v.global_pool;
+    if (key == "class_token") return flag(v.class_token);
+    if (key == "reg_tokens") return std::to_string(v.reg_tokens);
+    if (key == "no_embed_class") return flag(v.no_embed_class);
+    if (key == "pre_norm") return flag(v.pre_norm);
+    if (key == "fc_norm") return v.fc_norm;
+    if (key == "final_norm") return flag(v.final_norm);
+    if (key == "distilled") return flag(v.distilled);
+    return "";
+  };
+  // A fact of the model that differs: the file's and the config's version of it, and the keys that settle it.
+  auto fact = [&](const std::string& what, const std::string& in_file, const std::string& in_config,
+                  std::initializer_list<const char*> settle) {
+    m.lines.push_back(what + ": the file has " + in_file + ", the config " + in_config);
+    for (const char* key : settle)
+      if (auto it = file.find(key); it != file.end() && config_text(key) != it->second.value) {
+        const std::string s = it->second.key + " = " + it->second.value;
+        if (std::find(m.settings.begin(), m.settings.end(), s) == m.settings.end()) m.settings.push_back(s);
+      }
+  };
+  auto said = [&](const char* key, const std::string& value) { return value + " (" + file.at(key).from + ")"; };
+  auto plain = [&](const char* key) {  // a fact that is one key
+    if (!file.count(key)) return;
+    const std::string c = config_text(key);
+    if (c != file.at(key).value) fact(key, said(key, file.at(key).value), "says " + c, {key});
+  };
+  plain("embed_dim");
+  plain("patch_size");
+  plain("depth");
+  if (mlp_hidden && v.mlp_hidden() != mlp_hidden)
+    fact("mlp hidden size (int(embed_dim * mlp_ratio))", said("mlp_ratio", std::to_string(mlp_hidden)),
+         "says " + std::to_string(v.mlp_hidden()), {"mlp_ratio"});
+  plain("qkv_bias");
+  plain("class_token");
+  plain("distilled");
+  plain("reg_tokens");
+  plain("pre_norm");
+  plain("no_embed_class");
+  if (depth && layer_scale != (v.init_values > 0))
+    fact("LayerScale", layer_scale ? "blocks.0.ls1.gamma" : "none", layer_scale ? "has none" : "has it (init_values > 0)",
+         {"init_values"});
+  // the final norm's place and the pooling: norm before pooling, fc_norm after it, or an attention pool
+  const auto place = [](bool final_norm, bool after, bool map) {
+    return std::string(!final_norm ? "no final norm" : after ? "the final norm after pooling (fc_norm.weight)"
+                                                             : "the final norm before pooling (norm.weight)") +
+           (map ? " and an attention pool (attn_pool.*)" : "");
+  };
+  const std::string fp = place(final_norm, fc_norm, attn_pool);
+  const std::string cp = place(v.final_norm, v.use_fc_norm(), v.global_pool == "map");
+  if (fp != cp) fact("pooling", fp, "builds " + cp + " (global_pool " + v.global_pool + ", fc_norm " + v.fc_norm + ")",
+       {"global_pool", "fc_norm", "final_norm"});
+  return m;
+}
+
+namespace {
+
+// The architecture the file's shapes imply against the config: one line per fact that differs, and the keys to set.
 void check_architecture(const std::string& path, const std::map<std::string, Shape>& shapes, const VitConfig& cfg) {
-  auto shape_of = [&](const std::string& n) -> const Shape* {
-    auto it = shapes.find(n);
-    return it == shapes.end() ? nullptr : &it->second;
-  };
-  const ImpliedArchitecture f = implied_architecture(shapes);
-  std::ostringstream bad, keys;
-  auto is_flag = [](const std::string& k) {
-    return k == "qkv_bias" || k == "class_token" || k == "pre_norm" || k == "no_embed_class" || k == "final_norm" ||
-           k == "distilled";
-  };
-  auto text = [&](const char* key, int64_t v) { return is_flag(key) ? std::string(v ? "true" : "false") : std::to_string(v); };
-  auto check = [&](const char* key, int64_t file_value, int64_t cfg_value, const std::string& from) {
-    if (file_value == cfg_value) return;
-    bad << "\n  " << key << ": the file has " << text(key, file_value) << " (" << from << "), the config says "
-        << text(key, cfg_value);
-    if (std::string(key) != "mlp hidden (embed_dim * mlp_ratio)")
-      keys << (keys.str().empty() ? "" : ", ") << key << " = " << text(key, file_value);
-  };
-  const std::string pe = f.embed_dim ? "patch_embed.proj.weight " + shape_of("patch_embed.proj.weight")->str() : "";
-  if (f.embed_dim) check("embed_dim", f.embed_dim, cfg.embed_dim, pe);
-  if (f.patch_size) check("patch_size", f.patch_size, cfg.patch_size, pe);
-  if (f.depth) check("depth", f.depth, cfg.depth, "blocks.0 .. blocks." + std::to_string(f.depth - 1));
-  if (f.mlp_hidden)
-    check("mlp hidden (embed_dim * mlp_ratio)", f.mlp_hidden, cfg.mlp_hidden(),
-          "blocks.0.mlp.fc1.weight " + shape_of("blocks.0.mlp.fc1.weight")->str());
-  if (f.depth) check("qkv_bias", f.qkv_bias, cfg.qkv_bias, "blocks.0.attn.qkv.bias");
-  // the family: which tokens, which norms (a CLIP file needs pre_norm, registers need reg_tokens, ...)
-  if (f.embed_dim) {
-    check("class_token", f.class_token, cfg.class_token, f.class_token ? "cls_token" : "no cls_token");
-    check("distilled", f.distilled, cfg.distilled, f.distilled ? "dist_token" : "no dist_token");
-    check("reg_tokens", f.reg_tokens, cfg.reg_tokens, f.reg_tokens ? "reg_token " + shape_of("reg_token")->str() : "no reg_token");
-    check("pre_norm", f.pre_norm, cfg.pre_norm, f.pre_norm ? "norm_pre.weight" : "no norm_pre");
-    if (f.img_size)
-      check("no_embed_class", f.no_embed_class, cfg.no_embed_class, "pos_embed " + shape_of("pos_embed")->str());
-    if (f.final_norm && f.fc_norm != cfg.use_fc_norm())
-      bad << "\n  fc_norm: the file has " << (f.fc_norm ? "fc_norm.weight (the final norm after pooling)" : "norm.weight (the final norm before pooling)")
-          << ", the config " << (cfg.use_fc_norm() ? "puts it after pooling" : "puts it before pooling"),
-          keys << (keys.str().empty() ? "" : ", ") << "fc_norm = " << (f.fc_norm ? "true" : "false");
-    check("final_norm", f.final_norm, cfg.final_norm, f.final_norm ? "norm.weight / fc_norm.weight" : "no final norm");
-    if (f.layer_scale != (cfg.init_values > 0))
-      bad << "\n  init_values: the file " << (f.layer_scale ? "has" : "has no") << " LayerScale (blocks.0.ls1.gamma), the config "
-          << (cfg.init_values > 0 ? "has" : "has none") << "",
-          keys << (keys.str().empty() ? "" : ", ") << "init_values = " << (f.layer_scale ? "1e-5 (any > 0; the file's values load)" : "0");
-  }
-  if (!bad.str().empty()) {
-    if (f.embed_dim && f.mlp_hidden && double(f.mlp_hidden) / double(f.embed_dim) != cfg.mlp_ratio)
-      keys << (keys.str().empty() ? "" : ", ") << "mlp_ratio = " << std::setprecision(17)
-             << double(f.mlp_hidden) / double(f.embed_dim) << std::setprecision(6);
-    fail(path, ": the weights do not fit the model's architecture:", bad.str(), "\n  set ", keys.str(),
-         " (and num_heads: it is not in the weights)");
-  }
+  const ImpliedArchitecture::Misfit m = implied_architecture(shapes).misfit(cfg);
+  if (m.lines.empty()) return;
+  std::string lines, settings;
+  for (const auto& l : m.lines) lines += "\n  " + l;
+  for (const auto& s : m.settings) settings += (settings.empty() ? "" : ", ") + s;
+  fail(path, ": the weights do not fit the model's architecture:", lines, "\n  set ", settings,
+       " (and num_heads as the weights were trained: it is not in them; now ", cfg.num_heads, ")");
 }
 
 }  // namespace

@@ -10,6 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tapevit/io/checkpoint.h"
+#include "tapevit/io/h5.h"
+#include "tapevit/io/pretrained.h"
+
 namespace tapevit {
 
 namespace fs = std::filesystem;
@@ -48,11 +52,15 @@ ConfigValues read_hub_config(const std::string& path) {
   ConfigValues out;
   auto set = [&](const std::string& key, const nlohmann::json& v) { out[key] = {text(v), path, 0}; };
   if (j.contains("architecture") && j["architecture"].is_string()) {
-    const std::string arch = j["architecture"];
+    std::string arch = j["architecture"];
+    arch = arch.substr(0, arch.find('.'));  // a pretrained tag, if any (timm writes the bare name)
     const auto names = preset_names();
     if (std::find(names.begin(), names.end(), arch) != names.end()) set("model", arch);
   }
   if (j.contains("num_classes")) set("num_classes", j["num_classes"]);
+  // timm writes the model's pooling here for information (its loader builds from architecture + model_args); for an
+  // architecture tapevit has no preset of it is the best word on token vs avg, which the weights cannot tell apart
+  if (j.contains("global_pool") && j["global_pool"].is_string()) set("global_pool", j["global_pool"]);
   // timm builds VisionTransformerDistilled from the deit*_distilled_* entry points: the name says it
   if (j.contains("architecture") && j["architecture"].is_string() &&
       j["architecture"].get<std::string>().find("distilled") != std::string::npos)
@@ -99,6 +107,72 @@ ConfigValues read_hub_config(const std::string& path) {
     if (pc.contains("std")) set("std", pc["std"]);
   }
   return out;
+}
+
+}  // namespace tapevit
+
+namespace tapevit {
+
+std::vector<std::string> layer_init_config(ConfigValues& values) {
+  std::vector<std::string> said;
+  const auto init = values.find("init");
+  if (init == values.end() || init->second.value.empty()) return said;
+  const std::string path = init->second.value;
+  ConfigValues from_file;  // what the file says, all under the user's sources (priority 0)
+  const std::string weights_source = path + " (its weights)";
+  const ImpliedArchitecture a = implied_architecture(weights_shapes(path));
+  for (const auto& k : a.keys()) from_file[k.key] = {k.value, weights_source, 0};
+  // timm's pre_norm ViTs are its CLIP towers, all built with LayerNorm eps 1e-5; the weights do not carry eps
+  if (a.pre_norm) from_file["norm_eps"] = {"1e-05", weights_source + ": norm_pre, timm's CLIP towers use eps 1e-5", 0};
+  std::string described_by;  // the file that describes the model beside the weights
+  if (const std::string json = hub_config_beside(path); !json.empty()) {
+    for (auto& [k, v] : read_hub_config(json)) from_file[k] = v;
+    described_by = json;
+  } else if (fs::path(path).extension() == ".h5" && H5File(path, H5File::Read).has_attr("format")) {
+    const CheckpointMeta meta = read_checkpoint_meta(path);  // a tapevit checkpoint: its run's config
+    if (!meta.config_ini.empty()) {
+      const ConfigValues ckpt = parse_ini_text(meta.config_ini, path + " (its config)", 0);
+      for (const auto& key : preset_keys())
+        if (auto it = ckpt.find(key); it != ckpt.end()) from_file[key] = it->second;
+      if (auto it = ckpt.find("model"); it != ckpt.end()) from_file["model"] = it->second;
+      described_by = path;
+    }
+  }
+  const bool model_given = values.count("model") > 0;
+  if (!model_given && !from_file.count("model")) {
+    from_file["model"] = {kTimmDefaultsPreset, "timm's VisionTransformer defaults", 0};
+    if (!values.count("num_heads") && !from_file.count("num_heads"))
+      fail(path, ": num_heads is not in the weights", described_by.empty() ? " and no config.json is beside them" : "",
+           ": give num_heads as the model was trained (timm's ViTs mostly have 64 channels a head: vit_tiny 3, "
+           "vit_small 6, vit_base 12, vit_large 16), or model = <preset> (tapevit train --list_models)");
+  }
+  // What the user set stays; the rest comes from the file.
+  std::string used;  // in the registry's order
+  for (const auto& k : a.keys())
+    if (!values.count(k.key) && from_file.at(k.key).source == weights_source)
+      used += (used.empty() ? "" : ", ") + k.key + " " + k.value;
+  if (!values.count("num_heads") && from_file.count("num_heads"))
+    used += ", num_heads " + from_file.at("num_heads").value + " (" + from_file.at("num_heads").source + ")";
+  const std::string model = model_given ? values.at("model").value : from_file.at("model").value;
+  for (auto& [key, v] : from_file)
+    if (!values.count(key)) values[key] = v;
+  const std::string base = model == kTimmDefaultsPreset ? "timm's VisionTransformer defaults" : "preset " + model;
+  if (model_given)
+    said.push_back("model = " + model + " (" + values.at("model").source + ") sets the architecture; " + path +
+                   " must fit it");
+  else if (!described_by.empty())
+    said.push_back(std::string(described_by == path ? "the architecture comes from " : "the architecture, mean/std and img_size come from ") + described_by + " (" + base +
+                   " for what it leaves out) and the weights (" + (used.empty() ? "nothing more" : used) +
+                   "), where the config files and the command line do not set them");
+  else
+    said.push_back(path + " has no config.json beside it: the model is " + base + " with what the weights decide (" +
+                   used + "), where the config files and the command line do not set them");
+  if (!model_given) {
+    if (a.pre_norm && !values.count("act_layer"))
+      said.push_back("a CLIP tower (norm_pre): the weights cannot tell act_layer gelu from quick_gelu (OpenAI's CLIP "
+                     "weights, timm's *_clip_quickgelu_*); set act_layer = quick_gelu for those");
+  }
+  return said;
 }
 
 }  // namespace tapevit

@@ -63,6 +63,9 @@ const std::vector<Preset>& presets() {
     t.push_back({"vit_fmnist_tiny_avg", v, false});
     t.push_back({"vit_fmnist_small", vit(28, 4, 1, 10, 96, 6, 3), false});
     t.push_back({"vit_cifar", vit(32, 4, 3, 10, 192, 6, 3), false});
+    // timm's VisionTransformer() defaults: the base of a model its keys describe (weights imported without a
+    // config.json take it, not the Fashion-MNIST default); last, so that a model equal to a named preset is named so
+    t.push_back({"vit_custom", VitConfig{}, false});
     return t;
   }();
   return table;
@@ -168,7 +171,7 @@ std::string describe_architecture(const std::string& preset, const VitConfig& v)
     if (now[i].second != plain[i].second) extras += (extras.empty() ? "" : ", ") + now[i].first + " " + now[i].second;
   if (!extras.empty()) os << "; " << extras;
   VitConfig base;
-  if (apply_preset(preset, base)) {
+  if (preset != "vit_custom" && apply_preset(preset, base)) {  // vit_custom: every key is the model's own
     std::string changed;
     const auto was = arch_values(base);
     for (size_t i = 0; i < now.size(); ++i)
@@ -182,7 +185,8 @@ std::string describe_architecture(const std::string& preset, const VitConfig& v)
 std::vector<std::string> presets_for_data(int64_t channels, int64_t size, int64_t classes) {
   std::vector<std::string> out;
   for (const auto& p : presets())
-    if (p.vit.in_chans == channels && p.vit.img_size == size && p.vit.num_classes == classes) out.push_back(p.name);
+    if (p.vit.in_chans == channels && p.vit.img_size == size && p.vit.num_classes == classes && p.name != "vit_custom")
+      out.push_back(p.name);
   return out;
 }
 

@@ -26,11 +26,30 @@ namespace tapevit {
 struct ImpliedArchitecture {
   int64_t embed_dim = 0, patch_size = 0, in_chans = 0, depth = 0, mlp_hidden = 0, num_classes = 0, img_size = 0;
   bool qkv_bias = false;
-  // the family: prefix tokens, where pos_embed starts, CLIP's norm_pre, the final norm's place, LayerScale
+  // the family: prefix tokens, where pos_embed starts, CLIP's norm_pre, the final norm's place, LayerScale, MAP pool
   bool class_token = false, no_embed_class = false, pre_norm = false, fc_norm = false, final_norm = false;
-  bool layer_scale = false, distilled = false;
+  bool layer_scale = false, distilled = false, attn_pool = false;
   int64_t reg_tokens = 0;
+  std::map<std::string, Shape> shapes;  // of the tensors that tell the sizes (patch_embed.proj.weight, pos_embed, ...)
   std::string describe() const;  // "embed_dim 192, depth 12, patch 16, ..."
+
+  // A config key the weights decide: its value as config text and the tensor that says so.
+  struct Key {
+    std::string key, value, from;
+  };
+  // Every key the weights decide, in the config registry's order: img_size (pos_embed), patch_size, in_chans,
+  // num_classes, embed_dim, depth, mlp_ratio, qkv_bias, init_values (LayerScale: 1e-05, the file's gammas load),
+  // global_pool and fc_norm (timm's VisionTransformer pooling that fits the final norm's place: attn_pool -> map,
+  // fc_norm.weight -> avg, a class token -> token, else avg with fc_norm = false), class_token, reg_tokens,
+  // no_embed_class, pre_norm, final_norm, distilled. Keys the file does not show are left out.
+  std::vector<Key> keys() const;
+  // Where `v` builds another model than these weights, one line per fact ("depth: the file has 2 (blocks.0 ..
+  // blocks.1), the config says 3"), and the settings that make it the weights' model ("depth = 2"), each a key of
+  // keys() with its value. img_size, in_chans and num_classes may differ (timm's rules resample, adapt, re-initialise).
+  struct Misfit {
+    std::vector<std::string> lines, settings;
+  };
+  Misfit misfit(const VitConfig& v) const;
 };
 ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& shapes);
 // Every tensor's shape in a timm safetensors file or a tapevit checkpoint (/params), by name.
