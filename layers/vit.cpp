@@ -5,12 +5,14 @@
 
 namespace tapevit {
 
+// The one place the model keys are checked (tapevit train's config resolves into this struct and calls it): each
+// message names the config key, as a config file or the command line spells it.
 void VitConfig::validate() const {
   auto positive = [](const char* key, int64_t v) {
-    if (v <= 0) fail("config key '", key, "' must be positive, got ", v);
+    if (v <= 0) fail("key '", key, "' must be positive, got ", v);
   };
   auto rate = [](const char* key, double v) {
-    if (!(v >= 0 && v < 1)) fail("config key '", key, "' must be in [0, 1), got ", v);
+    if (!(v >= 0 && v < 1)) fail("key '", key, "' must be in [0, 1), got ", v);
   };
   positive("img_size", img_size);
   positive("patch_size", patch_size);
@@ -18,36 +20,36 @@ void VitConfig::validate() const {
   positive("embed_dim", embed_dim);
   positive("depth", depth);
   positive("num_heads", num_heads);
-  if (num_classes < 0) fail("config key 'num_classes' must be >= 0, got ", num_classes);
-  if (img_size < patch_size) fail("config: img_size ", img_size, " is smaller than patch_size ", patch_size);
-  if (embed_dim % num_heads != 0)
-    fail("config: embed_dim ", embed_dim, " is not divisible by num_heads ", num_heads);
+  // num_classes 0: a backbone without a head (DINOv2, SigLIP as published)
+  if (num_classes < 0) fail("key 'num_classes' must be >= 0, got ", num_classes);
+  if (img_size < patch_size) fail("img_size ", img_size, " is smaller than patch_size ", patch_size);
+  if (embed_dim % num_heads != 0) fail("embed_dim ", embed_dim, " is not divisible by num_heads ", num_heads);
   // sizes a CPU can hold: also keeps int(embed_dim * mlp_ratio) and the products of sizes far from overflow
   constexpr int64_t kMaxDim = int64_t(1) << 20;
   for (auto [k, v] : {std::pair{"img_size", img_size}, {"patch_size", patch_size}, {"in_chans", in_chans},
                       {"embed_dim", embed_dim}, {"depth", depth}, {"num_heads", num_heads}, {"num_classes", num_classes},
                       {"reg_tokens", reg_tokens}})
-    if (v > kMaxDim) fail("config key '", k, "' = ", v, " is larger than ", kMaxDim);
+    if (v > kMaxDim) fail("key '", k, "' = ", v, " is larger than ", kMaxDim);
   if (!(mlp_ratio > 0) || !(double(embed_dim) * mlp_ratio < double(kMaxDim)) || mlp_hidden() <= 0)
-    fail("config key 'mlp_ratio' must be positive with int(embed_dim * mlp_ratio) in [1, ", kMaxDim, "), got ",
-         mlp_ratio, " (embed_dim ", embed_dim, ")");
-  rate("drop_rate", drop_rate);
-  rate("pos_drop_rate", pos_drop_rate);
-  rate("proj_drop_rate", proj_drop_rate);
-  rate("attn_drop_rate", attn_drop_rate);
-  rate("drop_path_rate", drop_path_rate);
-  if (init_values < 0) fail("config key 'init_values' must be >= 0 (0 = no LayerScale), got ", init_values);
+    fail("key 'mlp_ratio' must be positive with int(embed_dim * mlp_ratio) in [1, ", kMaxDim, "), got ", mlp_ratio,
+         " (embed_dim ", embed_dim, ")");
+  rate("drop", drop_rate);
+  rate("pos_drop", pos_drop_rate);
+  rate("proj_drop", proj_drop_rate);
+  rate("attn_drop", attn_drop_rate);
+  rate("drop_path", drop_path_rate);
+  if (init_values < 0) fail("key 'init_values' must be >= 0 (0 = no LayerScale), got ", init_values);
   if (global_pool != "token" && global_pool != "avg" && global_pool != "map")
-    fail("config key 'global_pool' must be 'token', 'avg' or 'map', got '", global_pool, "'");
+    fail("key 'global_pool' must be token, avg or map, got '", global_pool, "'");
   if (global_pool == "token" && !class_token)
-    fail("config: global_pool = token needs a class token (class_token = true), or use global_pool = avg");
-  if (reg_tokens < 0) fail("config key 'reg_tokens' must be >= 0, got ", reg_tokens);
+    fail("global_pool = token needs a class token (class_token = true), or use global_pool = avg");
+  if (reg_tokens < 0) fail("key 'reg_tokens' must be >= 0, got ", reg_tokens);
   if (fc_norm != "auto" && fc_norm != "true" && fc_norm != "false")
-    fail("config key 'fc_norm' must be auto, true or false, got '", fc_norm, "'");
+    fail("key 'fc_norm' must be auto, true or false, got '", fc_norm, "'");
   act_from_name(act_layer);  // throws naming act_layer
   if (distilled && (global_pool != "token" || !class_token || reg_tokens > 0 || no_embed_class))
-    fail("config: distilled (DeiT) needs global_pool = token and a class token, without reg_tokens or no_embed_class");
-  if (!(norm_eps > 0)) fail("config key 'norm_eps' must be positive, got ", norm_eps);
+    fail("distilled (DeiT) needs global_pool = token and a class token, without reg_tokens or no_embed_class");
+  if (!(norm_eps > 0)) fail("key 'norm_eps' must be positive, got ", norm_eps);
 }
 
 template <class T>

@@ -282,23 +282,23 @@ TEST_CASE("Data: kinds, default directories and normalisation statistics") {
   const std::string msg = error_of([] { load_dataset("imagenet", "/tmp", true); });
   CHECK(contains(msg, "imagenet"));
   CHECK(contains(msg, "fashion-mnist, mnist, cifar10"));
-  CHECK_THROWS_AS(default_data_dir("cifar100"), Error);
-  CHECK(default_data_dir("fashion-mnist") == "/usr/share/datasets/fashion-mnist");
-  CHECK(default_data_dir("mnist") == "/usr/share/datasets/mnist");
-  CHECK(default_data_dir("cifar10").empty());
+  CHECK_THROWS_WITH_AS(data_set_kind("cifar100"),
+                       "unknown data set 'cifar100': expected one of fashion-mnist, mnist, cifar10, folder", Error);
+  CHECK(data_set_kind("fashion-mnist").default_dir == "/usr/share/datasets/fashion-mnist");
+  CHECK(data_set_kind("mnist").default_dir == "/usr/share/datasets/mnist");
+  CHECK(data_set_kind("cifar10").default_dir.empty());
   CHECK(contains(error_of([] { load_dataset("cifar10", "", true); }), "no data directory"));
+  CHECK(contains(error_of([] { load_dataset("folder", "/tmp", true); }), "read by load_folder"));
 
-  std::vector<double> mean, std;
-  default_mean_std("fashion-mnist", mean, std);
-  CHECK(mean == std::vector<double>{0.2860});
-  CHECK(std == std::vector<double>{0.3530});
-  default_mean_std("mnist", mean, std);
-  CHECK(mean == std::vector<double>{0.1307});
-  CHECK(std == std::vector<double>{0.3081});
-  default_mean_std("cifar10", mean, std);
-  CHECK(mean == std::vector<double>{0.4914, 0.4822, 0.4465});
-  CHECK(std == std::vector<double>{0.2470, 0.2435, 0.2616});
-  CHECK_THROWS_AS(default_mean_std("svhn", mean, std), Error);
+  // the published statistics (torchvision's recipes; timm's IMAGENET_DEFAULT for folders)
+  CHECK(data_set_kind("fashion-mnist").mean == std::vector<double>{0.2860});
+  CHECK(data_set_kind("fashion-mnist").std == std::vector<double>{0.3530});
+  CHECK(data_set_kind("mnist").mean == std::vector<double>{0.1307});
+  CHECK(data_set_kind("mnist").std == std::vector<double>{0.3081});
+  CHECK(data_set_kind("cifar10").mean == std::vector<double>{0.4914, 0.4822, 0.4465});
+  CHECK(data_set_kind("cifar10").std == std::vector<double>{0.2470, 0.2435, 0.2616});
+  CHECK(data_set_kind("folder").mean == std::vector<double>{0.485, 0.456, 0.406});
+  CHECK(data_set_kind("cifar10").class_names.size() == 10);
 }
 
 TEST_CASE("Data: Debian's Fashion-MNIST loads 60000 + 10000 balanced 28x28 images") {

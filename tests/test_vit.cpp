@@ -76,24 +76,24 @@ TEST_CASE("ViT: timm init (cls 1e-6 normal, pos_embed trunc-normal .02, LayerNor
 TEST_CASE("ViT: inconsistent configs are errors naming the keys") {
   VitConfig c = tiny("token", 0, false);
   c.embed_dim = 10; c.num_heads = 3;
-  CHECK_THROWS_WITH_AS(c.validate(), "config: embed_dim 10 is not divisible by num_heads 3", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "embed_dim 10 is not divisible by num_heads 3", Error);
   c = tiny("token", 0, false);
   c.img_size = 3;
-  CHECK_THROWS_WITH_AS(c.validate(), "config: img_size 3 is smaller than patch_size 4", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "img_size 3 is smaller than patch_size 4", Error);
   c = tiny("token", 0, false);
   c.class_token = false;
-  CHECK_THROWS_WITH_AS(c.validate(), "config: global_pool = token needs a class token (class_token = true), or use global_pool = avg", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "global_pool = token needs a class token (class_token = true), or use global_pool = avg", Error);
   c = tiny("token", 0, false);
   c.act_layer = "relu";
   CHECK_THROWS_WITH_AS(c.validate(), "key 'act_layer' must be gelu, gelu_tanh or quick_gelu, got 'relu'", Error);
   c = tiny("token", 0, false);
   c.fc_norm = "maybe";
-  CHECK_THROWS_WITH_AS(c.validate(), "config key 'fc_norm' must be auto, true or false, got 'maybe'", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "key 'fc_norm' must be auto, true or false, got 'maybe'", Error);
   c = tiny("max", 0, false);
-  CHECK_THROWS_WITH_AS(c.validate(), "config key 'global_pool' must be 'token', 'avg' or 'map', got 'max'", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "key 'global_pool' must be token, avg or map, got 'max'", Error);
   c = tiny("token", 0, false);
   c.drop_path_rate = 1.0;
-  CHECK_THROWS_WITH_AS(c.validate(), "config key 'drop_path_rate' must be in [0, 1), got 1", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "key 'drop_path' must be in [0, 1), got 1", Error);
 }
 
 TEST_CASE("ViT: loss gradient of every parameter tensor by central differences (double)") {
@@ -193,7 +193,7 @@ TEST_CASE("ViT: the families' parameters are timm's: registers, no_embed_class, 
   CHECK(d.params().info(d.params().size() - 2).name == "head_dist.weight");
   CHECK(!takes_weight_decay("dist_token", Shape{1, 1, 8}));
   c.global_pool = "avg";
-  CHECK_THROWS_WITH_AS(c.validate(), "config: distilled (DeiT) needs global_pool = token and a class token, without reg_tokens or no_embed_class", Error);
+  CHECK_THROWS_WITH_AS(c.validate(), "distilled (DeiT) needs global_pool = token and a class token, without reg_tokens or no_embed_class", Error);
   c = tiny("token", 0, false);
   c.fc_norm = "true";
   VisionTransformer<float> tf(c);

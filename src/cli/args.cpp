@@ -14,13 +14,6 @@
 
 namespace tapevit::cli {
 
-std::vector<std::string> keys_in(const std::vector<std::string>& sections) {
-  std::vector<std::string> out;
-  for (const auto& k : config_keys())
-    if (std::find(sections.begin(), sections.end(), k.section) != sections.end()) out.push_back(k.name);
-  return out;
-}
-
 namespace {
 
 TrainConfig defaults() {

@@ -19,8 +19,6 @@ struct UsageError : Error {
   using Error::Error;
 };
 
-// The names of the config keys in these sections, in registry order.
-std::vector<std::string> keys_in(const std::vector<std::string>& sections);
 // Register these config keys as --key VALUE options (a bare boolean flag means true).
 void add_config_keys(po::options_description& desc, const std::vector<std::string>& keys);
 // The help of these keys, by section, with their defaults ("default: <default_label>" when the defaults come from

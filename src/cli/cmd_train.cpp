@@ -53,7 +53,7 @@ int cmd_train(const std::vector<std::string>& args) {
       "force", po::bool_switch(), "write into a directory that holds another run (or a later checkpoint of this one)")(
       "list_models", po::bool_switch(), "list the model presets and exit")(
       "timm_flags", po::bool_switch(), "list timm's train.py flags and what tapevit does with each, and exit");
-  const std::vector<std::string> keys = keys_in({"model", "data", "train", "optim"});
+  const std::vector<std::string> keys = config_keys_for(kTrainCommand);
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
@@ -152,9 +152,7 @@ int cmd_eval(const std::vector<std::string>& args) {
       "ema", po::bool_switch(), "evaluate the checkpoint's EMA weights (runs trained with model_ema)")(
       "report", po::value<std::string>()->value_name("DIR"),
       "where per_class.csv, confusion.csv and confusion.svg go (default: eval_<split>/ beside the checkpoint)");
-  const std::vector<std::string> keys = {"dataset", "data_dir", "val_split", "class_map", "mean", "std", "classes",
-                                         "interpolation", "crop_pct", "workers", "validation_batch_size",
-                                         "batch_size", "threads", "amp"};
+  const std::vector<std::string> keys = config_keys_for(kEvalCommand);
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {

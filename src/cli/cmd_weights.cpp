@@ -176,13 +176,7 @@ int cmd_predict(const std::vector<std::string>& args) {
       "checkpoint", po::value<std::string>()->value_name("CKPT"), "weights and config from a tapevit checkpoint")(
       "config", po::value<std::vector<std::string>>()->value_name("FILE"), "config file(s) for the architecture (with --init)");
   // the architecture and the weights (no training-only keys such as dropout), normalisation, batching
-  const std::vector<std::string> keys = {"model",     "img_size",    "patch_size", "in_chans",   "num_classes",
-                                         "embed_dim", "depth",       "num_heads",  "mlp_ratio",  "qkv_bias",
-                                         "init_values", "global_pool", "class_token", "reg_tokens", "no_embed_class",
-                                         "pre_norm",  "norm_eps",    "act_layer",  "fc_norm",    "final_norm",
-                                         "distilled", "init",        "init_strict", "dataset",
-                                         "mean",      "std",         "interpolation", "crop_pct", "workers",
-                                         "validation_batch_size", "batch_size", "threads", "amp"};
+  const std::vector<std::string> keys = config_keys_for(kPredictCommand);
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
@@ -239,7 +233,7 @@ int cmd_predict(const std::vector<std::string>& args) {
     write_npy(out, logits.data(), {n, K});
     std::cout << "wrote " << out << ": logits [" << n << ", " << K << "]\n";
   } else {
-    const std::vector<std::string> names = !meta.class_names.empty() ? meta.class_names : class_names_of(cfg.dataset);
+    const std::vector<std::string> names = !meta.class_names.empty() ? meta.class_names : data_set_kind(cfg.dataset).class_names;
     write_file_atomic(out, predictions_csv(logits, K, files, names));
     std::cout << "wrote " << out << ": top-5 classes of " << n << " images\n";
   }

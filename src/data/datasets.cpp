@@ -1,5 +1,5 @@
-// src/data/datasets.cpp: the data set registry: which reader, which default directory and which
-// normalisation statistics belong to each kind ("fashion-mnist", "mnist", "cifar10").
+// src/data/datasets.cpp: the data set table (one row a kind: reader, default directory, normalisation, class names,
+// augmentation defaults), and what every kind shares: class subsets, held-out splits.
 #include <cmath>
 
 #include "tapevit/data/dataset.h"
@@ -14,22 +14,45 @@ namespace tapevit {
 Dataset load_idx(const std::string& kind, const std::string& dir, bool train);  // idx.cpp
 Dataset load_cifar10(const std::string& dir, bool train);                      // cifar.cpp
 
-namespace {
-constexpr const char* kKinds = "fashion-mnist, mnist, cifar10, folder";
-
-[[noreturn]] void unknown_kind(const std::string& kind) {
-  fail("unknown data set '", kind, "': expected one of ", kKinds);
+const std::vector<DataSetKind>& data_set_kinds() {
+  static const std::vector<DataSetKind> table = {
+      // name, reader, packaged default directory, train-split mean/std of pixel/255 (the values timm / torchvision
+      // recipes use), class names, default random shifts (crop_pad: the default run's 2 pixels on fashion-mnist),
+      // mirror-symmetric (false: no horizontal flips by default)
+      {"fashion-mnist", [](const std::string& d, bool t) { return load_idx("fashion-mnist", d, t); },
+       "/usr/share/datasets/fashion-mnist",  // Debian: dataset-fashion-mnist
+       {0.2860}, {0.3530},
+       {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}, 2, true},
+      {"mnist", [](const std::string& d, bool t) { return load_idx("mnist", d, t); }, "/usr/share/datasets/mnist",
+       {0.1307}, {0.3081}, {}, 0, false},  // digits are not mirror-symmetric
+      {"cifar10", load_cifar10, "", {0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616},
+       {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}, 0, true},
+      // timm's ImageFolder (load_folder): timm's IMAGENET_DEFAULT_MEAN / STD, for images of any origin
+      {"folder", nullptr, "", {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225}, {}, 0, true},
+  };
+  return table;
 }
-}  // namespace
+
+std::string data_set_names() {
+  std::string s;
+  for (const auto& k : data_set_kinds()) s += (s.empty() ? "" : ", ") + k.name;
+  return s;
+}
+
+const DataSetKind& data_set_kind(const std::string& name) {
+  for (const auto& k : data_set_kinds())
+    if (k.name == name) return k;
+  fail("unknown data set '", name, "': expected one of ", data_set_names());
+}
 
 Dataset load_dataset(const std::string& kind, const std::string& dir, bool train) {
-  if (kind == "folder") fail("dataset 'folder' is read by load_folder (it needs the split and class options)");
-  if (kind != "fashion-mnist" && kind != "mnist" && kind != "cifar10") unknown_kind(kind);
+  const DataSetKind& k = data_set_kind(kind);
+  if (!k.read) fail("dataset '", kind, "' is read by load_folder (it needs the split and class options)");
   // "" = the packaged default, if the kind has one
-  const std::string where = dir.empty() ? default_data_dir(kind) : dir;
+  const std::string where = dir.empty() ? k.default_dir : dir;
   if (where.empty()) fail(kind, ": no data directory given, and ", kind, " has no packaged default");
-  Dataset d = kind == "cifar10" ? load_cifar10(where, train) : load_idx(kind, where, train);
-  d.class_names = class_names_of(kind);
+  Dataset d = k.read(where, train);
+  d.class_names = k.class_names;
   return d;
 }
 
@@ -103,39 +126,6 @@ Dataset hold_out(Dataset& d, double fraction, uint64_t seed) {
   keep_samples(held, held_idx);
   keep_samples(d, kept_idx);
   return held;
-}
-
-std::vector<std::string> class_names_of(const std::string& kind) {
-  if (kind == "fashion-mnist")
-    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
-  if (kind == "cifar10") return {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
-  return {};
-}
-
-std::string default_data_dir(const std::string& kind) {
-  if (kind == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";  // Debian: dataset-fashion-mnist
-  if (kind == "mnist") return "/usr/share/datasets/mnist";
-  if (kind == "cifar10" || kind == "folder") return "";
-  unknown_kind(kind);
-}
-
-// Train-split statistics of pixel/255, the values timm / torchvision recipes use.
-void default_mean_std(const std::string& kind, std::vector<double>& mean, std::vector<double>& std) {
-  if (kind == "fashion-mnist") {
-    mean = {0.2860};
-    std = {0.3530};
-  } else if (kind == "mnist") {
-    mean = {0.1307};
-    std = {0.3081};
-  } else if (kind == "folder") {  // timm's IMAGENET_DEFAULT_MEAN / STD, for images of any origin
-    mean = {0.485, 0.456, 0.406};
-    std = {0.229, 0.224, 0.225};
-  } else if (kind == "cifar10") {
-    mean = {0.4914, 0.4822, 0.4465};
-    std = {0.2470, 0.2435, 0.2616};
-  } else {
-    unknown_kind(kind);
-  }
 }
 
 }  // namespace tapevit

@@ -81,7 +81,7 @@ void check_unit(const char* key, double x) {
 }  // namespace
 
 // mean/std: one entry per channel, or a single entry used for every channel (as torchvision's Normalize
-// broadcasts a length-1 mean); empty = the data set's defaults (default_mean_std), filled in by BatchLoader.
+// broadcasts a length-1 mean); empty = the data set's defaults (the data set table), filled in by BatchLoader.
 void AugmentConfig::validate(int64_t channels) const {
   for (const auto* v : {&mean, &std}) {
     const char* key = v == &mean ? "mean" : "std";
@@ -121,10 +121,9 @@ BatchLoader::BatchLoader(const Dataset& data, int64_t batch_size, uint64_t seed,
          " samples); a training epoch drops its last incomplete batch, so it would have none");
 
   if (aug_.mean.empty() || aug_.std.empty()) {
-    std::vector<double> m, s;
-    default_mean_std(data.name, m, s);  // throws for an unknown name: give mean and std then
-    if (aug_.mean.empty()) aug_.mean = m;
-    if (aug_.std.empty()) aug_.std = s;
+    const DataSetKind& kind = data_set_kind(data.name);  // throws for an unknown name: give mean and std then
+    if (aug_.mean.empty()) aug_.mean = kind.mean;
+    if (aug_.std.empty()) aug_.std = kind.std;
   }
   aug_.validate(C);
   if (data.is_folder()) {

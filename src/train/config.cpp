@@ -81,41 +81,81 @@ std::string fmt_list(const std::vector<double>& xs) {
   return s;
 }
 
+std::string either(const std::vector<std::string>& xs) {  // "a, b or c"
+  std::string s;
+  for (size_t i = 0; i < xs.size(); ++i) s += (i == 0 ? "" : i + 1 == xs.size() ? " or " : ", ") + xs[i];
+  return s;
+}
+
+// One key: its name, section, help and commands, how it is read and written, and its own check. Checks across keys
+// are TrainConfig::validate's; the keys of the parts (model, augmentation, optimizer) are checked by the part's own
+// validate(), the one place for them, so their entries have no check.
 struct Entry {
   ConfigKey key;
   std::function<void(TrainConfig&, const ConfigValue&)> set;
   std::function<std::string(const TrainConfig&)> get;
+  std::function<void(const TrainConfig&)> check;
+
+  // Also taken by these commands (ConfigCommand bits).
+  Entry also(unsigned commands) && {
+    key.commands |= commands;
+    return std::move(*this);
+  }
+  // The value (as a number) must satisfy ok: "key 'lr' must be positive, got -0.1".
+  Entry must(bool (*ok)(double), const char* what) && {
+    check = [name = key.name, get = get, ok, what](const TrainConfig& c) {
+      const std::string text = get(c);
+      if (!ok(std::strtod(text.c_str(), nullptr))) fail("key '", name, "' must be ", what, ", got ", text);
+    };
+    return std::move(*this);
+  }
+  Entry positive() && { return std::move(*this).must([](double v) { return v > 0; }, "positive"); }
+  Entry nonneg() && { return std::move(*this).must([](double v) { return v >= 0; }, ">= 0"); }
+  Entry rate() && { return std::move(*this).must([](double v) { return v >= 0 && v < 1; }, "in [0, 1)"); }
+  // The value must be one of these: "key 'sched' must be cosine or constant, got 'step'".
+  Entry one_of(std::vector<std::string> values) && {
+    check = [name = key.name, get = get, values](const TrainConfig& c) {
+      const std::string v = get(c);
+      if (std::find(values.begin(), values.end(), v) == values.end())
+        fail("key '", name, "' must be ", either(values), ", got '", v, "'");
+    };
+    return std::move(*this);
+  }
+  Entry checked(std::function<void(const TrainConfig&)> f) && {
+    check = std::move(f);
+    return std::move(*this);
+  }
 };
 
 template <class F>
-Entry int_key(const char* name, const char* section, const char* help, F field) {
+Entry int_key(const char* name, const char* section, const std::string& help, F field) {
   return {{name, section, help},
           [=](TrainConfig& c, const ConfigValue& v) { field(c) = decltype(+field(c))(parse_int(name, v)); },
           [=](const TrainConfig& c) { return std::to_string(field(const_cast<TrainConfig&>(c))); }};
 }
 template <class F>
-Entry num_key(const char* name, const char* section, const char* help, F field) {
+Entry num_key(const char* name, const char* section, const std::string& help, F field) {
   return {{name, section, help}, [=](TrainConfig& c, const ConfigValue& v) { field(c) = parse_double(name, v); },
           [=](const TrainConfig& c) { return fmt(field(const_cast<TrainConfig&>(c))); }};
 }
 template <class F>
-Entry bool_key(const char* name, const char* section, const char* help, F field) {
+Entry bool_key(const char* name, const char* section, const std::string& help, F field) {
   return {{name, section, help}, [=](TrainConfig& c, const ConfigValue& v) { field(c) = parse_bool(name, v); },
           [=](const TrainConfig& c) { return std::string(field(const_cast<TrainConfig&>(c)) ? "true" : "false"); }};
 }
 template <class F>
-Entry str_key(const char* name, const char* section, const char* help, F field) {
+Entry str_key(const char* name, const char* section, const std::string& help, F field) {
   return {{name, section, help}, [=](TrainConfig& c, const ConfigValue& v) { field(c) = trim(v.value); },
           [=](const TrainConfig& c) { return field(const_cast<TrainConfig&>(c)); }};
 }
 template <class F>
-Entry list_key(const char* name, const char* section, const char* help, F field) {
+Entry list_key(const char* name, const char* section, const std::string& help, F field) {
   return {{name, section, help}, [=](TrainConfig& c, const ConfigValue& v) { field(c) = parse_list(name, v); },
           [=](const TrainConfig& c) { return fmt_list(field(const_cast<TrainConfig&>(c))); }};
 }
 
 template <class F>
-Entry pair_key(const char* name, const char* section, const char* help, F field) {
+Entry pair_key(const char* name, const char* section, const std::string& help, F field) {
   return {{name, section, help},
           [=](TrainConfig& c, const ConfigValue& v) {
             const auto b = parse_list(name, v);
@@ -128,7 +168,7 @@ Entry pair_key(const char* name, const char* section, const char* help, F field)
           }};
 }
 template <class F>
-Entry interp_key(const char* name, const char* section, const char* help, bool allow_random, F field) {
+Entry interp_key(const char* name, const char* section, const std::string& help, bool allow_random, F field) {
   return {{name, section, help},
           [=](TrainConfig& c, const ConfigValue& v) {
             try {
@@ -140,53 +180,75 @@ Entry interp_key(const char* name, const char* section, const char* help, bool a
           [=](const TrainConfig& c) { return std::string(interpolation_name(field(const_cast<TrainConfig&>(c)))); }};
 }
 
+std::vector<std::string> data_set_name_list() {
+  std::vector<std::string> names;
+  for (const auto& k : data_set_kinds()) names.push_back(k.name);
+  return names;
+}
+
+void check_classes(const TrainConfig& c) {
+  for (double x : c.classes)
+    if (x != std::floor(x) || x < 0) fail("key 'classes' takes class numbers (integers >= 0), got ", x);
+}
+
+void check_amp(const TrainConfig& c) {
+  if (c.amp && !bf16_available())
+    fail("key 'amp' = true: bfloat16 mixed precision needs AVX512_BF16; ", bf16_unavailable_reason());
+}
+
+void check_amp_dtype(const TrainConfig& c) {
+  if (c.amp_dtype != "bfloat16")
+    fail("key 'amp_dtype' must be bfloat16, got '", c.amp_dtype, "'",
+         c.amp_dtype == "float16" ? " (float16 autocast is for GPUs; on the CPU, as in PyTorch, mixed precision is bfloat16)" : "");
+}
+
 #define F(expr) [](TrainConfig& c) -> auto& { return c.expr; }
 
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> table = {
       // [model]
-      str_key("model", "model", "architecture preset: vit_fmnist, vit_cifar, vit_tiny_patch16_224, ... (keys below override it)", F(model)),
-      int_key("img_size", "model", "input image size (square)", F(vit.img_size)),
-      int_key("patch_size", "model", "patch size", F(vit.patch_size)),
-      int_key("in_chans", "model", "input channels", F(vit.in_chans)),
-      int_key("num_classes", "model", "classes (head outputs)", F(vit.num_classes)),
-      int_key("embed_dim", "model", "embedding dim C", F(vit.embed_dim)),
-      int_key("depth", "model", "transformer blocks", F(vit.depth)),
-      int_key("num_heads", "model", "attention heads (embed_dim must be divisible by it)", F(vit.num_heads)),
-      num_key("mlp_ratio", "model", "MLP hidden = int(embed_dim * mlp_ratio)", F(vit.mlp_ratio)),
-      bool_key("qkv_bias", "model", "bias in the fused qkv Linear", F(vit.qkv_bias)),
+      str_key("model", "model", "architecture preset: vit_fmnist, vit_cifar, vit_tiny_patch16_224, ... (keys below override it)", F(model)).also(kPredictCommand),
+      int_key("img_size", "model", "input image size (square)", F(vit.img_size)).also(kPredictCommand),
+      int_key("patch_size", "model", "patch size", F(vit.patch_size)).also(kPredictCommand),
+      int_key("in_chans", "model", "input channels", F(vit.in_chans)).also(kPredictCommand),
+      int_key("num_classes", "model", "classes (head outputs)", F(vit.num_classes)).also(kPredictCommand),
+      int_key("embed_dim", "model", "embedding dim C", F(vit.embed_dim)).also(kPredictCommand),
+      int_key("depth", "model", "transformer blocks", F(vit.depth)).also(kPredictCommand),
+      int_key("num_heads", "model", "attention heads (embed_dim must be divisible by it)", F(vit.num_heads)).also(kPredictCommand),
+      num_key("mlp_ratio", "model", "MLP hidden = int(embed_dim * mlp_ratio)", F(vit.mlp_ratio)).also(kPredictCommand),
+      bool_key("qkv_bias", "model", "bias in the fused qkv Linear", F(vit.qkv_bias)).also(kPredictCommand),
       num_key("drop", "model", "head dropout (timm drop_rate)", F(vit.drop_rate)),
       num_key("drop_path", "model", "stochastic depth rate, linear over blocks (timm drop_path_rate)", F(vit.drop_path_rate)),
       num_key("pos_drop", "model", "dropout after pos_embed (timm pos_drop_rate)", F(vit.pos_drop_rate)),
       num_key("proj_drop", "model", "attention-proj and MLP dropout (timm proj_drop_rate)", F(vit.proj_drop_rate)),
       num_key("attn_drop", "model", "attention-probability dropout (timm attn_drop_rate)", F(vit.attn_drop_rate)),
-      num_key("init_values", "model", "LayerScale init; 0 = no LayerScale", F(vit.init_values)),
-      str_key("global_pool", "model", "token (the class token), avg (mean of the patch tokens) or map (SigLIP's attention pool)", F(vit.global_pool)),
-      bool_key("class_token", "model", "a class token first in the sequence", F(vit.class_token)),
-      int_key("reg_tokens", "model", "register tokens after the class token (DINOv2-reg, SBB ViTs)", F(vit.reg_tokens)),
-      bool_key("no_embed_class", "model", "pos_embed covers the patches only, the prefix tokens get no position", F(vit.no_embed_class)),
-      bool_key("pre_norm", "model", "CLIP: a LayerNorm (norm_pre) before the blocks, no patch_embed bias", F(vit.pre_norm)),
-      num_key("norm_eps", "model", "eps of every LayerNorm (timm 1e-6; CLIP 1e-5)", F(vit.norm_eps)),
-      str_key("act_layer", "model", "the MLPs' activation: gelu (erf), gelu_tanh or quick_gelu", F(vit.act_layer)),
-      str_key("fc_norm", "model", "auto (= global_pool is avg), true or false: the final LayerNorm after pooling", F(vit.fc_norm)),
-      bool_key("final_norm", "model", "a final LayerNorm (norm before pooling, or fc_norm after it)", F(vit.final_norm)),
-      bool_key("distilled", "model", "DeiT's distilled ViT: a distillation token and head_dist, logits = the two heads' mean", F(vit.distilled)),
-      str_key("init", "model", "start from these weights: a timm model.safetensors or a tapevit checkpoint (.h5)", F(init)),
-      bool_key("init_strict", "model", "refuse weights with missing, unexpected or misshapen tensors (timm's rules aside)", F(init_strict)),
+      num_key("init_values", "model", "LayerScale init; 0 = no LayerScale", F(vit.init_values)).also(kPredictCommand),
+      str_key("global_pool", "model", "token (the class token), avg (mean of the patch tokens) or map (SigLIP's attention pool)", F(vit.global_pool)).also(kPredictCommand),
+      bool_key("class_token", "model", "a class token first in the sequence", F(vit.class_token)).also(kPredictCommand),
+      int_key("reg_tokens", "model", "register tokens after the class token (DINOv2-reg, SBB ViTs)", F(vit.reg_tokens)).also(kPredictCommand),
+      bool_key("no_embed_class", "model", "pos_embed covers the patches only, the prefix tokens get no position", F(vit.no_embed_class)).also(kPredictCommand),
+      bool_key("pre_norm", "model", "CLIP: a LayerNorm (norm_pre) before the blocks, no patch_embed bias", F(vit.pre_norm)).also(kPredictCommand),
+      num_key("norm_eps", "model", "eps of every LayerNorm (timm 1e-6; CLIP 1e-5)", F(vit.norm_eps)).also(kPredictCommand),
+      str_key("act_layer", "model", "the MLPs' activation: gelu (erf), gelu_tanh or quick_gelu", F(vit.act_layer)).also(kPredictCommand),
+      str_key("fc_norm", "model", "auto (= global_pool is avg), true or false: the final LayerNorm after pooling", F(vit.fc_norm)).also(kPredictCommand),
+      bool_key("final_norm", "model", "a final LayerNorm (norm before pooling, or fc_norm after it)", F(vit.final_norm)).also(kPredictCommand),
+      bool_key("distilled", "model", "DeiT's distilled ViT: a distillation token and head_dist, logits = the two heads' mean", F(vit.distilled)).also(kPredictCommand),
+      str_key("init", "model", "start from these weights: a timm model.safetensors or a tapevit checkpoint (.h5)", F(init)).also(kPredictCommand),
+      bool_key("init_strict", "model", "refuse weights with missing, unexpected or misshapen tensors (timm's rules aside)", F(init_strict)).also(kPredictCommand),
       // [data]
-      str_key("dataset", "data", "fashion-mnist, mnist, cifar10, or folder (timm's ImageFolder: data_dir/train/<class>/*.jpg|png)", F(dataset)),
-      str_key("data_dir", "data", "directory of the data files (empty: the dataset's default)", F(data_dir)),
+      str_key("dataset", "data", either(data_set_name_list()) + " (folder: timm's ImageFolder, data_dir/train/<class>/*.jpg|png)", F(dataset)).also(kEvalCommand | kPredictCommand).one_of(data_set_name_list()),
+      str_key("data_dir", "data", "directory of the data files (empty: the dataset's default)", F(data_dir)).also(kEvalCommand),
       str_key("train_split", "data", "folder: the training split's sub-folder of data_dir", F(train_split)),
-      str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)),
-      str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sorted sub-folders)", F(class_map)),
+      str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)).also(kEvalCommand),
+      str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sorted sub-folders)", F(class_map)).also(kEvalCommand),
       bool_key("cache", "data", "folder: decode every image once into memory (small data sets)", F(cache)),
-      int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per two cores for folders, 0 for in-memory data)", F(workers)),
-      list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)),
-      list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)),
-      list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)),
-      int_key("train_per_class", "data", "keep the first N training images of each class (0: all)", F(train_per_class)),
-      num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out, not on the test split (0: the test split)", F(val_fraction)),
-      int_key("val_per_class", "data", "evaluate on the first N images of each class (0: all; -1: 100 when train_per_class is set, else all)", F(val_per_class)),
+      int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per two cores for folders, 0 for in-memory data)", F(workers)).also(kEvalCommand | kPredictCommand).must([](double v) { return v >= -1; }, "-1 (automatic), 0 or more"),
+      list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)).also(kEvalCommand | kPredictCommand),
+      list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)).also(kEvalCommand | kPredictCommand),
+      list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)).also(kEvalCommand).checked(check_classes),
+      int_key("train_per_class", "data", "keep the first N training images of each class (0: all)", F(train_per_class)).nonneg(),
+      num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out, not on the test split (0: the test split)", F(val_fraction)).rate(),
+      int_key("val_per_class", "data", "evaluate on the first N images of each class (0: all; -1: 100 when train_per_class is set, else all)", F(val_per_class)).must([](double v) { return v >= -1; }, ">= -1"),
       bool_key("no_aug", "data", "turn training augmentation off (crop, flip, mixup, cutmix)", F(no_aug)),
       int_key("crop_pad", "data", "random crop padding in pixels (0 = no crop; the default applies to fashion-mnist, other data sets default to 0)", F(aug.crop_padding)),
       num_key("hflip", "data", "horizontal flip probability", F(aug.hflip)),
@@ -199,8 +261,8 @@ const std::vector<Entry>& entries() {
       pair_key("scale", "data", "folder: RandomResizedCrop area fraction range, two numbers", [](TrainConfig& c) -> auto& { return c.aug.image.scale; }),
       pair_key("ratio", "data", "folder: RandomResizedCrop aspect ratio range, two numbers", [](TrainConfig& c) -> auto& { return c.aug.image.ratio; }),
       interp_key("train_interpolation", "data", "folder: RandomResizedCrop resampling: random (bilinear or bicubic per image), bilinear, bicubic, ...", true, F(aug.image.train_interpolation)),
-      interp_key("interpolation", "data", "folder: eval resize resampling (bicubic, bilinear, ...)", false, F(aug.image.interpolation)),
-      num_key("crop_pct", "data", "folder: eval resizes to img_size / crop_pct, then center-crops (0: the preset's, else 0.875)", F(aug.image.crop_pct)),
+      interp_key("interpolation", "data", "folder: eval resize resampling (bicubic, bilinear, ...)", false, F(aug.image.interpolation)).also(kEvalCommand | kPredictCommand),
+      num_key("crop_pct", "data", "folder: eval resizes to img_size / crop_pct, then center-crops (0: the preset's, else 0.875)", F(aug.image.crop_pct)).also(kEvalCommand | kPredictCommand),
       num_key("vflip", "data", "folder: vertical flip probability", F(aug.image.vflip)),
       num_key("color_jitter", "data", "folder: brightness, contrast and saturation jitter (0 = off; ignored with aa)", F(aug.image.color_jitter)),
       str_key("aa", "data", "folder: RandAugment, e.g. rand-m9-mstd0.5-inc1 (empty = off)", F(aug.image.aa)),
@@ -208,23 +270,23 @@ const std::vector<Entry>& entries() {
       str_key("remode", "data", "folder: random erasing values: pixel (noise), rand (a colour per box) or const (0)", F(aug.image.remode)),
       int_key("recount", "data", "folder: random erasing boxes per image (1 to recount)", F(aug.image.recount)),
       // [train]
-      int_key("epochs", "train", "epochs to train", F(epochs)),
-      int_key("batch_size", "train", "training batch size", F(batch_size)),
-      int_key("validation_batch_size", "train", "evaluation batch size (0 = batch_size)", F(validation_batch_size)),
+      int_key("epochs", "train", "epochs to train", F(epochs)).positive(),
+      int_key("batch_size", "train", "training batch size", F(batch_size)).also(kEvalCommand | kPredictCommand).positive(),
+      int_key("validation_batch_size", "train", "evaluation batch size (0 = batch_size)", F(validation_batch_size)).also(kEvalCommand | kPredictCommand).nonneg(),
       int_key("seed", "train", "seed for init, data order, augmentation and dropout", F(seed)),
-      int_key("threads", "train", "OpenMP threads (0 = all cores)", F(threads)),
-      bool_key("amp", "train", "mixed precision: matrix products on bfloat16 operands, float32 accumulation (needs AVX512_BF16)", F(amp)),
-      str_key("amp_dtype", "train", "the mixed-precision type: bfloat16 (float16 is for GPUs)", F(amp_dtype)),
-      int_key("checkpoint_steps", "train", "also write last.h5 every N steps (0 = at epoch ends only)", F(checkpoint_steps)),
-      int_key("grad_accum_steps", "train", "micro-batches per optimizer step, gradients summed (less memory, the same training)", F(grad_accum_steps)),
-      num_key("dist_timeout", "train", "several ranks (mpirun): seconds a collective may wait before the run aborts", F(dist_timeout)),
-      int_key("log_interval", "train", "steps between progress lines when output is not a terminal", F(log_interval)),
+      int_key("threads", "train", "OpenMP threads (0 = all cores)", F(threads)).also(kEvalCommand | kPredictCommand).nonneg(),
+      bool_key("amp", "train", "mixed precision: matrix products on bfloat16 operands, float32 accumulation (needs AVX512_BF16)", F(amp)).also(kEvalCommand | kPredictCommand).checked(check_amp),
+      str_key("amp_dtype", "train", "the mixed-precision type: bfloat16 (float16 is for GPUs)", F(amp_dtype)).checked(check_amp_dtype),
+      int_key("checkpoint_steps", "train", "also write last.h5 every N steps (0 = at epoch ends only)", F(checkpoint_steps)).nonneg(),
+      int_key("grad_accum_steps", "train", "micro-batches per optimizer step, gradients summed (less memory, the same training)", F(grad_accum_steps)).positive(),
+      num_key("dist_timeout", "train", "several ranks (mpirun): seconds a collective may wait before the run aborts", F(dist_timeout)).positive(),
+      int_key("log_interval", "train", "steps between progress lines when output is not a terminal", F(log_interval)).positive(),
       str_key("output", "train", "run directory (empty: runs/<date>-<time>-<model>)", F(output)),
       bool_key("model_ema", "train", "keep an exponential moving average of the weights, evaluated and saved beside them (timm's --model-ema)", F(model_ema)),
-      num_key("model_ema_decay", "train", "EMA decay per optimizer step (the first step copies the weights)", F(model_ema_decay)),
+      num_key("model_ema_decay", "train", "EMA decay per optimizer step (the first step copies the weights)", F(model_ema_decay)).rate(),
       // [optim]
       str_key("opt", "optim", "adamw, sgd (Nesterov momentum, as timm) or momentum", F(optim.opt)),
-      num_key("lr", "optim", "peak learning rate", F(lr)),
+      num_key("lr", "optim", "peak learning rate", F(lr)).positive(),
       num_key("weight_decay", "optim", "weight decay (not on 1-D tensors, pos_embed, cls_token)", F(optim.weight_decay)),
       num_key("momentum", "optim", "SGD momentum", F(optim.momentum)),
       {{"opt_betas", "optim", "AdamW betas, two numbers"},
@@ -235,13 +297,13 @@ const std::vector<Entry>& entries() {
        },
        [](const TrainConfig& c) { return fmt_list({c.optim.beta1, c.optim.beta2}); }},
       num_key("opt_eps", "optim", "AdamW epsilon", F(optim.eps)),
-      num_key("clip_grad", "optim", "clip gradients to this global L2 norm (0 = off)", F(clip_grad)),
-      str_key("sched", "optim", "cosine or constant (after warmup), stepped per update", F(sched)),
-      num_key("warmup_epochs", "optim", "linear warmup length in epochs (may be fractional)", F(warmup_epochs)),
-      num_key("warmup_lr", "optim", "learning rate at the start of warmup", F(warmup_lr)),
-      num_key("min_lr", "optim", "cosine floor", F(min_lr)),
-      num_key("layer_decay", "optim", "layer-wise lr decay as timm (0 = off): lr x decay^(depth + 1 - layer)", F(layer_decay)),
-      str_key("freeze", "optim", "none, or all_but_head (train head.* only: a linear probe)", F(freeze)),
+      num_key("clip_grad", "optim", "clip gradients to this global L2 norm (0 = off)", F(clip_grad)).nonneg(),
+      str_key("sched", "optim", "cosine or constant (after warmup), stepped per update", F(sched)).one_of({"cosine", "constant"}),
+      num_key("warmup_epochs", "optim", "linear warmup length in epochs (may be fractional)", F(warmup_epochs)).nonneg(),
+      num_key("warmup_lr", "optim", "learning rate at the start of warmup", F(warmup_lr)).nonneg(),
+      num_key("min_lr", "optim", "cosine floor", F(min_lr)).nonneg(),
+      num_key("layer_decay", "optim", "layer-wise lr decay as timm (0 = off): lr x decay^(depth + 1 - layer)", F(layer_decay)).must([](double v) { return v == 0 || (v > 0 && v <= 1); }, "0 (off) or in (0, 1]"),
+      str_key("freeze", "optim", "none, or all_but_head (train head.* only: a linear probe)", F(freeze)).one_of({"none", "all_but_head"}),
   };
   return table;
 }
@@ -277,6 +339,13 @@ const std::vector<ConfigKey>& config_keys() {
     return k;
   }();
   return keys;
+}
+
+std::vector<std::string> config_keys_for(ConfigCommand command) {
+  std::vector<std::string> out;
+  for (const auto& e : entries())
+    if (e.key.commands & command) out.push_back(e.key.name);
+  return out;
 }
 
 const ConfigKey* find_config_key(const std::string& name) {
@@ -394,8 +463,11 @@ TrainConfig resolve_config(const ConfigValues& values) {
   for (const auto& [source, list] : replaced_by_source)
     c.notes.push_back("model = " + c.model + " (" + model_it->second.source + ") replaces " + list + " from " + source +
                       "; give them after it to keep them");
-  if (c.dataset == "mnist" && !values.count("hflip")) c.aug.hflip = 0;  // digits are not mirror-symmetric
-  if (c.dataset != "fashion-mnist" && !values.count("crop_pad")) c.aug.crop_padding = 0;  // the default run's shifts
+  for (const auto& kind : data_set_kinds())  // the data set's defaults, unless given (an unknown one: validate says)
+    if (kind.name == c.dataset) {
+      if (!values.count("crop_pad")) c.aug.crop_padding = kind.crop_pad;
+      if (!values.count("hflip") && !kind.mirror_symmetric) c.aug.hflip = 0;
+    }
   std::set<std::string> sources;
   for (const auto& [key, v] : values) sources.insert(v.source);
   try {
@@ -410,75 +482,23 @@ TrainConfig resolve_config(const ConfigValues& values) {
 }
 
 void TrainConfig::validate() const {
-  auto positive = [](const char* key, double v) {
-    if (!(v > 0)) fail("key '", key, "' must be positive, got ", v);
-  };
-  auto nonneg = [](const char* key, double v) {
-    if (!(v >= 0)) fail("key '", key, "' must be >= 0, got ", v);
-  };
-  auto rate = [](const char* key, double v) {
-    if (!(v >= 0 && v < 1)) fail("key '", key, "' must be in [0, 1), got ", v);
-  };
-  for (auto [k, v] : {std::pair{"img_size", vit.img_size}, {"patch_size", vit.patch_size}, {"in_chans", vit.in_chans},
-                      {"embed_dim", vit.embed_dim}, {"depth", vit.depth},
-                      {"num_heads", vit.num_heads}, {"epochs", epochs}, {"batch_size", batch_size},
-                      {"log_interval", log_interval}})
-    positive(k, double(v));
-  nonneg("num_classes", double(vit.num_classes));  // 0: a backbone without a head (DINOv2, SigLIP as published)
-  if (vit.img_size < vit.patch_size)
-    fail("img_size ", vit.img_size, " is smaller than patch_size ", vit.patch_size);
-  if (vit.embed_dim % vit.num_heads)
-    fail("embed_dim ", vit.embed_dim, " is not divisible by num_heads ", vit.num_heads);
-  positive("mlp_ratio", vit.mlp_ratio);
-  rate("drop", vit.drop_rate);
-  rate("drop_path", vit.drop_path_rate);
-  rate("pos_drop", vit.pos_drop_rate);
-  rate("proj_drop", vit.proj_drop_rate);
-  rate("attn_drop", vit.attn_drop_rate);
-  nonneg("init_values", vit.init_values);
-  if (vit.global_pool != "token" && vit.global_pool != "avg" && vit.global_pool != "map")
-    fail("key 'global_pool' must be token, avg or map, got '", vit.global_pool, "'");
-  nonneg("validation_batch_size", double(validation_batch_size));
-  nonneg("threads", double(threads));
-  if (amp_dtype != "bfloat16")
-    fail("key 'amp_dtype' must be bfloat16, got '", amp_dtype, "'",
-         amp_dtype == "float16" ? " (float16 autocast is for GPUs; on the CPU, as in PyTorch, mixed precision is bfloat16)" : "");
-  if (amp && !bf16_available()) fail("key 'amp' = true: bfloat16 mixed precision needs AVX512_BF16; ", bf16_unavailable_reason());
-  nonneg("checkpoint_steps", double(checkpoint_steps));
-  positive("grad_accum_steps", double(grad_accum_steps));
-  positive("dist_timeout", dist_timeout);
+  for (const auto& e : entries())  // each key's own check
+    if (e.check) e.check(*this);
+  // across keys
   if (batch_size % grad_accum_steps != 0)
     fail("key 'batch_size' (", batch_size, ") must be divisible by grad_accum_steps (", grad_accum_steps,
          "): each optimizer step's batch is grad_accum_steps equal micro-batches");
-  nonneg("train_per_class", double(train_per_class));
-  if (!(val_fraction >= 0 && val_fraction < 1)) fail("key 'val_fraction' must be in [0, 1), got ", val_fraction);
-  if (val_per_class < -1) fail("key 'val_per_class' must be >= -1, got ", val_per_class);
-  for (double c : classes)
-    if (c != std::floor(c) || c < 0) fail("key 'classes' takes class numbers (integers >= 0), got ", c);
-  positive("lr", lr);
-  nonneg("min_lr", min_lr);
-  nonneg("warmup_lr", warmup_lr);
-  nonneg("warmup_epochs", warmup_epochs);
-  nonneg("clip_grad", clip_grad);
-  if (sched != "cosine" && sched != "constant") fail("key 'sched' must be cosine or constant, got '", sched, "'");
-  if (!(layer_decay == 0 || (layer_decay > 0 && layer_decay <= 1)))
-    fail("key 'layer_decay' must be 0 (off) or in (0, 1], got ", layer_decay);
-  if (freeze != "none" && freeze != "all_but_head")
-    fail("key 'freeze' must be none or all_but_head, got '", freeze, "'");
   if (freeze == "all_but_head" && vit.num_classes <= 0) fail("key 'freeze' = all_but_head needs a head (num_classes > 0)");
-  if (dataset != "fashion-mnist" && dataset != "mnist" && dataset != "cifar10" && dataset != "folder")
-    fail("key 'dataset' must be fashion-mnist, mnist, cifar10 or folder, got '", dataset, "'");
-  if (workers < -1) fail("key 'workers' must be -1 (automatic), 0 or more, got ", workers);
-  if (!(model_ema_decay >= 0 && model_ema_decay < 1)) fail("key 'model_ema_decay' must be in [0, 1), got ", model_ema_decay);
+  if (dataset == "folder" && aug.crop_padding > 0)
+    fail("key 'crop_pad' applies to in-memory data sets (fashion-mnist, mnist, cifar10); folders take timm's "
+         "RandomResizedCrop (keys scale, ratio)");
+  // the parts' own checks
   if (aug.image.crop_pct != 0) aug.image.validate();
-  else {
+  else {  // 0: bound later to the preset's
     ImageTransformConfig t = aug.image;
     t.crop_pct = 1;
     t.validate();
   }
-  if (dataset == "folder" && aug.crop_padding > 0)
-    fail("key 'crop_pad' applies to in-memory data sets (fashion-mnist, mnist, cifar10); folders take timm's "
-         "RandomResizedCrop (keys scale, ratio)");
   optim.validate();
   if (!aug.mean.empty() || !aug.std.empty()) aug.validate(vit.in_chans);
   vit.validate();

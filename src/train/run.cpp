@@ -31,8 +31,7 @@ namespace fs = std::filesystem;
 
 void bind_normalisation_defaults(TrainConfig& cfg) {
   const bool given = !cfg.aug.mean.empty() || !cfg.aug.std.empty();
-  std::vector<double> mean, std;
-  default_mean_std(cfg.dataset, mean, std);
+  std::vector<double> mean = data_set_kind(cfg.dataset).mean, std = data_set_kind(cfg.dataset).std;
   PresetDataConfig pre;
   const bool timm_cfg = preset_data_config(cfg.model, pre);
   if (cfg.dataset == "folder" && timm_cfg) mean = pre.mean, std = pre.std;  // the weights' own normalisation
@@ -48,7 +47,7 @@ void bind_normalisation_defaults(TrainConfig& cfg) {
 }
 
 void bind_data_defaults(TrainConfig& cfg) {
-  if (cfg.data_dir.empty()) cfg.data_dir = default_data_dir(cfg.dataset);
+  if (cfg.data_dir.empty()) cfg.data_dir = data_set_kind(cfg.dataset).default_dir;
   if (cfg.data_dir.empty())
     fail("key 'data_dir' must be set for dataset '", cfg.dataset, "' (no packaged default)",
          cfg.dataset == "folder" ? ": the folder holding train/<class>/<image> and val/<class>/<image>" : "");

@@ -133,10 +133,10 @@ EXPECT = {
     # found by fuzz_ini: Boost.Program_options looped forever formatting the error for an invalid line holding its own
     # placeholder (%invalid_line%); '%' is now hidden from it
     ("ini", "percent_placeholder_loop.ini"): "the options configuration file contains an invalid line",
-    ("ini", "absurd_embed_dim.ini"): "config key 'embed_dim' = 4000000000000000000 is larger than 1048576",
+    ("ini", "absurd_embed_dim.ini"): "key 'embed_dim' = 4000000000000000000 is larger than 1048576",
     ("ini", "int_beyond_int64.ini"): "key 'epochs': expected an integer, got '99999999999999999999999'",
     ("cli", "int_beyond_int64"): "key 'batch_size': expected an integer, got '99999999999999999999999'",
-    ("cli", "mlp_ratio_overflow"): "config key 'mlp_ratio' must be positive with int(embed_dim * mlp_ratio) in [1, 1048576)",
+    ("cli", "mlp_ratio_overflow"): "key 'mlp_ratio' must be positive with int(embed_dim * mlp_ratio) in [1, 1048576)",
 }
 for (target, name), text in EXPECT.items():
     open(path(target, name + ".expect"), "w").write(text + "\n")

@@ -186,7 +186,7 @@ Outcome run_cli(const uint8_t* data, size_t size) {
     fixed.add_options()("help,h", "")("config", po::value<std::vector<std::string>>(), "")(
         "resume", po::value<std::string>(), "")("force", po::bool_switch(), "");
     po::variables_map vm;
-    const ConfigValues from_cli = cli::parse_command(args, fixed, cli::keys_in({"model", "data", "train", "optim"}), vm);
+    const ConfigValues from_cli = cli::parse_command(args, fixed, config_keys_for(kTrainCommand), vm);
     ConfigValues values;
     cli::overlay_config_files(values, vm);
     cli::overlay(values, from_cli);

@@ -65,12 +65,19 @@ void select_classes(Dataset& d, const std::vector<int64_t>& classes, int64_t per
 // val_fraction when it is outside (0, 1) or holds out nothing.
 Dataset hold_out(Dataset& d, double fraction, uint64_t seed);
 
-// The default directory for a kind ("/usr/share/datasets/fashion-mnist" for fashion-mnist, Debian's
-// dataset-fashion-mnist package; "" where there is no packaged default).
-std::string default_data_dir(const std::string& kind);
-// The class names of a kind's labels (fashion-mnist, cifar10; empty for the others).
-std::vector<std::string> class_names_of(const std::string& kind);
-// Default per-channel normalisation for a kind (train-split statistics).
-void default_mean_std(const std::string& kind, std::vector<double>& mean, std::vector<double>& std);
+// One row per data set kind, the one place each fact about it lives.
+struct DataSetKind {
+  std::string name;                                            // the `dataset` key's value
+  Dataset (*read)(const std::string& dir, bool train);         // in-memory readers; nullptr: a folder (load_folder)
+  std::string default_dir;                                     // "" = no packaged default (data_dir must be given)
+  std::vector<double> mean, std;                               // default normalisation (train-split statistics)
+  std::vector<std::string> class_names;                        // of the labels, when the kind knows them
+  int64_t crop_pad;                                            // default random shift in pixels (crop_pad)
+  bool mirror_symmetric;                                       // false: no horizontal flips unless hflip is given
+};
+const std::vector<DataSetKind>& data_set_kinds();
+// The row of `name`; throws naming the kinds there are.
+const DataSetKind& data_set_kind(const std::string& name);
+std::string data_set_names();  // "fashion-mnist, mnist, cifar10, folder"
 
 }  // namespace tapevit

@@ -14,6 +14,7 @@
 #include "tapevit/layers/vit.h"
 #include "tapevit/optim/lr_schedule.h"
 #include "tapevit/optim/optimizer.h"
+#include "tapevit/data/dataset.h"
 #include "tapevit/data/loader.h"
 #include "tapevit/train/presets.h"
 #include "tapevit/train/timm_flags.h"
@@ -31,11 +32,11 @@ struct TrainConfig {
   // [data]
   std::string dataset = "fashion-mnist";
   std::string data_dir;  // "" = the dataset's default directory
-  // mean/std empty = the dataset's defaults. Random 2-pixel shifts: the default run's (fashion-mnist); resolve_config
-  // sets 0 for every other data set unless crop_pad is given (folders take timm's RandomResizedCrop instead)
+  // mean/std empty = the dataset's defaults. crop_pad and hflip, unless given, are the data set's (its table row:
+  // random 2-pixel shifts on fashion-mnist, the default run's; no flips on mnist)
   AugmentConfig aug = [] {
     AugmentConfig a;
-    a.crop_padding = 2;
+    a.crop_padding = data_set_kind("fashion-mnist").crop_pad;  // the default data set's (resolve_config binds dataset's)
     a.image.crop_pct = 0;  // 0 = the preset's (timm's pretrained_cfg), else 0.875: bound with the data defaults
     return a;
   }();
@@ -78,14 +79,24 @@ struct TrainConfig {
   // timm flag that has no effect here), for the caller to show. Not a key: not written to config files.
   std::vector<std::string> notes;
 
-  // Cross-key checks (the model's own validate() included); throws naming the keys.
+  // Every key's own check (its registry entry: a range or a set of values), the checks across keys, and those of
+  // the parts' configs, each the one place of its keys' checks (VitConfig: the model keys, AugmentConfig and
+  // ImageTransformConfig: augmentation, OptimConfig: the optimizer). Throws naming the key.
   void validate() const;
 };
 
+// The commands that take a key: train takes every key; eval re-reads a checkpoint's config and predict a
+// checkpoint's or describes --init's weights, each letting a few keys change (data, batching, the model's description).
+enum ConfigCommand : unsigned { kTrainCommand = 1, kEvalCommand = 2, kPredictCommand = 4 };
+
 struct ConfigKey {
   std::string name, section, help;
+  unsigned commands = kTrainCommand;  // ConfigCommand bits
 };
+// Every key, in registry order (sections model, data, train, optim).
 const std::vector<ConfigKey>& config_keys();
+// The names of the keys a command takes, in registry order.
+std::vector<std::string> config_keys_for(ConfigCommand command);
 const ConfigKey* find_config_key(const std::string& name);
 // "did you mean 'embed_dim'?" for a misspelt key, or "" when nothing is close.
 std::string suggest_config_key(const std::string& name);
