@@ -61,7 +61,17 @@ n=$(($(wc -l <preds.csv) - 1))
 first=$(ls imgs/val/class1 | sort | head -1)
 expect 0 'logits \[1, 10\]' -- "$TV" predict --checkpoint runs/f1/best.h5 --ema --input "imgs/val/class1/$first" --out one.npy
 expect 0 'wrote ema/model.safetensors' -- "$TV" export --checkpoint runs/f1/best.h5 --ema --out ema/model.safetensors
-"$TV" train --config folder.ini --output runs/noema --epochs 1 --model_ema false >/dev/null 2>&1 || fail "the run without EMA failed"
+"$TV" train --config folder.ini --output runs/noema --epochs 1 --model_ema false --crop_pct 0.8 --interpolation bilinear >/dev/null 2>&1 || fail "the run without EMA failed"
+# the export's config.json carries the run's eval transform and class names: timm sets up the transform tapevit
+# measured with, and predict --init names the classes and predicts what the checkpoint predicts
+expect 0 'wrote hub/config.json' -- "$TV" export --checkpoint runs/noema/last.h5 --out hub/model.safetensors --hub_config
+expect 0 '"crop_pct": 0.8,' -- cat hub/config.json
+expect 0 '"interpolation": "bilinear",' -- cat hub/config.json
+expect 0 '"label_names": \[' -- cat hub/config.json
+expect 0 '"class9"' -- cat hub/config.json
+expect 0 'top-5 classes of 50 images' -- "$TV" predict --checkpoint runs/noema/last.h5 --input imgs/val --out by_ckpt.csv
+expect 0 'top-5 classes of 50 images' -- "$TV" predict --init hub/model.safetensors --input imgs/val --out by_init.csv
+cmp -s by_ckpt.csv by_init.csv || fail "predict --init on the export differs from predict --checkpoint: $(diff by_ckpt.csv by_init.csv | head -4)"
 expect 1 'no EMA weights \(/ema\): the run was trained without model_ema' -- "$TV" export --checkpoint runs/noema/last.h5 --ema --out ema2/model.safetensors
 expect 1 'no \.jpg, \.jpeg or \.png file' -- "$TV" predict --checkpoint runs/f1/best.h5 --input runs --out x.csv
 expect 2 'name it \*\.npy' -- "$TV" predict --checkpoint runs/f1/best.h5 --input imgs/val --out x.txt

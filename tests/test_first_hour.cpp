@@ -101,7 +101,7 @@ TEST_CASE("Hub config.json: what tapevit export writes reads back as the same ar
   v.reg_tokens = 2, v.no_embed_class = true, v.pre_norm = true, v.norm_eps = 1e-5, v.act_layer = "quick_gelu";
   const fs::path dir = fs::temp_directory_path() / "tapevit_hub_config";
   fs::create_directories(dir);
-  std::ofstream(dir / "config.json") << timm_hub_config("vit_custom_patch4_32", v, {0.5}, {0.25});
+  std::ofstream(dir / "config.json") << timm_hub_config("vit_custom_patch4_32", v, {{0.5}, {0.25}});
   std::ofstream(dir / "model.safetensors") << "x";
   CHECK(hub_config_beside((dir / "model.safetensors").string()) == (dir / "config.json").string());
   CHECK(hub_config_beside((dir / "model.h5").string()).empty());

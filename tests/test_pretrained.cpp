@@ -295,7 +295,7 @@ TEST_CASE("Export: timm's names, shapes and order as F32 safetensors that import
 TEST_CASE("Export: config.json in timm's Hub layout rebuilds the architecture") {
   VitConfig v;
   v.img_size = 28, v.patch_size = 4, v.in_chans = 1, v.num_classes = 10, v.embed_dim = 64, v.depth = 4, v.num_heads = 2;
-  const auto j = nlohmann::json::parse(timm_hub_config("vit_tiny_patch16_224", v, {0.286}, {0.353}));
+  const auto j = nlohmann::json::parse(timm_hub_config("vit_tiny_patch16_224", v, {{0.286}, {0.353}}));
   CHECK(j["architecture"] == "vit_tiny_patch16_224");
   CHECK(j["num_classes"] == 10);
   CHECK(j["model_args"]["img_size"] == 28);
@@ -306,6 +306,16 @@ TEST_CASE("Export: config.json in timm's Hub layout rebuilds the architecture") 
   CHECK(j["pretrained_cfg"]["input_size"] == nlohmann::json::array({1, 28, 28}));
   CHECK(j["pretrained_cfg"]["mean"] == nlohmann::json::array({0.286}));
   CHECK(j["pretrained_cfg"]["classifier"] == "head");
+  CHECK(j["pretrained_cfg"]["crop_pct"] == 0.875);  // HubDataConfig's defaults: timm's DEFAULT_CROP_PCT, bicubic
+  CHECK(j["pretrained_cfg"]["interpolation"] == "bicubic");
+  CHECK(!j.contains("label_names"));
+  // the run's own eval transform and class names, where timm's loader reads them
+  const auto k = nlohmann::json::parse(timm_hub_config("x", v, {{0.5}, {0.5}, 0.8, "bilinear", {"cat", "dog"}}));
+  CHECK(k["pretrained_cfg"]["crop_pct"] == 0.8);
+  CHECK(k["pretrained_cfg"]["interpolation"] == "bilinear");
+  CHECK(k["pretrained_cfg"]["crop_mode"] == "center");
+  CHECK(k["label_names"] == nlohmann::json::array({"cat", "dog"}));
+  CHECK(k["pretrained_cfg"]["label_names"] == nlohmann::json::array({"cat", "dog"}));
 }
 
 namespace {

@@ -18,6 +18,7 @@
 #include "tapevit/io/npy.h"
 #include "tapevit/io/pretrained.h"
 #include "tapevit/data/loader.h"
+#include "tapevit/train/hub_config.h"
 #include "tapevit/train/report.h"
 #include "tapevit/train/train.h"
 
@@ -44,7 +45,8 @@ int cmd_export(const std::vector<std::string>& args) {
   if (fs::path(out).extension() != ".safetensors")
     throw UsageError("--out " + out + ": the weights are written as safetensors; name the file *.safetensors");
   note_if_undigested(std::cout, path);
-  TrainConfig cfg = resolve_config(parse_ini_text(read_checkpoint_meta(path).config_ini, path, 0));
+  const CheckpointMeta meta = read_checkpoint_meta(path);
+  TrainConfig cfg = resolve_config(parse_ini_text(meta.config_ini, path, 0));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   load_checkpoint_weights<float>(path, model.params(), vm["ema"].as<bool>());
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
@@ -55,7 +57,10 @@ int cmd_export(const std::vector<std::string>& args) {
     bind_normalisation_defaults(cfg);  // the dataset's mean/std when the config left them empty
     const std::string json_path = (fs::path(out).parent_path() / "config.json").string();
     const std::string arch = architecture_name(cfg.vit);
-    write_file_atomic(json_path, timm_hub_config(arch, cfg.vit, cfg.aug.mean, cfg.aug.std));
+    // the run's own eval transform and classes, so that timm sets up the transform tapevit measured with
+    HubDataConfig data{cfg.aug.mean, cfg.aug.std, cfg.aug.image.crop_pct, interpolation_name(cfg.aug.image.interpolation), meta.class_names};
+    if (data.label_names.empty()) data.label_names = data_set_kind(cfg.dataset).class_names;
+    write_file_atomic(json_path, timm_hub_config(arch, cfg.vit, data));
     std::cout << "wrote " << json_path << ": architecture " << arch
               << (is_timm_name(arch) ? "" : " (not a timm model name: build it in timm with timm.create_model("
                                             "'vit_tiny_patch16_224', **model_args), model_args set every architecture "
@@ -233,7 +238,10 @@ int cmd_predict(const std::vector<std::string>& args) {
     write_npy(out, logits.data(), {n, K});
     std::cout << "wrote " << out << ": logits [" << n << ", " << K << "]\n";
   } else {
-    const std::vector<std::string> names = !meta.class_names.empty() ? meta.class_names : data_set_kind(cfg.dataset).class_names;
+    // the class names: the checkpoint's, the Hub config.json's beside --init's weights, or the data set's
+    std::vector<std::string> names = meta.class_names;
+    if (names.empty() && !cfg.init.empty() && !hub_config_beside(cfg.init).empty()) names = hub_label_names(hub_config_beside(cfg.init));
+    if (names.empty()) names = data_set_kind(cfg.dataset).class_names;
     write_file_atomic(out, predictions_csv(logits, K, files, names));
     std::cout << "wrote " << out << ": top-5 classes of " << n << " images\n";
   }

@@ -163,8 +163,7 @@ void export_safetensors(const std::string& path, const Params<float>& params, st
   write_safetensors(path, out, metadata);
 }
 
-std::string timm_hub_config(const std::string& architecture, const VitConfig& v, const std::vector<double>& mean,
-                            const std::vector<double>& std) {
+std::string timm_hub_config(const std::string& architecture, const VitConfig& v, const HubDataConfig& data) {
   const auto per_channel = [&](const std::vector<double>& x) {
     return x.size() == 1 ? std::vector<double>(size_t(v.in_chans), x[0]) : x;
   };
@@ -173,6 +172,7 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
   j["num_classes"] = v.num_classes;
   j["num_features"] = v.embed_dim;
   j["global_pool"] = v.global_pool;
+  if (!data.label_names.empty()) j["label_names"] = data.label_names;  // timm's loader puts them in pretrained_cfg
   j["model_args"] = {{"img_size", v.img_size},       {"patch_size", v.patch_size}, {"in_chans", v.in_chans},
                      {"num_classes", v.num_classes}, {"embed_dim", v.embed_dim},   {"depth", v.depth},
                      {"num_heads", v.num_heads},     {"mlp_ratio", v.mlp_ratio},   {"qkv_bias", v.qkv_bias},
@@ -188,13 +188,15 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
   if (v.act_layer != "gelu") args["act_layer"] = v.act_layer;
   if (v.norm_eps != 1e-6) j["norm_eps"] = v.norm_eps;  // timm takes it from the architecture (CLIP: 1e-5)
   j["pretrained_cfg"] = {{"input_size", {v.in_chans, v.img_size, v.img_size}},
-                         {"interpolation", "bicubic"},
-                         {"crop_pct", 1.0},
-                         {"mean", per_channel(mean)},
-                         {"std", per_channel(std)},
+                         {"interpolation", data.interpolation},
+                         {"crop_pct", data.crop_pct},
+                         {"crop_mode", "center"},
+                         {"mean", per_channel(data.mean)},
+                         {"std", per_channel(data.std)},
                          {"num_classes", v.num_classes},
                          {"first_conv", "patch_embed.proj"},
                          {"classifier", "head"}};
+  if (!data.label_names.empty()) j["pretrained_cfg"]["label_names"] = data.label_names;
   return j.dump(2) + "\n";
 }
 

@@ -105,6 +105,9 @@ ConfigValues read_hub_config(const std::string& path) {
     }
     if (pc.contains("mean")) set("mean", pc["mean"]);
     if (pc.contains("std")) set("std", pc["std"]);
+    // the eval transform the weights were measured with (timm's crop_mode 'center')
+    if (pc.contains("crop_pct") && pc["crop_pct"].is_number()) set("crop_pct", pc["crop_pct"]);
+    if (pc.contains("interpolation") && pc["interpolation"].is_string()) set("interpolation", pc["interpolation"]);
   }
   return out;
 }
@@ -112,6 +115,16 @@ ConfigValues read_hub_config(const std::string& path) {
 }  // namespace tapevit
 
 namespace tapevit {
+
+std::vector<std::string> hub_label_names(const std::string& path) {
+  std::ifstream f(path);
+  const nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> names;
+  for (const auto* where : {&j, j.is_object() && j.contains("pretrained_cfg") ? &j["pretrained_cfg"] : nullptr})
+    if (where && where->is_object() && where->contains("label_names") && (*where)["label_names"].is_array() && names.empty())
+      for (const auto& n : (*where)["label_names"]) names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+  return names;
+}
 
 std::vector<std::string> layer_init_config(ConfigValues& values) {
   std::vector<std::string> said;

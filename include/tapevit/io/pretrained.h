@@ -69,12 +69,20 @@ struct LoadReport {
 // atomically; `metadata` goes into the header's __metadata__ ("format": "pt" is always set, as torch writers do).
 void export_safetensors(const std::string& path, const Params<float>& params,
                         std::map<std::string, std::string> metadata = {});
-// The config.json of timm's Hugging Face Hub layout for a model trained from `vit` on images normalised by
-// mean/std: architecture (the preset name when it is a timm one), num_classes, num_features, global_pool,
-// model_args (every architecture argument, so timm.create_model rebuilds it) and pretrained_cfg (input_size,
-// mean, std, interpolation, crop_pct, first_conv, classifier).
-std::string timm_hub_config(const std::string& architecture, const VitConfig& vit, const std::vector<double>& mean,
-                            const std::vector<double>& std);
+// The data a model was trained and evaluated on, as timm's pretrained_cfg holds it: normalisation, the eval
+// transform (resize the shorter side to img_size / crop_pct with `interpolation`, center-crop img_size), and the
+// names of the classes (label order).
+struct HubDataConfig {
+  std::vector<double> mean, std;
+  double crop_pct = 0.875;
+  std::string interpolation = "bicubic";
+  std::vector<std::string> label_names;  // empty: not written
+};
+// The config.json of timm's Hugging Face Hub layout (timm's save_config_for_hf) for a model `vit` trained on `data`:
+// architecture (the preset name when it is a timm one), num_classes, num_features, global_pool, label_names,
+// model_args (every architecture argument, so timm.create_model rebuilds it) and pretrained_cfg (input_size, mean,
+// std, interpolation, crop_pct, label_names, first_conv, classifier).
+std::string timm_hub_config(const std::string& architecture, const VitConfig& vit, const HubDataConfig& data);
 
 LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict = true);
 

@@ -4,6 +4,7 @@
 // keys, and the architecture the weights' shapes decide.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "tapevit/train/config.h"
 
@@ -14,6 +15,10 @@ std::string hub_config_beside(const std::string& weights_path);
 // Its values (priority 0, source = the file). A model_args key that would build another model than tapevit's
 // ViT (reg_tokens, no_embed_class, ...) with a non-default value is an Error naming it.
 ConfigValues read_hub_config(const std::string& json_path);
+
+// The class names of config.json's label_names (timm's save_config_for_hf writes them top-level; its loader moves
+// them into pretrained_cfg): empty when there are none. read_hub_config has already checked the file.
+std::vector<std::string> hub_label_names(const std::string& json_path);
 
 // The preset a model described by its keys starts from: timm's VisionTransformer() defaults (global_pool token, a
 // class token, mlp_ratio 4, qkv_bias, ...), not tapevit's Fashion-MNIST preset.
