@@ -1,6 +1,5 @@
 // src/cli/cmd_info.cpp: looking at what a run left: `tapevit info` (a run directory, a checkpoint, a safetensors
-// file or any HDF5 file) and
-// `tapevit plot` (curves.svg from summary.csv files).
+// file or any HDF5 file; --verify checks a checkpoint's digest) and `tapevit plot` (curves.svg from summary.csv files).
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
