@@ -178,14 +178,14 @@ const std::vector<Entry>& entries() {
       str_key("data_dir", "data", "directory of the data files (empty: the dataset's default)", F(data_dir)),
       str_key("train_split", "data", "folder: the training split's sub-folder of data_dir", F(train_split)),
       str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)),
-      str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sorted sub-folders)", F(class_map)),
+      str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sub-folders in natural order)", F(class_map)),
       bool_key("cache", "data", "folder: decode every image once into memory (small data sets)", F(cache)),
       int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per two cores for folders, 0 for in-memory data)", F(workers)),
       list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)),
       list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)),
       list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)),
       int_key("train_per_class", "data", "keep the first N training images of each class (0: all)", F(train_per_class)),
-      num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out, not on the test split (0: the test split)", F(val_fraction)),
+      num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out (0: the test split; folders: the val split)", F(val_fraction)),
       int_key("val_per_class", "data", "evaluate on the first N images of each class (0: all; -1: 100 when train_per_class is set, else all)", F(val_per_class)),
       bool_key("no_aug", "data", "turn training augmentation off (crop, flip, mixup, cutmix)", F(no_aug)),
       int_key("crop_pad", "data", "random crop padding in pixels (0 = no crop; the default applies to fashion-mnist, other data sets default to 0)", F(aug.crop_padding)),
@@ -209,7 +209,7 @@ const std::vector<Entry>& entries() {
       int_key("recount", "data", "folder: random erasing boxes per image (1 to recount)", F(aug.image.recount)),
       // [train]
       int_key("epochs", "train", "epochs to train", F(epochs)),
-      int_key("batch_size", "train", "training batch size", F(batch_size)),
+      int_key("batch_size", "train", "training batch size (and evaluation's, when validation_batch_size is 0)", F(batch_size)),
       int_key("validation_batch_size", "train", "evaluation batch size (0 = batch_size)", F(validation_batch_size)),
       int_key("seed", "train", "seed for init, data order, augmentation and dropout", F(seed)),
       int_key("threads", "train", "OpenMP threads (0 = all cores)", F(threads)),
@@ -225,7 +225,7 @@ const std::vector<Entry>& entries() {
       // [optim]
       str_key("opt", "optim", "adamw, sgd (Nesterov momentum, as timm) or momentum", F(optim.opt)),
       num_key("lr", "optim", "peak learning rate", F(lr)),
-      num_key("weight_decay", "optim", "weight decay (not on 1-D tensors, pos_embed, cls_token)", F(optim.weight_decay)),
+      num_key("weight_decay", "optim", "weight decay (not on biases and other 1-D tensors, pos_embed, cls_token, reg_token, dist_token)", F(optim.weight_decay)),
       num_key("momentum", "optim", "SGD momentum", F(optim.momentum)),
       {{"opt_betas", "optim", "AdamW betas, two numbers"},
        [](TrainConfig& c, const ConfigValue& v) {
@@ -240,7 +240,7 @@ const std::vector<Entry>& entries() {
       num_key("warmup_epochs", "optim", "linear warmup length in epochs (may be fractional)", F(warmup_epochs)),
       num_key("warmup_lr", "optim", "learning rate at the start of warmup", F(warmup_lr)),
       num_key("min_lr", "optim", "cosine floor", F(min_lr)),
-      num_key("layer_decay", "optim", "layer-wise lr decay as timm (0 = off): lr x decay^(depth + 1 - layer)", F(layer_decay)),
+      num_key("layer_decay", "optim", "layer-wise lr decay as timm (0 = off): lr x decay^(top - layer id); stem 0, blocks.i i + 1, head on top", F(layer_decay)),
       str_key("freeze", "optim", "none, or all_but_head (train head.* only: a linear probe)", F(freeze)),
   };
   return table;
