@@ -282,7 +282,7 @@ TEST_CASE("Data: kinds, default directories and normalisation statistics") {
   const std::string msg = error_of([] { load_dataset("imagenet", "/tmp", true); });
   CHECK(contains(msg, "imagenet"));
   CHECK(contains(msg, "fashion-mnist, mnist, cifar10"));
-  CHECK_THROWS_AS(default_data_dir("cifar100"), Error);
+  CHECK_THROWS_WITH_AS(default_data_dir("cifar100"), doctest::Contains("unknown data set 'cifar100': expected one of"), Error);
   CHECK(default_data_dir("fashion-mnist") == "/usr/share/datasets/fashion-mnist");
   CHECK(default_data_dir("mnist") == "/usr/share/datasets/mnist");
   CHECK(default_data_dir("cifar10").empty());
@@ -298,7 +298,8 @@ TEST_CASE("Data: kinds, default directories and normalisation statistics") {
   default_mean_std("cifar10", mean, std);
   CHECK(mean == std::vector<double>{0.4914, 0.4822, 0.4465});
   CHECK(std == std::vector<double>{0.2470, 0.2435, 0.2616});
-  CHECK_THROWS_AS(default_mean_std("svhn", mean, std), Error);
+  CHECK_THROWS_WITH_AS(default_mean_std("svhn", mean, std), doctest::Contains("unknown data set 'svhn': expected one of"),
+                       Error);
 }
 
 TEST_CASE("Data: Debian's Fashion-MNIST loads 60000 + 10000 balanced 28x28 images") {

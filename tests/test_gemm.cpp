@@ -156,7 +156,8 @@ TEST_CASE("gemm<float>: the result does not depend on the number of threads") {
 
 TEST_CASE("gemm: a bias row with beta != 0 is an error") {
   float a[4] = {}, c[4] = {}, b[2] = {};
-  CHECK_THROWS(gemm<float>(false, false, 2, 2, 2, 1.f, a, 2, a, 2, 1.f, c, 2, b));
+  CHECK_THROWS_WITH_AS(gemm<float>(false, false, 2, 2, 2, 1.f, a, 2, a, 2, 1.f, c, 2, b), "gemm: a bias row needs beta = 0",
+                       Error);
 }
 
 TEST_CASE("gemm_map: row sums of a mapped A are an error (they are the unmapped A's), and nothing is written") {
