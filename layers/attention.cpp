@@ -20,7 +20,7 @@
 #include "tapevit/gemm.h"
 #if defined(__AVX512BF16__) && !defined(TAPEVIT_NO_SGEMM_AVX512)
 #define TAPEVIT_ATTENTION_BF16 1
-#include "../src/core/gemm_avx512.h"  // bfloat16 pairs and per-thread buffers, shared with the GEMM
+#include "tapevit/gemm_packing.h"  // bfloat16 pairs and per-thread buffers, shared with the GEMM
 #endif
 
 namespace tapevit {

@@ -102,6 +102,7 @@ grep -q "top1" eval70.raw || fail "tapevit eval printed no result: $(cat eval70.
 # errors start on their own line, with no blank line before them when no bar is active
 out=$("$TV" train --config tiny.ini --lr -1 2>&1)
 [ "$(head -c 8 <<<"$out")" = "tapevit " ] || fail "an error does not start its output: '$out'"
+grep -q "^tapevit train: error: .*key 'lr' must be positive, got -1$" <<<"$out" || fail "not the lr error: '$out'"
 
 # 9. messages a user can act on
 "$MAKE_DATA" --cifar cifar 20

@@ -29,7 +29,7 @@ expect 1 "key 'model': unknown preset 'vit_huge'" -- "$TV" train --model vit_hug
 printf '[model]\nembed_dmi = 64\n' >"$WORK/typo.ini"
 expect 1 "typo.ini: unknown key 'embed_dmi'; did you mean 'embed_dim'" -- "$TV" train --config "$WORK/typo.ini"
 expect 1 "nope.ini: cannot open config file" -- "$TV" train --config "$WORK/nope.ini"
-expect 1 "/nonexistent/.*train-images-idx3-ubyte" -- "$TV" train --config "$WORK/tiny.ini" --data_dir /nonexistent --output "$WORK/never"
+expect 1 "/nonexistent/train-images-idx3-ubyte\[\.gz\]: not found" -- "$TV" train --config "$WORK/tiny.ini" --data_dir /nonexistent --output "$WORK/never"
 [ -e "$WORK/never/last.h5" ] && { echo "FAIL: a failed run wrote a checkpoint"; failures=$((failures + 1)); }
 
 # config file + command line (the command line wins; a later --config wins over an earlier one); a bare
@@ -46,14 +46,17 @@ expect 0 'tapevit checkpoint v1' -- "$TV" info "$WORK/run/last.h5"
 expect 0 'blocks.1.mlp.fc2.weight +\[32, 64\] +float32' -- "$TV" info "$WORK/run/last.h5" --tensors
 expect 0 'progress: epoch 2 of 2, step 20, complete' -- "$TV" info "$WORK/run/last.h5"
 expect 0 'on mnist test, 160 images: loss [0-9.]+  top1 [0-9.]+%' -- "$TV" eval --checkpoint "$WORK/run/last.h5"
-expect 1 'nothing.h5' -- "$TV" eval --checkpoint "$WORK/nothing.h5"
+expect 1 'nothing.h5: not an HDF5 file \(missing, unreadable or corrupt\)' -- "$TV" eval --checkpoint "$WORK/nothing.h5"
+out=$("$TV" eval --checkpoint "$WORK/nothing.h5" 2>&1)
+grep -q 'has no digest' <<<"$out" && fail "eval of a missing file notes that it has no digest: $out"
+expect 1 'nothing.h5: no such file' -- "$TV" info "$WORK/nothing.h5" --verify
 
 # nothing overwritten: a new run into a used directory is refused; a corrupt checkpoint is refused
 cp "$WORK/run/last.h5" "$WORK/last.copy"
 expect 1 'already holds a run \(last.h5, best.h5, summary.csv, config.ini\)' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
 head -c 5000 "$WORK/run/last.h5" >"$WORK/corrupt.h5"
-expect 1 'corrupt.h5' -- "$TV" train --resume "$WORK/corrupt.h5"
-expect 1 'corrupt.h5' -- "$TV" eval --checkpoint "$WORK/corrupt.h5"
+expect 1 'corrupt.h5: damaged: truncated \(5000 bytes, [0-9]+ when written\)' -- "$TV" train --resume "$WORK/corrupt.h5"
+expect 1 'corrupt.h5: damaged: truncated \(5000 bytes, [0-9]+ when written\)' -- "$TV" eval --checkpoint "$WORK/corrupt.h5"
 cmp -s "$WORK/run/last.h5" "$WORK/last.copy" || { echo "FAIL: last.h5 changed"; failures=$((failures + 1)); }
 
 # resume to more epochs: continues at epoch 3 with the checkpoint's config

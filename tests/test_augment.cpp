@@ -140,7 +140,8 @@ TEST_CASE("Loader: eval visits every sample once, in order, and the last batch i
   std::vector<int> expect(52);
   for (int i = 0; i < 52; ++i) expect[size_t(i)] = i;
   CHECK(seen == expect);
-  CHECK_THROWS_AS(get(L, d, 0, 11), Error);
+  CHECK_THROWS_WITH_AS(get(L, d, 0, 11), doctest::Contains("step 11 is outside [0, 11) (52 samples, batch_size 5, eval)"),
+                       Error);
 }
 
 TEST_CASE("Loader: train shuffling is a per-epoch permutation, a pure function of (seed, epoch)") {
@@ -191,11 +192,12 @@ TEST_CASE("Loader: a batch larger than the training set and a step out of range 
   CHECK(get(eval, d, 0, 0).n == 3);
   BatchLoader L(d, 2, 0, plain(), true);
   CHECK(L.steps_per_epoch() == 1);
-  CHECK_THROWS_AS(get(L, d, 0, 1), Error);
-  CHECK_THROWS_AS(get(L, d, 0, -1), Error);
+  CHECK_THROWS_WITH_AS(get(L, d, 0, 1), doctest::Contains("step 1 is outside [0, 1) (3 samples, batch_size 2, train)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(get(L, d, 0, -1), doctest::Contains("step -1 is outside [0, 1)"), Error);
   AugmentConfig no_stats = plain();
   no_stats.mean.clear();  // "tiny" has no default statistics
-  CHECK_THROWS_AS(BatchLoader(d, 2, 0, no_stats, true), Error);
+  CHECK_THROWS_WITH_AS(BatchLoader(d, 2, 0, no_stats, true), doctest::Contains("unknown data set 'tiny'"), Error);
   AugmentConfig bad = plain();
   bad.hflip = 2;
   CHECK(contains(error_of([&] { BatchLoader(d, 2, 0, bad, true); }), "hflip"));

@@ -1,8 +1,10 @@
-// tests/test_finetune.cpp: fine-tuning features: timm's layer-wise lr decay (layer ids and scales, and an optimizer
-// step with a scale equal to one at the scaled lr) and freezing all but the head (a linear probe).
+// tests/test_finetune.cpp: fine-tuning features: timm's layer-wise lr decay (layer ids and scales, an optimizer
+// step with a scale equal to one at the scaled lr, and a training run's first step scaled per layer group) and
+// freezing all but the head (a linear probe).
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "fake_data.h"
@@ -91,7 +93,7 @@ TEST_CASE("Optimizer: an lr scale s steps exactly as the unscaled optimizer at l
   }
 }
 
-TEST_CASE("Fine-tune: freeze = all_but_head trains head.* only, and layer_decay runs end to end") {
+TEST_CASE("Fine-tune: freeze = all_but_head trains head.* only, and layer_decay scales each layer group's step as timm") {
   const std::string data = test::make_stripes_mnist("stripes_finetune", 256, 64);
   ConfigValues v;
   auto set = [&](const char* k, const std::string& x) { v[k] = {x, "test"}; };
@@ -116,13 +118,46 @@ TEST_CASE("Fine-tune: freeze = all_but_head trains head.* only, and layer_decay 
     const float* a = init.params().data() + info.offset;
     const float* b = trained.params().data() + info.offset;
     const bool same = std::equal(a, a + info.shape.numel(), b);
-    CHECK_MESSAGE(same == (info.name.rfind("head.", 0) != 0), info.name << (same ? " unchanged" : " changed"));
+    CHECK_MESSAGE(same == (info.name.rfind("head.", 0) != 0), info.name << std::string(same ? " unchanged" : " changed"));
   }
+  // layer_decay through train(): the first optimizer step from the same weights on the same batch, with decay 0.75
+  // and without. AdamW's step (weight decay included) is proportional to a tensor's lr, so each tensor moves by its
+  // group's scale times its undecayed move: 0.75^(3 - id), with depth 2 and a head (stem 0, blocks.i i + 1, the head
+  // and fc_norm 3).
   set("freeze", "none");
-  set("layer_decay", "0.75");
-  std::filesystem::remove_all(out);
-  TrainSummary s = train(resolve_config(v), {});
-  CHECK(s.epochs_done == 1);
+  set("sched", "constant");
+  set("warmup_epochs", "0");
+  auto first_step = [&](const char* layer_decay) {
+    set("layer_decay", layer_decay);
+    std::filesystem::remove_all(out);
+    TrainOptions one;
+    one.stop_after_steps = 1;
+    const TrainConfig c = resolve_config(v);
+    train(c, one);
+    VisionTransformer<float> m(c.vit, c.seed);
+    load_checkpoint<float>(out + "/last.h5", m.params(), nullptr);
+    return std::vector<float>(m.params().data(), m.params().data() + m.params().flat_size());
+  };
+  const std::vector<float> decayed = first_step("0.75"), plain = first_step("0");
+  std::set<int64_t> groups;
+  for (const auto& info : init.params().infos()) {
+    const std::string& n = info.name;
+    int64_t id = 3;
+    if (n == "cls_token" || n == "pos_embed" || n.rfind("patch_embed.", 0) == 0) id = 0;
+    else if (n.rfind("blocks.0.", 0) == 0) id = 1;
+    else if (n.rfind("blocks.1.", 0) == 0) id = 2;
+    double moved = 0, moved_plain = 0;
+    for (int64_t j = info.offset; j < info.offset + info.shape.numel(); ++j) {
+      const double w0 = init.params().data()[j];
+      moved += std::pow(decayed[size_t(j)] - w0, 2), moved_plain += std::pow(plain[size_t(j)] - w0, 2);
+    }
+    if (moved_plain == 0) continue;  // no step at all (a tensor without gradient or decay)
+    groups.insert(id);
+    const double ratio = std::sqrt(moved / moved_plain);
+    CHECK_MESSAGE(ratio == doctest::Approx(std::pow(0.75, double(3 - id))).epsilon(1e-3),
+                  n << " (layer id " << id << "): moved " << ratio << " x its step without layer_decay");
+  }
+  CHECK(groups == std::set<int64_t>{0, 1, 2, 3});
   set("freeze", "everything");
   CHECK_THROWS_WITH_AS(resolve_config(v), doctest::Contains("key 'freeze' must be none or all_but_head, got 'everything'"), Error);
   set("freeze", "none");

@@ -46,7 +46,7 @@ std::string command_line(const std::string& command, const std::vector<std::stri
 void print_notes(std::ostream& os, const TrainConfig& cfg);
 
 // "note: PATH has no digest ..." on os when an HDF5 file to be read has none (an older checkpoint, or one not
-// written by tapevit): it loads, without the integrity check.
+// written by tapevit): it loads, without the integrity check. Nothing for a path that is not a file.
 void note_if_undigested(std::ostream& os, const std::string& path);
 
 // The subcommands (src/cli/cmd_*.cpp); each returns the exit code.

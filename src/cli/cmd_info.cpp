@@ -1,6 +1,5 @@
 // src/cli/cmd_info.cpp: looking at what a run left: `tapevit info` (a run directory, a checkpoint, a safetensors
-// file or any HDF5 file) and
-// `tapevit plot` (curves.svg from summary.csv files).
+// file or any HDF5 file; --verify checks a checkpoint's digest) and `tapevit plot` (curves.svg from summary.csv files).
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -168,6 +167,8 @@ int cmd_info(const std::vector<std::string>& args) {
   const std::string path = vm["path"].as<std::string>();
   const bool all = vm["tensors"].as<bool>();
   if (vm["verify"].as<bool>()) {  // damage is an Error (exit 1) naming the file and the tensor
+    if (!fs::exists(path)) fail(path, ": no such file");
+    if (!fs::is_regular_file(path)) fail(path, ": not a file (--verify checks one checkpoint, such as RUN/last.h5)");
     const std::string ok = verify_h5_digest(path);
     std::cout << path << ": " << (ok.empty() ? "no digest (written before tapevit kept one, or not by tapevit): not verified" : ok) << "\n";
     return 0;

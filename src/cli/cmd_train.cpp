@@ -61,8 +61,8 @@ int cmd_train(const std::vector<std::string>& args) {
               << fixed << "\nconfig keys (the command line wins over config files; timm's spellings such as "
                           "--batch-size and -b work too):\n";
     print_keys_help(std::cout, keys);
-    std::cout << "\nThe defaults above are the built-in ones. scripts/train.sh and the README's quick start add "
-                 "configs/fmnist.ini.\n";
+    std::cout << "\nThe defaults above are the built-in ones; configs/fmnist.ini (scripts/train.sh, the README's quick "
+                 "start) spells them out.\n";
     return 0;
   }
   if (vm["list_models"].as<bool>()) {
@@ -151,7 +151,8 @@ int cmd_eval(const std::vector<std::string>& args) {
                                                     "checkpoint to evaluate (its config gives the model and data)")(
       "ema", po::bool_switch(), "evaluate the checkpoint's EMA weights (runs trained with model_ema)")(
       "report", po::value<std::string>()->value_name("DIR"),
-      "where per_class.csv, confusion.csv and confusion.svg go (default: eval_<split>/ beside the checkpoint)");
+      "where per_class.csv, confusion.csv and confusion.svg go (default: eval_<split>/ beside the checkpoint, "
+      "eval_<split>_ema/ with --ema)");
   const std::vector<std::string> keys = config_keys_for(kEvalCommand);
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);

@@ -1,5 +1,6 @@
-// src/cli/cmd_weights.cpp: weights in and out of tapevit: `tapevit export` (to timm's safetensors) and
-// `tapevit predict` (logits of .npy images from a checkpoint or imported weights).
+// src/cli/cmd_weights.cpp: weights in and out of tapevit: `tapevit export` (to timm's safetensors, and its Hub
+// config.json) and `tapevit predict` (a checkpoint's or imported timm weights' top-5 classes per image as CSV, or
+// logits as .npy, of a JPEG/PNG file, a folder of them or a .npy of images).
 #include <omp.h>
 
 #include <algorithm>
@@ -176,17 +177,19 @@ int cmd_predict(const std::vector<std::string>& args) {
                                                     "a folder of them (walked recursively, sorted by path), each resized and "
                                                     "center-cropped by timm's eval transform")(
       "out", po::value<std::string>()->value_name("NPY|CSV"),
-      "logits.npy: (N, num_classes) float32; preds.csv: per image its path and the top-5 classes with probabilities")(
+      "logits.npy: (N, num_classes) float32; preds.csv: per image its path (its index for a .npy input) and the "
+      "top-5 classes with their probabilities")(
       "ema", po::bool_switch(), "use the checkpoint's EMA weights (runs trained with model_ema)")(
       "checkpoint", po::value<std::string>()->value_name("CKPT"), "weights and config from a tapevit checkpoint")(
-      "config", po::value<std::vector<std::string>>()->value_name("FILE"), "config file(s) for the architecture (with --init)");
+      "config", po::value<std::vector<std::string>>()->value_name("FILE"),
+      "config file(s): the architecture of --init's weights (with --checkpoint they override its config)");
   // the architecture and the weights (no training-only keys such as dropout), normalisation, batching
   const std::vector<std::string> keys = config_keys_for(kPredictCommand);
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
     std::cout << "usage: tapevit predict --input images.npy|image.jpg|DIR --out logits.npy|preds.csv (--checkpoint CKPT "
-                 "[--ema] | --init WEIGHTS [--config FILE] [--KEY VALUE ...])\n\n"
+                 "[--ema] | --init WEIGHTS) [--config FILE] [--KEY VALUE ...]\n\n"
               << fixed << "\nconfig keys (with --checkpoint each defaults to the checkpoint's value; with --init they "
                           "describe the architecture of the weights):\n";
     print_keys_help(std::cout, keys);

@@ -21,18 +21,25 @@ struct Command {
   int (*run)(const std::vector<std::string>&);
   const char* help;
 };
-const Command kCommands[] = {
+const Command kCommands[] = {  // help: one line each, or lines separated by \n
     {"train", cmd_train, "train a ViT from a config file and/or command-line keys, or resume a run"},
-    {"eval", cmd_eval, "evaluate a checkpoint on the test split: loss, top-1, top-5"},
-    {"info", cmd_info, "show what a checkpoint holds: config, step, metrics, tensors"},
+    {"eval", cmd_eval, "evaluate a checkpoint on the test split (image folders: the val split): loss, top-1,\n"
+                       "top-5; writes per-class accuracy and the confusion matrix (CSV, SVG)"},
+    {"info", cmd_info, "show what a run directory, checkpoint, .safetensors or HDF5 file holds (config,\n"
+                       "progress, metrics, tensors); --verify checks a checkpoint against its digest"},
     {"plot", cmd_plot, "draw a run's curves (loss, top-1/top-5, lr) as SVG from summary.csv files"},
     {"export", cmd_export, "write a checkpoint's weights as timm-loadable .safetensors (+ Hub config.json)"},
-    {"predict", cmd_predict, "logits of images in a .npy file, from a checkpoint or imported timm weights"},
+    {"predict", cmd_predict, "classify a JPEG/PNG file, a folder of them or a .npy of images with a checkpoint or\n"
+                             "imported timm weights: top-5 classes per image (.csv) or logits (.npy)"},
 };
 
 void usage(std::ostream& os) {
   os << "usage: tapevit <command> [options]      (tapevit <command> --help for its options)\n\ncommands:\n";
-  for (const auto& c : kCommands) os << "  " << c.name << std::string(9 - std::string(c.name).size(), ' ') << c.help << "\n";
+  for (const auto& c : kCommands) {
+    std::string help = c.help;  // continuation lines indented under the first
+    for (size_t i = help.find('\n'); i != std::string::npos; i = help.find('\n', i + 1)) help.insert(i + 1, 11, ' ');
+    os << "  " << c.name << std::string(9 - std::string(c.name).size(), ' ') << help << "\n";
+  }
   os << "\n  --help     this list\n  --version  the version and the build options\n";
 }
 
