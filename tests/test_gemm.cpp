@@ -8,7 +8,10 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "gradcheck.h"
@@ -16,6 +19,7 @@
 #include "tapevit/gemm.h"
 #include "tapevit/layers/gelu.h"
 #include "tapevit/layers/layernorm.h"
+#include "tapevit/rng.h"
 
 using namespace tapevit;
 using namespace tapevit::test;
@@ -362,15 +366,17 @@ TEST_CASE("gemm_map: the activation's backward as the product's epilogue equals 
 }
 
 TEST_CASE("gemm_map: the sums of op(A)'s rows (a Linear's bias gradient) equal add_column_sums, bit for bit") {
-  // dW = dy^T x adds db = the column sums of dy as it packs dy: per row of op(A), in order of k, across K slices,
-  // added once however many threads packed the same rows (a column split), onto what sum_a held. Also the small
-  // products (Eigen), a row-major A, and a leading dimension wider than the matrix.
+  // dW = dy^T x adds db = the column sums of dy as it packs dy: per row of op(A), in blocks of 64 k and a tree over
+  // the blocks, across K slices, added once however many threads packed the same rows (a column split), onto what
+  // sum_a held. Also the small products (Eigen), a row-major A (summed before the product), a leading dimension
+  // wider than the matrix, and as many rows as a large batch's B*N (ragged in blocks, slices and MC blocks).
   struct SumCase {
     bool ta;
     int64_t M, N, K, pad;
   };
-  const SumCase cases[] = {{true, 45, 197, 1001, 0}, {true, 576, 192, 700, 0}, {true, 24, 900, 300, 0},
-                           {true, 40, 64, 300, 5},   {true, 7, 9, 11, 0},      {false, 203, 70, 300, 3}};
+  const SumCase cases[] = {{true, 45, 197, 1001, 0},  {true, 576, 192, 700, 0},  {true, 24, 900, 300, 0},
+                           {true, 40, 64, 300, 5},    {true, 7, 9, 11, 0},       {false, 203, 70, 300, 3},
+                           {true, 131, 40, 53011, 0}, {true, 100, 64, 20000, 7}, {false, 30, 40, 5000, 3}};
   for (bool bf16 : {false, true}) {
     if (bf16 && !bf16_available()) continue;
     const Bf16Scope amp(bf16);
@@ -389,16 +395,122 @@ TEST_CASE("gemm_map: the sums of op(A)'s rows (a Linear's bias gradient) equal a
       CHECK(C1 == C2);  // the product itself is unchanged
       if (c.ta && c.pad == 0) {
         add_column_sums(plain.data(), A.data(), c.K, c.M);
-      } else {  // the reference: per row of op(A), in order of k
-        for (int64_t i = 0; i < c.M; ++i) {
-          float s = 0;
-          for (int64_t k = 0; k < c.K; ++k) s += c.ta ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)];
-          plain[size_t(i)] += s;
-        }
+      } else {  // op(A) transposed into a dense (K, M) copy first
+        std::vector<float> T(size_t(c.K * c.M));
+        for (int64_t k = 0; k < c.K; ++k)
+          for (int64_t i = 0; i < c.M; ++i) T[size_t(k * c.M + i)] = c.ta ? A[size_t(k * lda + i)] : A[size_t(i * lda + k)];
+        add_column_sums(plain.data(), T.data(), c.K, c.M);
       }
       int64_t differ = 0;
       for (int64_t i = 0; i < c.M; ++i) differ += fused[size_t(i)] != plain[size_t(i)];
       CHECK(differ == 0);
     }
+  }
+}
+
+// The bias sums (gemm_map's sum_a and add_column_sums) on as many rows as a large batch's B*N.
+namespace {
+
+// dy-like values (rows, cols): column c's mean (kMeans[c % 5]) plus N(0, 1), as floats. Columns dominated by their
+// mean grow large partial sums, where every addend of a single chain loses its low bits; others are mostly noise.
+std::vector<float> bias_grad_like(int64_t rows, int64_t cols, uint64_t seed) {
+  static constexpr double kMeans[] = {0.0, 0.25, 1.0, 4.0, -2.0};
+  const uint64_t key = splitmix64(seed);
+  std::vector<float> x(size_t(rows * cols));
+  for (int64_t i = 0; i < rows * cols; ++i) x[size_t(i)] = float(kMeans[i % cols % 5] + Rng::normal(key, uint64_t(i)));
+  return x;
+}
+
+// The three ways a bias gradient is summed: fused into the weight gradient dW = dy^T x as the float32 or the
+// bfloat16 kernel packs dy (gemm_map's sum_a), or add_column_sums alone.
+enum class SumPath { fused, fused_bf16, standalone };
+const char* path_name(SumPath p) {
+  return p == SumPath::fused ? "fused float32" : p == SumPath::fused_bf16 ? "fused bfloat16" : "add_column_sums";
+}
+std::vector<SumPath> sum_paths() {
+  std::vector<SumPath> paths = {SumPath::fused, SumPath::standalone};
+  if (bf16_available()) paths.push_back(SumPath::fused_bf16);
+  return paths;
+}
+
+// The column sums of dy (rows, cols) by `path` on `threads` OpenMP threads; x (rows, n) is the weight gradient's
+// other operand.
+std::vector<float> bias_sums(SumPath path, const std::vector<float>& dy, const std::vector<float>& x, int64_t rows,
+                             int64_t cols, int64_t n, int threads) {
+  std::vector<float> sums(size_t(cols), 0.f), dw(size_t(cols * n), 0.f);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  if (path == SumPath::standalone) {
+    add_column_sums(sums.data(), dy.data(), rows, cols);
+  } else {
+    const Bf16Scope amp(path == SumPath::fused_bf16);
+    gemm_map<float>(true, false, cols, n, rows, 1.f, dy.data(), cols, nullptr, x.data(), n, nullptr, 1.f, dw.data(), n,
+                    nullptr, nullptr, sums.data());
+  }
+  omp_set_num_threads(before);
+  return sums;
+}
+
+std::vector<float> random_floats(int64_t n, uint64_t seed) {
+  const std::vector<double> d = random_vector(n, seed);
+  return std::vector<float>(d.begin(), d.end());
+}
+
+}  // namespace
+
+TEST_CASE("bias sums: within (63 + log2 blocks) u sum|x| of a float64 sum on 53,011 rows, every path") {
+  // Rows go in blocks of 64 summed in order, and the block sums through a pairwise tree of depth at most
+  // L = bit_width(blocks), so each value meets at most 63 + L roundings: |sum - exact| <= (63 + L) u sum_r |x_rc|
+  // (u = 2^-24, to first order; over |exact| that is (63 + L) u times the column's condition number). A single
+  // float32 chain down all rows is only bounded by (rows - 1) u sum|x|, and its errors grow ~ sqrt(rows) u sum|x|
+  // on columns whose mean dominates. 53,011 rows: 829 blocks, L = 10, a bound of 73 u sum|x|.
+  const int64_t rows = 53011, n = 40;
+  const std::vector<float> x = random_floats(rows * n, 72);
+  int64_t blocks = (rows + kSumBlockRows - 1) / kSumBlockRows, levels = 0;
+  while (blocks >> levels) ++levels;
+  const double bound = double(kSumBlockRows - 1 + levels);
+  for (int64_t cols : {5, 100, 131}) {  // 5: too few for the kernels (add_column_sums); 100: a ragged MC block
+    const std::vector<float> dy = bias_grad_like(rows, cols, 71);
+    std::vector<double> exact(size_t(cols), 0.0), abs_sum(size_t(cols), 0.0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        exact[size_t(c)] += dy[size_t(r * cols + c)];
+        abs_sum[size_t(c)] += std::fabs(dy[size_t(r * cols + c)]);
+      }
+    for (SumPath path : sum_paths()) {
+      const std::vector<float> s = bias_sums(path, dy, x, rows, cols, n, 2);
+      double worst = 0, worst_rel = 0;  // in units of u sum|x|; relative to |exact|
+      for (int64_t c = 0; c < cols; ++c) {
+        const double err = std::fabs(double(s[size_t(c)]) - exact[size_t(c)]);
+        worst = std::max(worst, err / (0x1p-24 * abs_sum[size_t(c)]));
+        worst_rel = std::max(worst_rel, err / std::fabs(exact[size_t(c)]));
+      }
+      std::printf("bias sums, %s, %lld rows x %lld columns: max error %.1f u sum|x| (bound %.0f), max relative %.2e\n",
+                  path_name(path), (long long)rows, (long long)cols, worst, bound, worst_rel);
+      const std::string name = path_name(path);
+      CAPTURE(name);
+      CAPTURE(cols);
+      CHECK(worst <= bound);
+    }
+  }
+}
+
+TEST_CASE("bias sums: the same bits on 1, 2 or 3 threads, fused into the weight gradient or alone") {
+  // The block boundaries are multiples of 64 rows of the whole problem, whichever thread packs which rows and however
+  // K is sliced; a column split (24 x 200) has both threads pack, and sum, the same rows.
+  struct SumShape {
+    int64_t cols, n, rows;
+  };
+  for (const SumShape& sh : {SumShape{131, 40, 53011}, SumShape{24, 200, 9000}, SumShape{5, 40, 53011}}) {
+    const std::vector<float> dy = bias_grad_like(sh.rows, sh.cols, 73), x = random_floats(sh.rows * sh.n, 74);
+    const std::vector<float> alone = bias_sums(SumPath::standalone, dy, x, sh.rows, sh.cols, sh.n, 1);
+    for (SumPath path : sum_paths())
+      for (int threads : {1, 2, 3}) {
+        const std::string name = path_name(path);
+        CAPTURE(name);
+        CAPTURE(sh.cols);
+        CAPTURE(threads);
+        CHECK(bias_sums(path, dy, x, sh.rows, sh.cols, sh.n, threads) == alone);
+      }
   }
 }

@@ -39,9 +39,9 @@ struct ElementMap {
 // AVX-512 kernels map a row-major A's rows and B's rows of K as they pack them, and C's rows once a block of them
 // is final, so fa(A), fb(B) and the unmapped C are never stored. Other cases (double, transposed mapped operands,
 // small products) map into temporaries, and C after the product.
-// sum_a (M), optional, needs fa null: sum_a[i] += the sum over k of op(A)(i, k), added in order of k, bit for bit
-// add_column_sums(sum_a, A, K, M) for a transposed A. A Linear's weight gradient dW = dy^T x has A = dy transposed,
-// and its bias gradient is these sums: the kernels add them up as they pack dy, so db costs no pass over dy.
+// sum_a (M), optional, needs fa null: sum_a[i] += the sum over k of op(A)(i, k), summed as add_column_sums sums (bit
+// for bit add_column_sums(sum_a, A, K, M) for a transposed A). A Linear's weight gradient dW = dy^T x has A = dy
+// transposed, and its bias gradient is these sums: the kernels add them up as they pack dy, so db costs no pass over dy.
 template <class T>
 void gemm_map(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, ElementMap<T> fa,
               const T* B, int64_t ldb, ElementMap<T> fb, T beta, T* C, int64_t ldc, const T* bias = nullptr,
@@ -77,8 +77,11 @@ std::string bf16_unavailable_reason();  // why not ("" when available)
 uint16_t round_to_bf16(float x);
 float bf16_to_float(uint16_t b);
 
-// out (C) += column sums of x (R, C). Threads split the columns, so each sum runs over rows in order and
-// the result does not depend on the thread count.
+// out (C) += column sums of x (R, C): each column's rows in blocks of kSumBlockRows, summed in order, and the block
+// sums added pairwise (src/core/column_sums.h), so the rounding error grows with kSumBlockRows + log2(R / kSumBlockRows), not
+// with R (a bias gradient sums B*N rows). The blocks are fixed by R alone: the result does not depend on the thread
+// count, and gemm_map's fused sum_a gives the same bits.
+inline constexpr int64_t kSumBlockRows = 64;
 template <class T>
 void add_column_sums(T* out, const T* x, int64_t R, int64_t C);
 

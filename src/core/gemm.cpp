@@ -2,6 +2,7 @@
 // large float products, which go to src/sgemm_avx512.cpp when the build targets AVX-512.
 #include "tapevit/gemm.h"
 #include "tapevit/error.h"
+#include "column_sums.h"
 
 #include <algorithm>
 #include <atomic>
@@ -96,31 +97,41 @@ void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
   else run(a.transpose(), b.transpose());
 }
 
-// out[i] += sum over k of X(i, k) for a row-major X (rows ld apart), in order of k.
+// out[i] += sum over k of X(i, k) for a row-major X (rows ld apart), summed as add_column_sums sums a column.
 template <class T>
 void add_row_sums(T* out, const T* X, int64_t ld, int64_t rows, int64_t n) {
+  const int64_t blocks = detail::sum_blocks(n);
   for (int64_t i = 0; i < rows; ++i) {
-    T s = 0;
-    for (int64_t k = 0; k < n; ++k) s += X[i * ld + k];
-    out[i] += s;
+    T tree[detail::kMaxSumLevels];
+    for (int64_t j = 0; j < blocks; ++j) {
+      T s = 0;
+      for (int64_t k = j * kSumBlockRows; k < std::min(n, (j + 1) * kSumBlockRows); ++k) s += X[i * ld + k];
+      detail::sum_tree_push(tree, 1, j, &s, 1);
+    }
+    detail::sum_tree_add_totals(out + i, tree, 1, blocks, 1);
   }
 }
 
-// out[c] += sum over rows r of X(r, c), in order of r (rows ld apart). Threads split the columns, so each sum runs
-// over rows in order and the result does not depend on the thread count (add_column_sums is this with ld = cols).
+// out[c] += sum over rows r of X(r, c) (rows ld apart), in column_sums.h's order. Threads split the columns, and the
+// row blocks are fixed by the row count, so the result does not depend on the thread count (add_column_sums is this
+// with ld = cols).
 template <class T>
 void add_column_sums_ld(T* out, const T* X, int64_t ld, int64_t rows, int64_t cols) {
   constexpr int64_t kBlock = 64;  // columns per task: a cache line of doubles, four of floats
-  const int64_t nblocks = (cols + kBlock - 1) / kBlock;
+  const int64_t nblocks = (cols + kBlock - 1) / kBlock, row_blocks = detail::sum_blocks(rows);
 #pragma omp parallel for schedule(static) if (rows * cols > 32768)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const int64_t c0 = blk * kBlock, c1 = std::min(cols, c0 + kBlock);
-    T acc[kBlock] = {};
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* row = X + r * ld;
-      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += row[c];
+    const int64_t c0 = blk * kBlock, w = std::min(cols, c0 + kBlock) - c0;
+    T tree[detail::kMaxSumLevels * kBlock];  // level l of column c0 + c at tree[l * kBlock + c]
+    for (int64_t j = 0; j < row_blocks; ++j) {
+      T acc[kBlock] = {};
+      for (int64_t r = j * kSumBlockRows; r < std::min(rows, (j + 1) * kSumBlockRows); ++r) {
+        const T* row = X + r * ld + c0;
+        for (int64_t c = 0; c < w; ++c) acc[c] += row[c];
+      }
+      detail::sum_tree_push(tree, kBlock, j, acc, w);
     }
-    for (int64_t c = c0; c < c1; ++c) out[c] += acc[c - c0];
+    detail::sum_tree_add_totals(out + c0, tree, kBlock, row_blocks, w);
   }
 }
 }  // namespace

@@ -14,6 +14,8 @@
 
 #include "tapevit/gemm_packing.h"
 
+#include "column_sums.h"
+
 namespace tapevit::detail::avx512 {
 
 // MR x NR tile of C in 24 zmm registers; K in slices of KC; A in blocks of MC rows (L2).
@@ -26,35 +28,57 @@ inline void prefetch_row(const float* base, int64_t offset, int64_t n) {
   prefetch_floats(base, offset + n - 1, 1);
 }
 
-// Running sums of up to MC columns of a row-major matrix, one row at a time (gemm_map's sum_a as a transposed A is
-// packed): sums[i] += row[i], each column's values added in the order of the rows, so the result equals a plain
-// loop's. The sums stay in six registers while a block is packed (a masked store and reload per row cost the step
-// 2%: the reload waited on the store).
+// The sums of up to MC columns of a row-major matrix, one row at a time, in column_sums.h's order (gemm_map's sum_a as
+// a transposed A is packed, bit for bit add_column_sums): each block of kSumBlockRows rows is summed in registers and
+// then pushed onto the columns' trees, level l of column i at tree[l * stride + i]. A pack of rows [k0, k0 + kc)
+// starts a block (k0 is a multiple of KC) and ends one (kc is KC but at the end of K), so the blocks are the whole
+// problem's however K is sliced and whichever thread packs the rows. (A masked store and reload of running sums per
+// row cost the step 2%: the reload waited on the store.)
+static_assert(KC % kSumBlockRows == 0, "a K slice holds whole blocks of the column sums");
 class ColumnSums {
  public:
-  ColumnSums(float* sums, int64_t n) : sums_(sums), n_(n) {
-#pragma GCC unroll 6
-    for (int q = 0; q < kQ; ++q) acc_[q] = sums ? _mm512_maskz_loadu_ps(mask(q), sums + q * 16) : _mm512_setzero_ps();
+  ColumnSums(float* tree, int64_t stride, int64_t n, int64_t k0)
+      : tree_(tree), stride_(stride), n_(n), block_(k0 / kSumBlockRows) {
+    clear();
   }
   void add(const float* row) {
 #pragma GCC unroll 6
     for (int q = 0; q < kQ; ++q)
       if (q * 16 < n_) acc_[q] = _mm512_add_ps(acc_[q], _mm512_maskz_loadu_ps(mask(q), row + q * 16));
+    if (++rows_ == kSumBlockRows) push();
   }
-  void store() const {
-#pragma GCC unroll 6
-    for (int q = 0; q < kQ; ++q)
-      if (q * 16 < n_) _mm512_mask_storeu_ps(sums_ + q * 16, mask(q), acc_[q]);
+  void finish() {  // after the pack's last row: a block cut short by the end of K
+    if (rows_) push();
   }
 
  private:
   static constexpr int kQ = int(MC / 16);
+  void clear() {
+#pragma GCC unroll 6
+    for (int q = 0; q < kQ; ++q) acc_[q] = _mm512_setzero_ps();
+    rows_ = 0;
+  }
+  // column_sums.h's sum_tree_push on 16 columns at a time: carry through the set low bits of the block's index
+  void push() {
+    int l = 0;
+    for (; (block_ >> l) & 1; ++l) {
+#pragma GCC unroll 6
+      for (int q = 0; q < kQ; ++q)
+        if (q * 16 < n_) acc_[q] = _mm512_add_ps(_mm512_maskz_loadu_ps(mask(q), tree_ + l * stride_ + q * 16), acc_[q]);
+    }
+#pragma GCC unroll 6
+    for (int q = 0; q < kQ; ++q)
+      if (q * 16 < n_) _mm512_mask_storeu_ps(tree_ + l * stride_ + q * 16, mask(q), acc_[q]);
+    ++block_;
+    clear();
+  }
   __mmask16 mask(int q) const {
     const int64_t left = n_ - q * 16;
     return left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
   }
-  float* sums_;
-  int64_t n_;
+  float* tree_;
+  int64_t stride_, n_, block_;
+  int64_t rows_ = 0;  // rows in the current block
   __m512 acc_[kQ];
 };
 

@@ -82,14 +82,15 @@ void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t 
 // A transposed op(A) (A stored (K, M)) for one MC-row block: its mc columns go to the block's k-major micro-panels,
 // Ap[ir * pairs * 2 + (kp * MR + i) * 2 + h] = op(A)(ir + i, 2 kp + h), zeros past mc and past an odd kc. As
 // sgemm_avx512.cpp's pack_a_columns, it reads each pair of rows of A once for the whole block.
-// sums (mc), or null: sums[i] += op(A)(i, k) for each k in order (gemm_map's sum_a), of the unrounded values.
-void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc, float* sums) {
+// tree, stride, k0: the column sums as sgemm_avx512.cpp's pack_a_columns adds them, of the unrounded values.
+void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc, float* tree, int64_t stride,
+                    int64_t k0) {
   const int64_t pairs = (kc + 1) / 2;
   auto* words = reinterpret_cast<uint32_t*>(Ap);
-  ColumnSums acc(sums, mc);
+  ColumnSums acc(tree, stride, mc, k0);
   for (int64_t k = 0; k < kc; k += 2) {
     const bool second = k + 1 < kc;
-    if (sums) {
+    if (tree) {
       acc.add(A + k * lda);
       if (second) acc.add(A + (k + 1) * lda);
     }
@@ -102,7 +103,7 @@ void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64
       _mm512_mask_storeu_epi32(words + ir * pairs + k / 2 * MR, __mmask16((1u << MR) - 1), pair_rows(x0, x1));
     }
   }
-  if (sums) acc.store();
+  if (tree) acc.finish();
 }
 
 // Rows k = 2 kp and k + 1 of a row-major op(B) (w values each; r1 null past an odd kc: zeros) into pair step kp of
@@ -155,8 +156,8 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
     uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
     uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
     float* Bm = fb ? scratch<float, 8>(2 * (pt.j1 - pt.j0)) : nullptr;  // fb(B)'s rows k, k + 1, this thread's columns
-    float* sums = sum_a ? scratch<float, 9>(pt.i1 - pt.i0) : nullptr;  // op(A)'s row sums over K, this thread's rows
-    if (sums) std::fill(sums, sums + (pt.i1 - pt.i0), 0.f);
+    const int64_t rows_owned = pt.i1 - pt.i0;  // op(A)'s row sums over K, this thread's rows: their trees
+    float* tree = sum_a ? scratch<float, 9>(sum_tree_levels(K) * rows_owned) : nullptr;
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
       const float b_eff = p0 == 0 ? beta : 1.f;
@@ -183,7 +184,7 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
       for (int64_t i0 = claims.first(p0, pt); i0 < row_end; i0 = claims.after(p0, i0)) {
         const int64_t mc = std::min(MC, row_end - i0);
         if (ta)
-          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, sums ? sums + (i0 - pt.i0) : nullptr);
+          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, tree ? tree + (i0 - pt.i0) : nullptr, rows_owned, p0);
         else
           for (int64_t ir = 0; ir < mc; ir += MR)
             pack_a_rows(Ap + ir * pairs * 2, A + (i0 + ir) * lda + p0, lda, std::min(MR, mc - ir), kc, fa, i0 + ir, p0);
@@ -196,8 +197,8 @@ void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
           for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
       }
     }
-    if (sums && pt.j0 == 0)  // as sgemm_avx512.cpp: one of the threads that share these rows adds
-      for (int64_t i = pt.i0; i < pt.i1; ++i) sum_a[i] += sums[i - pt.i0];
+    if (tree && pt.j0 == 0)  // as sgemm_avx512.cpp: one of the threads that share these rows adds
+      sum_tree_add_totals(sum_a + pt.i0, tree, rows_owned, sum_blocks(K), rows_owned);
   }
 }
 #else

@@ -49,9 +49,11 @@ void pack_strided(float* dst, const float* src, int64_t ld, int64_t n, int64_t k
 // Ap[ir * kc + k * MR + i] = op(A)(ir + i, k), zeros past mc. It runs down the rows of A once for the whole block, each
 // row's mc values a contiguous run, where filling one micro-panel at a time walked the same kc rows (ld floats apart,
 // 12 values from each) once per panel: the weight gradients' dy^T, whose packing took half of this file's own time.
-// sums (mc), or null: sums[i] += op(A)(i, k) for each k in order (gemm_map's sum_a), in registers (ColumnSums).
-void pack_a_columns(float* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc, float* sums) {
-  ColumnSums acc(sums, mc);
+// tree, or null: the block's column-sum trees (gemm_map's sum_a; ColumnSums), levels stride floats apart; k0: the
+// slice's first k.
+void pack_a_columns(float* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc, float* tree, int64_t stride,
+                    int64_t k0) {
+  ColumnSums acc(tree, stride, mc, k0);
   for (int64_t k = 0; k < kc; ++k) {
     prefetch_row(A, (k + 8) * lda, mc);
     for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -59,9 +61,9 @@ void pack_a_columns(float* Ap, const float* A, int64_t lda, int64_t mc, int64_t 
       _mm512_mask_storeu_ps(Ap + ir * kc + k * MR, __mmask16((1u << MR) - 1),
                             _mm512_maskz_loadu_ps(__mmask16((1u << valid) - 1), A + k * lda + ir));
     }
-    if (sums) acc.add(A + k * lda);
+    if (tree) acc.add(A + k * lda);
   }
-  if (sums) acc.store();
+  if (tree) acc.finish();
 }
 
 // Row k of a row-major op(B), w values, into step k of each of its micro-panels (Bp + jp * NR * kc; zeros past w).
@@ -118,8 +120,8 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
     float* Ap = scratch<float, 1>(MC * kc_max);
     float* Am = fa ? scratch<float, 6>(MC * kc_max) : nullptr;  // fa(A)'s rows of one block
     float* Bm = fb ? scratch<float, 7>(pt.j1 - pt.j0) : nullptr;  // fb(B)'s row k, this thread's columns
-    float* sums = sum_a ? scratch<float, 9>(pt.i1 - pt.i0) : nullptr;  // op(A)'s row sums over K, this thread's rows
-    if (sums) std::fill(sums, sums + (pt.i1 - pt.i0), 0.f);
+    const int64_t rows_owned = pt.i1 - pt.i0;  // op(A)'s row sums over K, this thread's rows: their trees
+    float* tree = sum_a ? scratch<float, 9>(sum_tree_levels(K) * rows_owned) : nullptr;
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       const int64_t kc = std::min(KC, K - p0);
       const float b_eff = p0 == 0 ? beta : 1.f;
@@ -155,7 +157,7 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
           rows = Am, rs = kc;
         }
         if (ta)
-          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, sums ? sums + (i0 - pt.i0) : nullptr);
+          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, tree ? tree + (i0 - pt.i0) : nullptr, rows_owned, p0);
         else if (mc % MR)
           pack_strided<MR>(Ap + mc / MR * MR * kc, rows + mc / MR * MR * rs, rs, mc % MR, kc);
         for_each_tile(ta, npanels, mc, [&](int64_t jp, int64_t ir) {
@@ -171,8 +173,8 @@ bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
           for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
       }
     }
-    if (sums && pt.j0 == 0)  // threads that share these rows all packed them; the first column's thread adds
-      for (int64_t i = pt.i0; i < pt.i1; ++i) sum_a[i] += sums[i - pt.i0];
+    if (tree && pt.j0 == 0)  // threads that share these rows all packed them; the first column's thread adds
+      sum_tree_add_totals(sum_a + pt.i0, tree, rows_owned, sum_blocks(K), rows_owned);
   }
   return true;
 }
