@@ -94,7 +94,7 @@ struct Entry {
   ConfigKey key;
   std::function<void(TrainConfig&, const ConfigValue&)> set;
   std::function<std::string(const TrainConfig&)> get;
-  std::function<void(const TrainConfig&)> check;
+  std::function<void(const TrainConfig&)> check = nullptr;
 
   // Also taken by these commands (ConfigCommand bits).
   Entry also(unsigned commands) && {

@@ -76,7 +76,7 @@ struct HubDataConfig {
   std::vector<double> mean, std;
   double crop_pct = 0.875;
   std::string interpolation = "bicubic";
-  std::vector<std::string> label_names;  // empty: not written
+  std::vector<std::string> label_names = {};  // empty: not written
 };
 // The config.json of timm's Hugging Face Hub layout (timm's save_config_for_hf) for a model `vit` trained on `data`:
 // architecture (the preset name when it is a timm one), num_classes, num_features, global_pool, label_names,
