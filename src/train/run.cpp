@@ -1,11 +1,9 @@
 // src/train/run.cpp: see run.h; also the data binding of tapevit/train/train.h.
 #include "run.h"
 
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <omp.h>
-#include <sys/file.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -192,35 +190,6 @@ LrSchedule make_schedule(const TrainConfig& cfg, int64_t steps_per_epoch) {
   return s;
 }
 
-// One run per directory: an exclusive flock on <dir>/.tapevit.lock for the whole run (released by the kernel when
-// the process ends, however it ends), holding the PID of its owner. A second run or resume is refused at once.
-int lock_run_dir(const std::string& dir) {
-  fs::create_directories(dir);
-  const std::string path = (fs::path(dir) / ".tapevit.lock").string();
-  // The lock is held through a read-only descriptor (flock does not need write access), so that the run keeps no
-  // file open for writing between its writes: a directory remounted read-only mid-run then fails at the next write,
-  // with its cause, instead of the remount being refused.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, ": cannot create the run's lock file: ", std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {0};
-    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
-    ::close(fd);
-    std::string holder = n > 0 ? std::string(pid, size_t(n)) : "";
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    fail("run directory ", dir, " is in use by another tapevit run (PID ", holder.empty() ? "unknown" : holder,
-         "): wait for it to end, or write elsewhere with --output");
-  }
-  const std::string me = std::to_string(::getpid()) + "\n";
-  if (const int w = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC); w >= 0) {
-    if (::write(w, me.data(), me.size()) != ssize_t(me.size())) {
-      // the lock holds without the PID in it
-    }
-    ::close(w);
-  }
-  return fd;
-}
-
 // The temporary files (.NAME.tmp-PID, write_file_atomic) that writers killed mid-write left in dir: those whose
 // process is gone are removed (another process's, e.g. an export writing here, stay). Called with the run's lock
 // held. Returns the names removed.
@@ -323,11 +292,9 @@ void share_start(Run& run) {
 }  // namespace
 
 void Run::save(const std::string& path) {
-  if (dist::is_root()) save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
-}
-
-Run::~Run() {
-  if (lock_fd >= 0) ::close(lock_fd);
+  if (!dist::is_root()) return;
+  save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
+  dir_lock->keep();  // the run has a checkpoint: what its start wrote stays, whatever happens next
 }
 
 Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {
@@ -366,7 +333,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   if (root) choose_output(cfg, opts, resumed_meta, resumed);
   dist::broadcast(cfg.output, "the run directory");  // (messages name it on every rank)
   if (root) {
-    lock_fd = lock_run_dir(cfg.output);
+    dir_lock.emplace(cfg.output);
     for (const std::string& name : remove_stale_temporaries(cfg.output))
       if (opts.out)
         *opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
@@ -437,10 +404,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
            " steps per epoch (was batch_size or the data set changed?)");
   }
   share_start(*this);
-  if (root) {
-    fs::create_directories(cfg.output);
-    write_file_atomic((fs::path(cfg.output) / "config.ini").string(), meta.config_ini);
-  }
+  if (root) dir_lock->write_file("config.ini", meta.config_ini);
   last_path = (fs::path(cfg.output) / "last.h5").string();
   best_path = (fs::path(cfg.output) / "best.h5").string();
 

@@ -6,10 +6,12 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tapevit/data/loader.h"
+#include "tapevit/io/atomic_file.h"
 #include "tapevit/io/checkpoint.h"
 #include "tapevit/layers/vit.h"
 #include "tapevit/optim/lr_schedule.h"
@@ -23,13 +25,14 @@ inline double since(Clock::time_point t0) { return std::chrono::duration<double>
 
 struct Run {
   Run(TrainConfig config, const TrainOptions& options);
-  ~Run();
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
 
   TrainConfig cfg;  // resolved: data defaults bound, output set
   TrainOptions opts;
-  int lock_fd = -1;       // the run directory's lock (.tapevit.lock), held for the whole run
+  // Rank 0: the run directory's lock, held for the whole run. A run that ends by an error before its first
+  // checkpoint leaves no trace (see RunDirLock). Declared before the data, model and loader: released after them.
+  std::optional<RunDirLock> dir_lock;
   bool complete = false;  // a resumed run with no epoch left: nothing below is set up, nothing is written
   Dataset train_set, eval_set;  // eval_set: what each epoch is evaluated on (and best.h5 chosen by)
   std::string eval_name;         // "test split", "held out of train (val_fraction 0.1)", ...
