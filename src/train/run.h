@@ -1,8 +1,8 @@
 // src/train/run.h: everything one training run holds, set up before its first step (internal to src/train).
 //
-// Run's constructor is the set-up half of timm's train.py: it binds the data defaults, picks and checks the run
-// directory, loads the data, builds the model (from --init weights when asked), the optimizer and the lr
-// schedule, and restores the state of a resumed run. train.cpp then only loops.
+// Run's constructor is the set-up half of timm's train.py, a list of named steps (run.cpp): it checks the config,
+// claims the run directory, loads the data, builds the model (from --init weights when asked), the optimizer and
+// the lr schedule, and restores the state of a resumed run. train.cpp then only loops.
 #pragma once
 #include <chrono>
 #include <memory>
