@@ -49,6 +49,7 @@ struct Run {
   std::string last_path, best_path;
 
   Tape<float> tape;  // what a step records on
+  TapeFootprint eval_footprint;  // under an address-space limit: what an evaluation's tape reserves (plan_memory)
   std::vector<float> grad_sum;  // grad_accum_steps > 1: the micro-batches' gradients summed
   int stop_signal = 0;          // SIGINT / SIGTERM asked any rank to stop (agreed at each step's allreduce)
 
@@ -66,5 +67,10 @@ struct Run {
   // stop_after_steps (tests: an interruption at a chosen step) has been reached.
   bool stop_requested() const { return opts.stop_after_steps > 0 && st.global_step >= opts.stop_after_steps; }
 };
+
+// Forward and backward of `rows` rows (images (rows, C, H, W), soft targets (rows, K)) on `tape`: the parameters'
+// gradients zeroed, then those of `share` x the rows' mean loss. Returns the mean loss. (train.cpp)
+double forward_backward(Run& run, Tape<float>& tape, const float* images, const float* targets, int64_t rows,
+                        float share);
 
 }  // namespace tapevit
