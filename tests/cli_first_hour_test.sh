@@ -3,6 +3,7 @@
 # resume never writes into another run's directory, a moved run resumes where it is, a finished run is left alone,
 # the model asked for is the model built, timm's flags work (or say what to do instead), the live display fits
 # 70/80/160-column terminals, `info` on a run directory and a safetensors file, export's names.
+# Every command expected to fail is checked to leave the work directory as it found it (expect_no_new_paths).
 #   tests/cli_first_hour_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
 README=$(dirname "$(realpath "$0")")/../README.md
@@ -28,14 +29,14 @@ cp -r runs/r1 r1.before
 cp -r runs/r3 r3.before
 
 # 1. a resume into another run's directory is refused, and that run's files stay as they were
-expect 1 'runs/r1 holds another run \(its last.h5: seed 42, step 20, epoch 2.*pass --force' -- "$TV" train --resume runs/r3/last.h5 --epochs 3 --output runs/r1
+expect_no_new_paths 1 'runs/r1 holds another run \(its last.h5: seed 42, step 20, epoch 2.*pass --force' -- "$TV" train --resume runs/r3/last.h5 --epochs 3 --output runs/r1
 same_files runs/r1 r1.before
 same_files runs/r3 r3.before
 # ... and a resume from an older checkpoint of the same run over a later last.h5 too
 cp runs/r3/last.h5 r3_epoch1.h5
 expect 0 'done: 2 epochs' -- "$TV" train --resume runs/r3/last.h5 --epochs 2
 cp -r runs/r3 r3.epoch2
-expect 1 'runs/r3/last.h5 is at step 20, further than r3_epoch1.h5 \(step 10\)' -- "$TV" train --resume r3_epoch1.h5 --epochs 3 --output runs/r3
+expect_no_new_paths 1 'runs/r3/last.h5 is at step 20, further than r3_epoch1.h5 \(step 10\)' -- "$TV" train --resume r3_epoch1.h5 --epochs 3 --output runs/r3
 same_files runs/r3 r3.epoch2
 # ... unless --force
 expect 0 'done: 3 epochs' -- "$TV" train --resume r3_epoch1.h5 --epochs 3 --output runs/r3 --force
@@ -48,7 +49,7 @@ expect 0 '^3,' -- tail -1 runs/r1moved/summary.csv
 same_files runs/r1 r1.unmoved
 
 # 4. --init with --resume is refused; resuming a finished run changes nothing
-expect 2 'init starts a new run from weights and --resume continues a run' -- "$TV" train --resume runs/r1/last.h5 --init runs/r3/last.h5
+expect_no_new_paths 2 'init starts a new run from weights and --resume continues a run' -- "$TV" train --resume runs/r1/last.h5 --init runs/r3/last.h5
 expect 0 'already complete \(2 of 2 epochs\); pass --epochs N \(N > 2\) to extend it. Nothing was changed' -- "$TV" train --resume runs/r1/last.h5
 same_files runs/r1 r1.before
 
@@ -72,12 +73,12 @@ expect 0 '^workers = 2$' -- cat runs/timm_workers/config.ini
 expect 0 '^scale = 0.5, ?1$' -- cat runs/timm_workers/config.ini
 
 # 6. timm flags tapevit does not have: a specific answer, not a far-off guess
-expect 2 "'model-ema-warmup' \(timm's --model-ema-warmup\) is not supported: the EMA decay is constant" -- "$TV" train --model-ema-warmup
-expect 2 "'experiment' \(timm's --experiment\) is not supported: name the run directory: --output runs/NAME" -- "$TV" train --experiment foo
-expect 2 "'pretrained' \(timm's --pretrained\) is not supported: give the weights as a file: --init" -- "$TV" train --pretrained
-expect 2 "'crop-mode' \(timm's --crop-mode\) is not supported" -- "$TV" train --crop-mode squash
+expect_no_new_paths 2 "'model-ema-warmup' \(timm's --model-ema-warmup\) is not supported: the EMA decay is constant" -- "$TV" train --model-ema-warmup
+expect_no_new_paths 2 "'experiment' \(timm's --experiment\) is not supported: name the run directory: --output runs/NAME" -- "$TV" train --experiment foo
+expect_no_new_paths 2 "'pretrained' \(timm's --pretrained\) is not supported: give the weights as a file: --init" -- "$TV" train --pretrained
+expect_no_new_paths 2 "'crop-mode' \(timm's --crop-mode\) is not supported" -- "$TV" train --crop-mode squash
 printf '[train]\nmodel-ema-warmup = true\n' >warmup.ini
-expect 1 "warmup.ini: 'model-ema-warmup' \(timm's --model-ema-warmup\) is not supported" -- "$TV" train --config warmup.ini
+expect_no_new_paths 1 "warmup.ini: 'model-ema-warmup' \(timm's --model-ema-warmup\) is not supported" -- "$TV" train --config warmup.ini
 out=$("$TV" train --frobnicate 2>&1)
 grep -q "did you mean" <<<"$out" && fail "an unrelated flag got a suggestion: $out"
 expect 0 '\| `--batch-size` \| `batch_size` \|' -- "$TV" train --timm_flags
@@ -106,10 +107,10 @@ grep -q "^tapevit train: error: .*key 'lr' must be positive, got -1$" <<<"$out" 
 
 # 9. messages a user can act on
 "$MAKE_DATA" --cifar cifar 20
-expect 1 "set in_chans = 3, img_size = 32, or model = vit_cifar" -- "$TV" train --dataset cifar10 --data_dir cifar --output runs/c
-expect 1 "batch_size 128 is larger than the 'cifar10' training set \(100 samples\)" -- "$TV" train --model vit_cifar --dataset cifar10 --data_dir cifar --batch_size 128 --output runs/c
+expect_no_new_paths 1 "set in_chans = 3, img_size = 32, or model = vit_cifar" -- "$TV" train --dataset cifar10 --data_dir cifar --output runs/c
+expect_no_new_paths 1 "batch_size 128 is larger than the 'cifar10' training set \(100 samples\)" -- "$TV" train --model vit_cifar --dataset cifar10 --data_dir cifar --batch_size 128 --output runs/c
 printf 'PK\003\004 not weights' >weights.pth
-expect 1 "weights.pth: not a safetensors file" -- "$TV" train --config tiny.ini --init weights.pth --output runs/w
+expect_no_new_paths 1 "weights.pth: not a safetensors file" -- "$TV" train --config tiny.ini --init weights.pth --output runs/w
 
 # 10. info on a run directory and on a safetensors file
 expect 0 'runs/r1: a tapevit run' -- "$TV" info runs/r1
@@ -124,17 +125,17 @@ expect 0 '32 tensors' -- "$TV" info hub/model.safetensors
 # 7. --init reads the config.json beside the weights: no architecture keys needed
 expect 0 'note: the architecture, mean/std and img_size come from hub/config.json' -- "$TV" train --init hub/model.safetensors --dataset mnist --data_dir data --epochs 1 --threads 2 --output runs/from_hub
 expect 0 '^embed_dim = 32$' -- cat runs/from_hub/config.ini
-expect 1 'set embed_dim = 32 \(and num_heads as the weights were trained: it is not in them; now 2\)' -- "$TV" train --config tiny.ini --init hub/model.safetensors --embed_dim 48 --output runs/bad_hub
+expect_no_new_paths 1 'set embed_dim = 32 \(and num_heads as the weights were trained: it is not in them; now 2\)' -- "$TV" train --config tiny.ini --init hub/model.safetensors --embed_dim 48 --output runs/bad_hub
 # ... and without config.json the weights decide the architecture (timm's VisionTransformer defaults for the rest,
 # not tapevit's preset): only num_heads is needed
 mkdir -p bare && cp hub/model.safetensors bare/
-expect 1 'bare/model.safetensors: num_heads is not in the weights and no config.json is beside them' -- "$TV" train --init bare/model.safetensors --dataset mnist --data_dir data --output runs/from_bare
+expect_no_new_paths 1 'bare/model.safetensors: num_heads is not in the weights and no config.json is beside them' -- "$TV" train --init bare/model.safetensors --dataset mnist --data_dir data --output runs/from_bare
 expect 0 "bare/model.safetensors has no config.json beside it: the model is timm's VisionTransformer defaults with what the weights decide \\(img_size 28, patch_size 7, in_chans 1, num_classes 10, embed_dim 32, depth 2, mlp_ratio 2, qkv_bias true, init_values 0, global_pool avg" -- "$TV" train --init bare/model.safetensors --num_heads 2 --dataset mnist --data_dir data --epochs 1 --threads 2 --output runs/from_bare
 expect 0 '^global_pool = avg$' -- cat runs/from_bare/config.ini
 expect 0 '^model = vit_custom$' -- cat runs/from_bare/config.ini
 
 # 12. export's names; provenance in config.ini and the checkpoint
-expect 2 'name the file \*.safetensors' -- "$TV" export --checkpoint runs/r1/last.h5 --out model.bin
+expect_no_new_paths 2 'name the file \*.safetensors' -- "$TV" export --checkpoint runs/r1/last.h5 --out model.bin
 expect 0 'wrote new/sub/dir/m.safetensors' -- "$TV" export --checkpoint runs/r1/last.h5 --out new/sub/dir/m.safetensors
 expect 0 '"architecture": "vit_custom_patch7_28"' -- cat hub/config.json
 expect 0 '^# tapevit [0-9.]+ \(commit [0-9a-f]+(-dirty)?|unknown\), run [0-9a-f]{16} started' -- head -1 runs/r1/config.ini
@@ -149,10 +150,10 @@ expect 0 'data: mnist 50 train / 50 eval \(test split, first 5 per class' -- "$T
 printf '[model]\nmodel = vit_fmnist_tiny\npatch_size = 7\n[data]\ndataset = mnist\ndata_dir = data\n[train]\nepochs = 1\nbatch_size = 64\nthreads = 2\n' >preset.ini
 expect 0 'done: 1 epochs' -- "$TV" train --config preset.ini --depth 1 --output runs/d1
 expect 0 'done: 2 epochs' -- "$TV" train --config preset.ini --resume runs/d1/last.h5 --epochs 2
-expect 2 "unexpected argument 'tiny.ini' \(did you mean --config tiny.ini\?\)" -- "$TV" train tiny.ini
+expect_no_new_paths 2 "unexpected argument 'tiny.ini' \(did you mean --config tiny.ini\?\)" -- "$TV" train tiny.ini
 expect 0 'done: 4 epochs' -- "$TV" train --resume runs/r3/last.h5 --epochs 4 --output runs/r3fork
 expect 0 'done: 5 epochs' -- "$TV" train --resume runs/r3/last.h5 --epochs 5
-expect 1 'runs/r3fork holds another run' -- "$TV" train --resume runs/r3/last.h5 --epochs 6 --output runs/r3fork
+expect_no_new_paths 1 'runs/r3fork holds another run' -- "$TV" train --resume runs/r3/last.h5 --epochs 6 --output runs/r3fork
 expect 0 'done: 1 epochs, 40 steps' -- "$TV" train --config tiny.ini -b16 --epochs 1 --output runs/timm_b16
 
 # 14. the built-in defaults are the default config's

@@ -2,7 +2,7 @@
 # tests/cli_folder_test.sh: image folders end to end on the `tapevit` binary: train on a folder of PNG and JPEG files
 # with timm's transforms, eval writes per-class accuracy and a confusion matrix, predict on a file and a folder (CSV
 # and logits), a corrupt image stops training cleanly with its name and the last checkpoint kept, bad folders are
-# errors naming the folder.
+# errors naming the folder; every command expected to fail leaves the work directory as it found it.
 #   tests/cli_folder_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
@@ -72,29 +72,29 @@ expect 0 '"class9"' -- cat hub/config.json
 expect 0 'top-5 classes of 50 images' -- "$TV" predict --checkpoint runs/noema/last.h5 --input imgs/val --out by_ckpt.csv
 expect 0 'top-5 classes of 50 images' -- "$TV" predict --init hub/model.safetensors --input imgs/val --out by_init.csv
 cmp -s by_ckpt.csv by_init.csv || fail "predict --init on the export differs from predict --checkpoint: $(diff by_ckpt.csv by_init.csv | head -4)"
-expect 1 'no EMA weights \(/ema\): the run was trained without model_ema' -- "$TV" export --checkpoint runs/noema/last.h5 --ema --out ema2/model.safetensors
-expect 1 'no \.jpg, \.jpeg or \.png file' -- "$TV" predict --checkpoint runs/f1/best.h5 --input runs --out x.csv
-expect 2 'name it \*\.npy' -- "$TV" predict --checkpoint runs/f1/best.h5 --input imgs/val --out x.txt
+expect_no_new_paths 1 'no EMA weights \(/ema\): the run was trained without model_ema' -- "$TV" export --checkpoint runs/noema/last.h5 --ema --out ema2/model.safetensors
+expect_no_new_paths 1 'no \.jpg, \.jpeg or \.png file' -- "$TV" predict --checkpoint runs/f1/best.h5 --input runs --out x.csv
+expect_no_new_paths 2 'name it \*\.npy' -- "$TV" predict --checkpoint runs/f1/best.h5 --input imgs/val --out x.txt
 
 # 4. a corrupt image: training stops with its name, exit 1, and the last checkpoint of the earlier epoch stays
 "$TV" train --config folder.ini --output runs/f3 --epochs 1 >/dev/null 2>&1 || fail "the clean run failed"
 cp runs/f3/last.h5 f3.before
 cp "$FIXTURES/truncated.jpg" imgs/train/class4/zz_broken.jpg
-expect 1 "image '.*imgs/train/class4/zz_broken.jpg': JPEG: the data ends before the image does" -- "$TV" train --config folder.ini --resume runs/f3/last.h5 --epochs 2
+expect_no_new_paths 1 "image '.*imgs/train/class4/zz_broken.jpg': JPEG: the data ends before the image does" -- "$TV" train --config folder.ini --resume runs/f3/last.h5 --epochs 2
 cmp -s runs/f3/last.h5 f3.before || fail "a failed epoch changed last.h5"
-expect 1 "image '.*imgs/train/class4/zz_broken.jpg': JPEG: the data ends before the image does" -- "$TV" train --config folder.ini --output runs/f4 --cache true
+expect_no_new_paths 1 "image '.*imgs/train/class4/zz_broken.jpg': JPEG: the data ends before the image does" -- "$TV" train --config folder.ini --output runs/f4 --cache true
 rm imgs/train/class4/zz_broken.jpg
 
 # 5. bad folders: named
 mkdir -p imgs/train/class10
-expect 1 "class folder '.*imgs/train/class10' has no image" -- "$TV" train --config folder.ini --output runs/bad1
+expect_no_new_paths 1 "class folder '.*imgs/train/class10' has no image" -- "$TV" train --config folder.ini --output runs/bad1
 rmdir imgs/train/class10
-expect 1 "split folder '.*imgs/holdout' does not exist \(key 'val_split'\)" -- "$TV" train --config folder.ini --val_split holdout --output runs/bad2
-expect 1 "data_dir '.*nowhere' is not a folder" -- "$TV" train --config folder.ini --data_dir nowhere --output runs/bad3
-expect 1 "key 'crop_pad' applies to in-memory data sets" -- "$TV" train --config folder.ini --crop_pad 4 --output runs/bad4
-expect 1 "key 'aa' = 'augmix-m5': only RandAugment" -- "$TV" train --config folder.ini --aa augmix-m5 --output runs/bad5
-expect 1 "key 'train_interpolation' must be one of" -- "$TV" train --config folder.ini --train-interpolation cubic --output runs/bad6
-expect 1 "dataset 'folder' has 10 classes but num_classes = 5" -- "$TV" train --config folder.ini --num_classes 5 --output runs/bad7
+expect_no_new_paths 1 "split folder '.*imgs/holdout' does not exist \(key 'val_split'\)" -- "$TV" train --config folder.ini --val_split holdout --output runs/bad2
+expect_no_new_paths 1 "data_dir '.*nowhere' is not a folder" -- "$TV" train --config folder.ini --data_dir nowhere --output runs/bad3
+expect_no_new_paths 1 "key 'crop_pad' applies to in-memory data sets" -- "$TV" train --config folder.ini --crop_pad 4 --output runs/bad4
+expect_no_new_paths 1 "key 'aa' = 'augmix-m5': only RandAugment" -- "$TV" train --config folder.ini --aa augmix-m5 --output runs/bad5
+expect_no_new_paths 1 "key 'train_interpolation' must be one of" -- "$TV" train --config folder.ini --train-interpolation cubic --output runs/bad6
+expect_no_new_paths 1 "dataset 'folder' has 10 classes but num_classes = 5" -- "$TV" train --config folder.ini --num_classes 5 --output runs/bad7
 
 if ((failures)); then
   echo "$failures failure(s)"

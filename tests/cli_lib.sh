@@ -1,4 +1,4 @@
-# tests/cli_lib.sh: what the command-line test scripts share (sourced): fail, and expect.
+# tests/cli_lib.sh: what the command-line test scripts share (sourced): fail, expect and expect_no_new_paths.
 failures=0
 
 # cli_start NAME TAPEVIT MAKE_FAKE_DATA: TV and MAKE_DATA (absolute paths), WORK (a fresh temporary directory,
@@ -25,6 +25,27 @@ expect() {
     echo "    (wanted /$pattern/)"
   else
     echo "ok:   $* ~ /$pattern/"
+  fi
+}
+
+# tree_listing: every path under $WORK, and a checksum of every file's bytes, sorted; paths under $BUSY (a directory a
+# background run writes into while a command is checked) left out
+tree_listing() {
+  find "$WORK" -path "${BUSY:-/nonexistent}" -prune -o -print | sort
+  find "$WORK" -path "${BUSY:-/nonexistent}" -prune -o -type f -print0 | xargs -0r md5sum | sort -k2
+}
+
+# expect_no_new_paths CODE PATTERN -- CMD...: as expect, and CMD leaves $WORK as it found it: no new path (a run
+# directory, its parents, a lock file), none gone, every file's bytes the same. For a command that fails at start.
+expect_no_new_paths() {
+  local before after
+  before=$(tree_listing)
+  expect "$@"
+  after=$(tree_listing)
+  if [ "$before" != "$after" ]; then
+    shift 3
+    fail "$* changed what is on disk (< before, > after):"
+    diff <(echo "$before") <(echo "$after") | grep '^[<>]' | sed 's/^/    /'
   fi
 }
 

@@ -2,7 +2,8 @@
 # tests/cli_reliability_test.sh: stopping and sharing a run from the command line: SIGTERM / SIGINT finish the step,
 # write last.h5 there and exit 128+signal with the resume command; a second signal exits at once; a second run on a
 # directory in use is refused naming the holder's PID; a file-size limit, a directory turned read-only and a full disk
-# are errors naming their cause, not a crash.
+# are errors naming their cause, not a crash; under an address-space limit a run that fits trains and one that does
+# not is refused saying what to set; a refused or failed start leaves the files as it found them.
 #   tests/cli_reliability_test.sh TAPEVIT_BINARY MAKE_FAKE_DATA_BINARY
 set -uo pipefail
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
@@ -51,19 +52,30 @@ rc=$?
 "$TV" train --config tiny.ini --log_interval 2 --output runs/busy >busy.log 2>&1 &
 pid=$!
 wait_for busy.log 'step +[0-9]+/40'
-expect 1 "run directory runs/busy is in use by another tapevit run \(PID $pid\)" -- "$TV" train --config tiny.ini --output runs/busy --force
+lock_before="$(stat -c %i runs/busy/.tapevit.lock) $(cat runs/busy/.tapevit.lock)"
+BUSY="$WORK/*busy*" expect_no_new_paths 1 "run directory runs/busy is in use by another tapevit run \(PID $pid\)" -- "$TV" train --config tiny.ini --output runs/busy --force
+# ... and the refused start leaves the holder's lock file as it was (the same file, its PID)
+lock_after="$(stat -c %i runs/busy/.tapevit.lock) $(cat runs/busy/.tapevit.lock)"
+[ "$lock_after" = "$lock_before" ] || fail "a refused start changed the holder's lock file: '$lock_before' -> '$lock_after'"
 kill -TERM $pid
 wait $pid
 
-# a file-size limit: the checkpoint write fails with its cause, no temporary file is left, no crash
+# a file-size limit: the checkpoint write fails with its cause, no crash, and the resumed session (which had written
+# no checkpoint) leaves the run as it was: no temporary file, last.h5 and config.ini unchanged
 expect 0 'done: 1 epochs' -- "$TV" train --config tiny.ini --epochs 1 --output runs/fsize
-cp runs/fsize/last.h5 fsize.before
-out=$(ulimit -f 16; "$TV" train --resume runs/fsize/last.h5 --epochs 2 2>&1)
-rc=$?
-[ "$rc" = 1 ] || fail "file-size limit: exit $rc, expected 1: $out"
-grep -q "file too large (over the file-size limit, ulimit -f)" <<<"$out" || fail "file-size limit: cause not named: $out"
-cmp -s runs/fsize/last.h5 fsize.before || fail "file-size limit: last.h5 changed"
-ls -a runs/fsize | grep -q '\.tmp-' && fail "file-size limit: a temporary file was left: $(ls -a runs/fsize)"
+expect_no_new_paths 1 "runs/fsize/last.h5: cannot write: file too large \(over the file-size limit, ulimit -f\)" -- bash -c "ulimit -f 16; exec '$TV' train --resume runs/fsize/last.h5 --epochs 2"
+
+# an address-space limit (ulimit -v, as SGE's h_vmem caps a job): a run that fits trains under it; one that does not
+# is refused at start, before anything is written, saying how much it needs and what to set, and each setting it
+# suggests trains
+expect 0 'done: 1 epochs, 10 steps' -- bash -c "ulimit -v 4000000 && exec '$TV' train --config tiny.ini --model vit_fmnist_tiny --batch_size 32 --train_per_class 32 --epochs 1 --output runs/limited"
+big="'$TV' train --config tiny.ini --patch_size 2 --train_per_class 64 --epochs 1"  # 1 step of 640 images
+expect_no_new_paths 1 "the run needs about [0-9]+ MiB of memory: [0-9]+ MiB for a training step \(micro-batches of 640 rows: batch_size 640 / grad_accum_steps 1\) and [0-9]+ MiB to evaluate .* the address-space limit \(ulimit -v\) of 976 MiB leaves [0-9]+ MiB .* set grad_accum_steps = [0-9]+ .*, or lower batch_size to [0-9]+ or less" -- bash -c "ulimit -v 1000000 && exec $big --batch_size 640 --output runs/too_big"
+out=$(bash -c "ulimit -v 1000000 && exec $big --batch_size 640 --output runs/too_big" 2>&1)
+accum=$(grep -oE 'set grad_accum_steps = [0-9]+' <<<"$out" | grep -oE '[0-9]+$')
+batch=$(grep -oE 'lower batch_size to [0-9]+' <<<"$out" | grep -oE '[0-9]+$')
+expect 0 'done: 1 epochs, 1 steps' -- bash -c "ulimit -v 1000000 && exec $big --batch_size 640 --grad_accum_steps ${accum:-0} --output runs/accum"
+expect 0 'done: 1 epochs, 1 steps' -- bash -c "ulimit -v 1000000 && exec $big --batch_size ${batch:-0} --output runs/smaller"
 
 # a directory that turns read-only during the run (a remount after file-system errors; chmod without root): the next
 # checkpoint write fails naming the path and the cause, exit 1, the checkpoints before stay valid, no crash
@@ -133,8 +145,8 @@ fi
 expect 0 'digest ok: [0-9]+ bytes, [0-9]+ tensors' -- "$TV" info runs/fsize/last.h5 --verify
 cp runs/fsize/last.h5 damaged.h5
 printf 'XXXXXXXXX' | dd of=damaged.h5 bs=1 seek=40000 conv=notrunc 2>/dev/null
-expect 1 'damaged.h5: damaged: its bytes do not match the digest written with it \(in tensor [a-z_]+/[^)]+\)' -- "$TV" info damaged.h5 --verify
-expect 1 'damaged.h5: damaged: its bytes do not match the digest written with it \(in tensor [a-z_]+/[^)]+\)' -- "$TV" eval --checkpoint damaged.h5
+expect_no_new_paths 1 'damaged.h5: damaged: its bytes do not match the digest written with it \(in tensor [a-z_]+/[^)]+\)' -- "$TV" info damaged.h5 --verify
+expect_no_new_paths 1 'damaged.h5: damaged: its bytes do not match the digest written with it \(in tensor [a-z_]+/[^)]+\)' -- "$TV" eval --checkpoint damaged.h5
 # an older checkpoint (no digest: its first 16 bytes zeroed, which libhdf5 skips as the user block) still loads,
 # with a note that it is read without an integrity check
 cp runs/fsize/last.h5 old.h5
@@ -142,7 +154,7 @@ dd if=/dev/zero of=old.h5 bs=1 count=16 conv=notrunc 2>/dev/null
 expect 0 'note: old.h5 has no digest \(written before tapevit kept one, or not by tapevit\): it is read without an integrity check' -- "$TV" eval --checkpoint old.h5
 expect 0 'old.h5: no digest' -- "$TV" info old.h5 --verify
 head -c 30000 runs/fsize/last.h5 >cut.h5
-expect 1 'cut.h5: damaged: truncated' -- "$TV" info cut.h5
+expect_no_new_paths 1 'cut.h5: damaged: truncated' -- "$TV" info cut.h5
 
 if ((failures)); then
   echo "$failures failure(s)"

@@ -1,8 +1,9 @@
 // tests/test_first_hour.cpp: the library side of a timm user's first hour: timm's spellings and the answers for
 // flags tapevit lacks, a command-line preset over a file's architecture keys, timm's Hub config.json, the held-out
-// validation split, and a status line that fits any terminal width.
+// validation split, a status line that fits any terminal width, and throughputs below 1 img/s.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -10,6 +11,7 @@
 #include "tapevit/data/dataset.h"
 #include "tapevit/io/pretrained.h"
 #include "tapevit/train/config.h"
+#include "tapevit/train/evaluate.h"
 #include "tapevit/train/hub_config.h"
 #include "tapevit/train/timm_flags.h"
 #include "test_util.h"
@@ -173,4 +175,16 @@ TEST_CASE("Display: a status line fits every terminal width and keeps what matte
   const std::string narrow = status_line(50, "epoch 3/13", 0.5, fields);
   CHECK(contains(narrow, "loss 0.1234"));  // before lr and throughput
   CHECK(!contains(narrow, "lr 2.00e-03"));
+}
+
+TEST_CASE("Display: a throughput below 1 img/s keeps two significant digits (not '0 img/s')") {
+  CHECK(per_second(1234.9) == "1234");
+  CHECK(per_second(12.7) == "12");
+  CHECK(per_second(10) == "10");
+  CHECK(per_second(3.456) == "3.5");
+  CHECK(per_second(0.3449) == "0.34");  // a 518-px ViT-S/14 step at batch 8 in 23 s: 8 / 23 img/s
+  CHECK(per_second(8.0 / 23) == "0.35");
+  CHECK(per_second(0.04321) == "0.043");
+  CHECK(per_second(0) == "0");
+  CHECK(per_second(NAN) == "?");
 }

@@ -1,4 +1,9 @@
-// tests/test_tape.cpp: the tape itself: fan-out, accumulation, grad mode, memory reuse, shape checks; its arena's huge pages.
+// tests/test_tape.cpp: the tape itself: fan-out, accumulation, grad mode, memory reuse, shape checks; its arenas: huge
+// pages, and chunks reserved as needed under an address-space limit.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdint>
@@ -182,11 +187,11 @@ TEST_CASE("Arena: its reservation asks for transparent huge pages (VmFlags hg) w
     return;
   }
   Arena a(size_t(64) << 20);
+  const auto base = reinterpret_cast<uintptr_t>(a.alloc(1));  // the first allocation: the first chunk's start
   // /proc/self/smaps: a header line "start-end perms ..." per mapping, then its fields, VmFlags last
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
   bool in_arena = false, found = false;
-  const auto base = reinterpret_cast<uintptr_t>(a.base());
   while (std::getline(smaps, line)) {
     const size_t dash = line.find('-');
     if (dash != std::string::npos && dash > 0 && line.find(' ') > dash && std::isxdigit(uint8_t(line[0])))
@@ -197,4 +202,87 @@ TEST_CASE("Arena: its reservation asks for transparent huge pages (VmFlags hg) w
     }
   }
   CHECK(found);
+}
+
+namespace {
+// For the scope: an address-space limit (the soft RLIMIT_AS, as ulimit -v sets it) of what the process maps now and
+// `extra` bytes more.
+struct AddressSpaceLimit {
+  rlimit before{};
+  explicit AddressSpaceLimit(size_t extra) {
+    REQUIRE(getrlimit(RLIMIT_AS, &before) == 0);
+    std::ifstream statm("/proc/self/statm");
+    size_t pages = 0;
+    statm >> pages;
+    rlimit r = before;
+    r.rlim_cur = pages * size_t(sysconf(_SC_PAGESIZE)) + extra;
+    REQUIRE(setrlimit(RLIMIT_AS, &r) == 0);
+  }
+  ~AddressSpaceLimit() { setrlimit(RLIMIT_AS, &before); }
+};
+constexpr size_t kMiB = size_t(1) << 20;
+}  // namespace
+
+TEST_CASE("Arena: under an address-space limit, chunks are reserved as allocations need them, nothing moves, and "
+          "what cannot fit is an OutOfMemory naming the limit") {
+  const AddressSpaceLimit limit(size_t(1) << 30);
+  Arena a;  // capacity: the machine's memory, over the limit
+  CHECK(a.reserved() == 0);
+  auto* x = static_cast<uint8_t*>(a.alloc(kMiB));
+  CHECK(a.reserved() == 16 * kMiB);  // the first chunk
+  std::fill(x, x + kMiB, uint8_t(7));
+  const size_t after_x = a.mark();
+  auto* y = static_cast<uint8_t*>(a.alloc(20 * kMiB));  // over the first chunk's end: a second chunk
+  CHECK(a.reserved() == 36 * kMiB);
+  std::fill(y, y + 20 * kMiB, uint8_t(9));
+  auto* z = static_cast<uint8_t*>(a.alloc(kMiB));  // a third, as large as the arena so far
+  CHECK(a.reserved() == 72 * kMiB);
+  CHECK(x[kMiB - 1] == 7);
+  CHECK(a.used() == 22 * kMiB);  // what was handed out, not the chunks' unused ends
+  // a step that allocates what the previous one did lands where it did, and reserves nothing more
+  a.reset();
+  CHECK(a.alloc(kMiB) == x);
+  CHECK(a.alloc(20 * kMiB) == y);
+  CHECK(a.alloc(kMiB) == z);
+  CHECK(a.reserved() == 72 * kMiB);
+  // release(mark) frees across chunks: the next allocation is in the first one again
+  a.release(after_x);
+  CHECK(a.used() == kMiB);
+  CHECK(a.alloc(kMiB) == x + kMiB);
+  CHECK_THROWS_WITH_AS(a.alloc(size_t(2) << 30), doctest::Contains("over what the address-space limit (ulimit -v) of"),
+                       OutOfMemory);
+  // the address space allocations never reached goes back (the third chunk's end)
+  a.fit_to_use();
+  CHECK(a.reserved() == 37 * kMiB);
+  a.reset();
+  CHECK(a.alloc(kMiB) == x);
+  CHECK(a.alloc(20 * kMiB) == y);
+  CHECK(a.alloc(kMiB) == z);
+}
+
+TEST_CASE("Arena: without an address-space limit its capacity is reserved at the first allocation, at once") {
+  Arena a(64 * kMiB);
+  CHECK(a.reserved() == 0);
+  a.alloc(1);
+  CHECK(a.reserved() == 64 * kMiB);
+  a.fit_to_use();  // (nothing to give back: a reservation costs nothing without a limit)
+  CHECK(a.reserved() == 64 * kMiB);
+  CHECK_THROWS_WITH_AS(a.alloc(64 * kMiB), doctest::Contains("over the buffer arena's capacity of 64 MiB"), OutOfMemory);
+}
+
+TEST_CASE("Tape: under an address-space limit activations span chunks, and inference (freeing each block's) gives the "
+          "same logits") {
+  const AddressSpaceLimit limit(size_t(1) << 30);
+  VisionTransformer<float> model(small_vit(6), 1);
+  const int64_t B = 256;
+  std::vector<float> img(size_t(B * 3 * 16 * 16));
+  for (size_t i = 0; i < img.size(); ++i) img[i] = float(std::sin(0.37 * double(i)));
+  Tape<float> t;
+  Var<float> y = model(t, t.wrap(img.data(), {B, 3, 16, 16}));
+  CHECK(t.activation_high_water() > 32 * kMiB);  // over the first two chunks
+  const std::vector<float> train_logits(y->data, y->data + y->numel());
+  t.reset();
+  t.set_grad_enabled(false);
+  Var<float> z = model(t, t.wrap(img.data(), {B, 3, 16, 16}));
+  for (int64_t i = 0; i < z->numel(); ++i) REQUIRE(z->data[i] == train_logits[size_t(i)]);
 }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "fake_data.h"
@@ -102,6 +103,16 @@ std::string without_column(const std::string& csv, const std::string& column) {
     for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + fields[i];
     out += "\n";
   }
+  return out;
+}
+
+// Every path under dir (dir too) with its bytes ("" for a directory): what is on disk there, to compare.
+std::map<std::string, std::string> on_disk(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  if (!fs::exists(dir)) return out;
+  out[dir] = "";
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    out[e.path().string()] = e.is_directory() ? "" : slurp(e.path().string());
   return out;
 }
 
@@ -205,41 +216,74 @@ TEST_CASE("Train: checkpoint round trip is bit-exact and a wrong architecture is
 }
 
 TEST_CASE("Train: bad input leaves what is on disk untouched") {
+  // A run that fails before its first checkpoint leaves the file system as it found it: no run directory (nor its
+  // parents, nor a lock file) when it made one, and a resumed run's files (config.ini too) as they were.
   const std::string data = make_stripes_mnist("stripes_guarded", 640, 160);
   const std::string out = fresh_dir("guarded");
   TrainConfig cfg = tiny_config(data, out);
   cfg.epochs = 1;
   train(cfg, {});
-  const std::string before = slurp(out + "/last.h5");
+  const auto before = on_disk(out);
+  REQUIRE(before.count(out + "/.tapevit.lock"));
+  REQUIRE(before.count(out + "/config.ini"));
+  TrainOptions resume;
+  resume.resume = out + "/last.h5";
+  auto diverging = [](TrainConfig c) {  // a first step with a non-finite loss
+    c.lr = 1e30;
+    c.clip_grad = 0;
+    c.sched = "constant";
+    c.warmup_epochs = 0;
+    return c;
+  };
 
   SUBCASE("a new run into a directory that holds one") {
     CHECK_THROWS_WITH_AS(train(cfg, {}), doctest::Contains("already holds a run (last.h5"), Error);
   }
-  SUBCASE("a non-finite loss names the step and keeps the last good checkpoint") {
-    TrainOptions o;
-    o.resume = out + "/last.h5";
-    TrainConfig hot = cfg;
+  SUBCASE("a non-finite loss names the step and keeps the last good checkpoint (and the run's config.ini)") {
+    TrainConfig hot = diverging(cfg);
     hot.epochs = 2;
-    hot.lr = 1e30;
-    hot.clip_grad = 0;
-    hot.sched = "constant";
-    hot.warmup_epochs = 0;
-    CHECK_THROWS_WITH_AS(train(hot, o), doctest::Contains("non-finite loss"), Error);
-    CHECK_THROWS_WITH_AS(train(hot, o), doctest::Contains("(left as it was)"), Error);
+    CHECK_THROWS_WITH_AS(train(hot, resume), doctest::Contains("non-finite loss"), Error);
+    CHECK_THROWS_WITH_AS(train(hot, resume), doctest::Contains("(left as it was)"), Error);
+  }
+  SUBCASE("a new run whose first steps fail leaves no directory") {
+    TrainConfig hot = diverging(cfg);
+    hot.output = fresh_dir("hot") + "/sub";
+    CHECK_THROWS_WITH_AS(train(hot, {}), doctest::Contains("No checkpoint was written yet"), Error);
+    CHECK_FALSE(fs::exists(fresh_dir("hot")));
   }
   SUBCASE("a corrupt checkpoint") {
-    const std::string bad = out + "/corrupt.h5";
-    { std::ofstream(bad) << before.substr(0, before.size() / 3); }
+    const std::string bad = fresh_dir("corrupt.h5");
+    { std::ofstream(bad) << slurp(out + "/last.h5").substr(0, before.at(out + "/last.h5").size() / 3); }
     TrainOptions o;
     o.resume = bad;
     CHECK_THROWS_WITH_AS(train(cfg, o), doctest::Contains("corrupt.h5: damaged: truncated"), Error);
   }
-  SUBCASE("missing or truncated data") {
+  SUBCASE("missing or truncated data: no run directory is left, nor the parents it made") {
     TrainConfig nodata = cfg;
-    nodata.output = fresh_dir("nodata");
+    const std::string top = fresh_dir("nodata");
+    nodata.output = top + "/a/b";
     nodata.data_dir = "/nonexistent/dir";
     CHECK_THROWS_WITH_AS(train(nodata, {}), doctest::Contains("/nonexistent/dir"), Error);
-    CHECK_FALSE(fs::exists(nodata.output + "/last.h5"));
+    CHECK_FALSE(fs::exists(top));
+    const std::string cut = fresh_dir("cut_data");
+    fs::copy(data, cut);
+    fs::resize_file(cut + "/train-images-idx3-ubyte", 3000);
+    nodata.data_dir = cut;
+    CHECK_THROWS_WITH_AS(train(nodata, {}), doctest::Contains("train-images-idx3-ubyte: truncated"), Error);
+    CHECK_FALSE(fs::exists(top));
+    // a directory that was there stays, with what it held
+    fs::create_directories(top);
+    { std::ofstream(top + "/notes.txt") << "mine"; }
+    const auto mine = on_disk(top);
+    nodata.output = top;
+    CHECK_THROWS_WITH_AS(train(nodata, {}), doctest::Contains("truncated"), Error);
+    CHECK(on_disk(top) == mine);
+    SUBCASE("... also for a resume") {
+      TrainConfig again = cfg;
+      again.epochs = 2;
+      again.data_dir = cut;
+      CHECK_THROWS_WITH_AS(train(again, resume), doctest::Contains("truncated"), Error);
+    }
   }
   SUBCASE("a data set that does not fit the model") {
     TrainConfig big = cfg;
@@ -247,8 +291,9 @@ TEST_CASE("Train: bad input leaves what is on disk untouched") {
     big.vit.img_size = 32;
     big.vit.patch_size = 8;
     CHECK_THROWS_WITH_AS(train(big, {}), doctest::Contains("has 1x28x28 images but the model expects in_chans 1 and img_size 32"), Error);
+    CHECK_FALSE(fs::exists(big.output));
   }
-  CHECK(slurp(out + "/last.h5") == before);
+  CHECK(on_disk(out) == before);
 }
 
 namespace {

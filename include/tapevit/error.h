@@ -11,11 +11,16 @@ struct Error : std::runtime_error {
 };
 
 // fail("LayerNorm '", name, "' input: got ", a, ", expected ", b): formats and throws Error.
-template <class... Args>
-[[noreturn]] void fail(const Args&... args) {
+// fail_with<E>(...): the same, throwing E, a kind of Error a caller catches to add what it knows (OutOfMemory).
+template <class E, class... Args>
+[[noreturn]] void fail_with(const Args&... args) {
   std::ostringstream os;
   (os << ... << args);
-  throw Error(os.str());
+  throw E(os.str());
+}
+template <class... Args>
+[[noreturn]] void fail(const Args&... args) {
+  fail_with<Error>(args...);
 }
 
 }  // namespace tapevit

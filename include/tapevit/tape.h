@@ -27,10 +27,18 @@
 
 namespace tapevit {
 
+// What a tape holds at most, by arena: activations (and scratch), records (closures and tensor handles), and
+// temporaries (gradients of activations, kernel scratch). A step's measured footprint, or one to reserve.
+struct TapeFootprint {
+  size_t activations = 0, records = 0, temporaries = 0;
+  size_t total() const { return activations + records + temporaries; }
+};
+
 template <class T>
 class Tape {
  public:
-  explicit Tape(size_t reserve_bytes = 0) : acts_(reserve_bytes), meta_(size_t(1) << 30), pool_(reserve_bytes) {
+  // capacity: of the activations' arena and of the temporaries' (0: the machine's physical memory size each)
+  explicit Tape(size_t capacity = 0) : acts_(capacity), meta_(size_t(1) << 30), pool_(capacity) {
     nodes_.reserve(1024);
   }
 
@@ -150,19 +158,35 @@ class Tape {
   size_t mark() const { return acts_.mark(); }
   Var<T> collapse(size_t mark, Var<T> keep) {
     if (grad_enabled_) fail("Tape::collapse is for inference (grad mode off)");
-    auto* dst = acts_.base() + ((mark + Arena::kAlign - 1) & ~(Arena::kAlign - 1));
-    auto* src = reinterpret_cast<std::byte*>(keep->data);
-    if (src < dst) fail("Tape::collapse: the kept tensor lies below the mark");
-    std::memmove(dst, src, sizeof(T) * size_t(keep->numel()));
+    const T* src = keep->data;  // allocated after mark: released, still readable until overwritten
     acts_.release(mark);
-    keep->data = acts_.alloc_n<T>(keep->numel());  // == dst
+    T* dst = acts_.alloc_n<T>(keep->numel());  // at or below src (the same place, or an earlier chunk's)
+    std::memmove(dst, src, sizeof(T) * size_t(keep->numel()));
+    keep->data = dst;
     return keep;
+  }
+
+  // Under an address-space limit, reserve a footprint at once (Arena::reserve): a step's, measured, so that no
+  // chunk's end is left unused. Nothing without a limit.
+  void reserve(const TapeFootprint& f) {
+    acts_.reserve(f.activations);
+    meta_.reserve(f.records);
+    pool_.reserve(f.temporaries);
+  }
+  // Under an address-space limit, give back the address space a step has not reached (Arena::fit_to_use): after
+  // the first step of a run, so that what later steps reserve beside it (an evaluation's tape) has room.
+  void fit_to_use() {
+    acts_.fit_to_use();
+    meta_.fit_to_use();
+    pool_.fit_to_use();
   }
 
   size_t num_nodes() const { return nodes_.size(); }
   size_t activation_bytes() const { return acts_.used(); }
   size_t activation_high_water() const { return acts_.high_water(); }
   size_t temp_high_water() const { return pool_.high_water(); }
+  // The most this tape has held, by arena: what a step like the ones it recorded needs.
+  TapeFootprint high_water() const { return {acts_.high_water(), meta_.high_water(), pool_.high_water()}; }
 
  private:
   struct Node {

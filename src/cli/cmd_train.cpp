@@ -186,7 +186,7 @@ int cmd_eval(const std::vector<std::string>& args) {
   std::cout << std::fixed << std::setprecision(4) << "eval " << path << (ema ? " (EMA weights" : " (") << (ema ? ", " : "")
             << "epoch " << st.epoch << ", step " << st.global_step << ") on " << cfg.dataset << " " << split << ", "
             << r.n << " images: loss " << r.loss << "  top1 " << std::setprecision(2) << r.top1 << "%  top5 " << r.top5
-            << "%  (" << std::setprecision(0) << double(r.n) / r.seconds << " img/s)\n"
+            << "%  (" << per_second(double(r.n) / r.seconds) << " img/s)\n"
             << std::defaultfloat;
   const std::vector<std::string>& names = !test.class_names.empty() ? test.class_names : meta.class_names;
   const fs::path dir = vm.count("report") ? fs::path(vm["report"].as<std::string>())

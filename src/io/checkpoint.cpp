@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <tuple>
+#include <type_traits>
 
 #include "tapevit/io/h5.h"
 #include "tapevit/io/params_h5.h"
@@ -23,15 +23,8 @@ namespace {
 constexpr const char* kFormat = "tapevit-checkpoint";
 constexpr int64_t kVersion = 1;
 
-// the first kRequiredCols columns are in every checkpoint; the ema ones only in newer ones
-const char* kMetricCols[] = {"epoch", "train_loss", "eval_loss",     "eval_top1",    "eval_top5",
-                             "lr",    "seconds",    "ema_eval_loss", "ema_eval_top1", "ema_eval_top5"};
-constexpr int kMetricCount = 10, kRequiredCols = 7;
-double& metric_col(EpochMetrics& m, int c) {
-  double* cols[] = {&m.epoch,   &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5,
-                    &m.lr,      &m.seconds,    &m.ema_loss,  &m.ema_top1,  &m.ema_top5};
-  return *cols[c];
-}
+// the first kRequiredCols metric columns are in every checkpoint; the ema ones only in newer ones
+constexpr int kRequiredCols = 7;
 
 std::string join_lines(const std::vector<std::string>& v) {
   std::string s;
@@ -48,7 +41,7 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
   // read-only directory is an error naming its cause, and libhdf5 never holds a half-written file open.
   std::vector<uint8_t> bytes;
   {
-    int64_t datasets = kMetricCount + params.size() * (1 + (ema ? 1 : 0) + (opt ? int64_t(opt->state().size()) : 0));
+    int64_t datasets = kMetricColumnCount + params.size() * (1 + (ema ? 1 : 0) + (opt ? int64_t(opt->state().size()) : 0));
     int64_t longest = 0;
     for (const auto& info : params.infos()) longest = std::max<int64_t>(longest, int64_t(info.name.size()) + 24);
     H5File f(path, H5File::Memory, digest_userblock(datasets, longest));
@@ -64,16 +57,10 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
     f.set_attr("command_line", meta.command_line);
     if (!meta.class_names.empty()) f.set_attr("class_names", join_lines(meta.class_names));
     f.set_attr("optimizer_steps", opt ? opt->steps() : int64_t(0));
-    f.set_attr("global_step", st.global_step);
-    f.set_attr("epoch", st.epoch);
-    f.set_attr("step_in_epoch", st.step_in_epoch);
-    f.set_attr("seed", int64_t(st.seed));
-    f.set_attr("lr", st.lr);
-    f.set_attr("best_top1", st.best_top1);
-    f.set_attr("best_epoch", st.best_epoch);
-    f.set_attr("train_loss_sum", st.train_loss_sum);
-    f.set_attr("train_loss_count", st.train_loss_count);
-    f.set_attr("epoch_seconds", st.epoch_seconds);
+    visit_fields(st, [&](const char* name, const auto& field, auto) {
+      if constexpr (std::is_floating_point_v<std::decay_t<decltype(field)>>) f.set_attr(name, double(field));
+      else f.set_attr(name, int64_t(field));
+    });
     write_params(f, "params", params);
     if (ema) write_params(f, "ema", *ema);
     if (opt)
@@ -81,10 +68,10 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
         for (const auto& info : params.infos())
           f.write("optimizer/" + name + "/" + info.name, buf + info.offset, info.shape);
     const int64_t n = int64_t(st.metrics.size());
-    for (int c = 0; c < kMetricCount; ++c) {
+    for (const MetricColumn& c : kMetricColumns) {
       std::vector<double> col;
-      for (auto m : st.metrics) col.push_back(metric_col(m, c));
-      f.write("metrics/" + std::string(kMetricCols[c]), col.data(), Shape{n});
+      for (const EpochMetrics& m : st.metrics) col.push_back(m.*c.field);
+      f.write("metrics/" + std::string(c.name), col.data(), Shape{n});
     }
     bytes = f.image_with_digest();
   }
@@ -109,37 +96,29 @@ std::string attr_or_empty(const H5File& f, const char* name) { return f.has_attr
 
 TrainState read_state(const H5File& f, const std::string& path) {
   TrainState st;
-  st.global_step = f.attr_int("global_step");
-  st.epoch = f.attr_int("epoch");
-  st.step_in_epoch = f.attr_int("step_in_epoch");
-  st.seed = uint64_t(f.attr_int("seed"));
-  st.lr = f.attr_double("lr");
-  st.best_top1 = f.attr_double("best_top1");
-  st.best_epoch = f.attr_int("best_epoch");
-  st.train_loss_sum = f.attr_double("train_loss_sum");
-  st.train_loss_count = f.attr_int("train_loss_count");
-  st.epoch_seconds = f.attr_double("epoch_seconds");
+  visit_fields(st, [&](const char* name, auto& field, auto least) {
+    using T = std::decay_t<decltype(field)>;
+    if constexpr (std::is_floating_point_v<T>) field = f.attr_double(name);
+    else field = T(f.attr_int(name));
+    if constexpr (std::is_signed_v<T>)  // (the counters a resume starts from; NaN passes, as it always did)
+      if (field < least) fail(path, ": attribute '", name, "' = ", field, ", expected at least ", least);
+  });
   std::vector<std::vector<double>> cols;
-  for (int c = 0; c < kMetricCount; ++c) {
-    const std::string name = "metrics/" + std::string(kMetricCols[c]);
+  for (int c = 0; c < kMetricColumnCount; ++c) {
+    const std::string name = "metrics/" + std::string(kMetricColumns[c].name);
     cols.push_back(c < kRequiredCols || f.exists(name) ? f.read<double>(name) : std::vector<double>{});
   }
   for (size_t i = 0; i < cols[0].size(); ++i) {
     EpochMetrics m;
-    for (int c = 0; c < kMetricCount; ++c) {
+    for (int c = 0; c < kMetricColumnCount; ++c) {
       if (c >= kRequiredCols && cols[size_t(c)].empty()) continue;  // an older checkpoint: NaN
       if (cols[size_t(c)].size() != cols[0].size()) fail(path, ": metrics columns differ in length");
-      metric_col(m, c) = cols[size_t(c)][i];
+      m.*kMetricColumns[c].field = cols[size_t(c)][i];
     }
     if (!(m.epoch >= 1 && m.epoch < 0x1p31 && m.epoch == std::floor(m.epoch)))
       fail(path, ": metrics/epoch[", i, "] = ", m.epoch, ", expected an epoch number (1, 2, ...)");
     st.metrics.push_back(m);
   }
-  // the counters a resume starts from
-  for (const auto& [key, value, least] : {std::tuple<const char*, int64_t, int64_t>{"global_step", st.global_step, 0},
-                                          {"epoch", st.epoch, 0}, {"step_in_epoch", st.step_in_epoch, 0},
-                                          {"best_epoch", st.best_epoch, -1}, {"train_loss_count", st.train_loss_count, 0}})
-    if (value < least) fail(path, ": attribute '", key, "' = ", value, ", expected at least ", least);
   return st;
 }
 

@@ -16,16 +16,9 @@ namespace tapevit {
 
 namespace {
 
-// seconds and the ema columns are optional when reading (older files; runs without model_ema)
-constexpr const char* kColumns[] = {"epoch", "train_loss", "eval_loss",     "eval_top1",    "eval_top5",
-                                    "lr",    "seconds",    "ema_eval_loss", "ema_eval_top1", "ema_eval_top5"};
-constexpr int kColumnCount = 10;
-
-double& column(EpochMetrics& m, int c) {
-  double* cols[] = {&m.epoch, &m.train_loss, &m.eval_loss, &m.eval_top1, &m.eval_top5,
-                    &m.lr,    &m.seconds,    &m.ema_loss,  &m.ema_top1,  &m.ema_top5};
-  return *cols[c];
-}
+// summary.csv's columns are kMetricColumns: the first kRequiredColumns in every file (seconds and the ema ones are
+// optional when reading: older files, runs without model_ema), the last kEmaColumns only in model_ema runs'
+constexpr int kRequiredColumns = 6, kEmaColumns = 3;
 
 std::vector<std::string> split(const std::string& line, char sep) {
   std::vector<std::string> out(1);
@@ -155,8 +148,8 @@ void draw_panel(std::ostringstream& os, const Panel& p, double x0, double y0, co
 std::string summary_csv(const std::vector<EpochMetrics>& ms) {
   std::ostringstream os;
   const bool ema = std::any_of(ms.begin(), ms.end(), [](const EpochMetrics& m) { return std::isfinite(m.ema_top1); });
-  os << "epoch,train_loss,eval_loss,eval_top1,eval_top5,lr,seconds" << (ema ? ",ema_eval_loss,ema_eval_top1,ema_eval_top5" : "")
-     << "\n";
+  for (int c = 0; c < kMetricColumnCount - (ema ? 0 : kEmaColumns); ++c) os << (c ? "," : "") << kMetricColumns[c].name;
+  os << "\n";
   for (const auto& m : ms) {
     os << int64_t(m.epoch) << "," << std::setprecision(6) << m.train_loss << "," << m.eval_loss << ","
        << std::setprecision(4) << std::fixed << m.eval_top1 << "," << m.eval_top5 << std::defaultfloat << ","
@@ -175,10 +168,11 @@ std::vector<EpochMetrics> read_summary_csv(const std::string& path) {
   std::string line;
   if (!std::getline(f, line)) fail(path, ": empty file, expected a header line starting 'epoch,'");
   const auto header = split(line, ',');
-  int where[kColumnCount];
-  for (int c = 0; c < kColumnCount; ++c) {
-    const auto it = std::find(header.begin(), header.end(), kColumns[c]);
-    if (it == header.end() && c < 6) fail(path, ":1: no column '", kColumns[c], "' (is this a tapevit summary.csv?)");
+  int where[kMetricColumnCount];
+  for (int c = 0; c < kMetricColumnCount; ++c) {
+    const char* name = kMetricColumns[c].name;
+    const auto it = std::find(header.begin(), header.end(), name);
+    if (it == header.end() && c < kRequiredColumns) fail(path, ":1: no column '", name, "' (is this a tapevit summary.csv?)");
     where[c] = it == header.end() ? -1 : int(it - header.begin());
   }
   std::vector<EpochMetrics> out;
@@ -188,8 +182,8 @@ std::vector<EpochMetrics> read_summary_csv(const std::string& path) {
     if (cells.size() != header.size())
       fail(path, ":", ln, ": ", cells.size(), " fields, the header has ", header.size());
     EpochMetrics m;
-    for (int c = 0; c < kColumnCount; ++c)
-      if (where[c] >= 0) column(m, c) = parse_number(cells[size_t(where[c])], path, ln, kColumns[c]);
+    for (int c = 0; c < kMetricColumnCount; ++c)
+      if (where[c] >= 0) m.*kMetricColumns[c].field = parse_number(cells[size_t(where[c])], path, ln, kMetricColumns[c].name);
     out.push_back(m);
   }
   return out;

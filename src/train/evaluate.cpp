@@ -25,10 +25,14 @@ void predict(const VisionTransformer<float>& model, const float* images, int64_t
   }
 }
 
+int64_t validation_batch(const TrainConfig& cfg) {
+  return cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
+}
+
 EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, const TrainConfig& cfg,
-                    const EvalProgress& progress) {
+                    const EvalProgress& progress, const TapeFootprint& reserve) {
   const auto t0 = std::chrono::steady_clock::now();
-  const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
+  const int64_t B = validation_batch(cfg);
   const VitConfig& v = model.config();
   BatchLoader loader(data, B, cfg.seed, cfg.aug, /*train=*/false);
   // several ranks: rank r evaluates its block of whole batches (a batch is computed as in one process, so the
@@ -37,8 +41,17 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
   const int64_t s0 = S * me / R, s1 = S * (me + 1) / R;
   Prefetcher batches(loader, 0, std::min(s0, std::max<int64_t>(S - 1, 0)), cfg.workers >= 0 ? int(cfg.workers) : default_workers(data));
   const int64_t K = v.num_classes;
+  auto out_of_memory = [&](const OutOfMemory& e) {
+    fail("evaluating batches of ", B, " images: ", e.what(), ". Lower validation_batch_size (",
+         cfg.validation_batch_size > 0 ? "now " + std::to_string(B) : "0: batch_size, " + std::to_string(B), ")");
+  };
   Tape<float> tape;
   tape.set_grad_enabled(false);
+  try {
+    tape.reserve(reserve);
+  } catch (const OutOfMemory& e) {
+    out_of_memory(e);
+  }
   const Bf16Scope amp(cfg.amp);
   EvalResult r;
   double loss_sum = 0;
@@ -50,7 +63,12 @@ EvalResult evaluate(const VisionTransformer<float>& model, const Dataset& data, 
     const int64_t n = batch.n;
     const int32_t* labels = batch.labels.data();
     tape.reset();
-    Var<float> logits = model(tape, tape.wrap(const_cast<float*>(batch.images.data()), {n, v.in_chans, v.img_size, v.img_size}));
+    Var<float> logits;
+    try {
+      logits = model(tape, tape.wrap(const_cast<float*>(batch.images.data()), {n, v.in_chans, v.img_size, v.img_size}));
+    } catch (const OutOfMemory& e) {
+      out_of_memory(e);
+    }
     for (int64_t b = 0; b < n; ++b) {
       const float* z = logits->data + b * K;
       const float* top = std::max_element(z, z + K);  // the top-1 prediction (the first maximum)

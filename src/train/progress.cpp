@@ -21,6 +21,14 @@ std::string hms(double s) {
   return os.str();
 }
 
+std::string per_second(double rate) {
+  if (!(rate >= 0)) return "?";  // (no time measured: NaN)
+  if (rate >= 10) return std::to_string(int64_t(rate));
+  std::ostringstream os;
+  os << std::setprecision(2) << rate;  // two significant digits
+  return os.str();
+}
+
 std::string status_line(int columns, const std::string& head, double fraction, const std::vector<StatusField>& fields) {
   const size_t limit = size_t(std::max(columns - 1, 1));
   // Keep fields by priority while they fit beside the head.
@@ -123,7 +131,7 @@ void print_progress(Run& run, std::ostream& out) {
       {std::to_string(st.step_in_epoch) + "/" + std::to_string(run.steps_per_epoch), 0},
       {"loss " + fixed(st.train_loss_sum / double(st.train_loss_count), 4), 1},
       {"lr " + sci(st.lr), 4},
-      {std::to_string(int64_t(ips)) + " img/s", 3},
+      {per_second(ips) + " img/s", 3},
       {"eta " + hms(eta_seconds(run)), 2}};
   if (tty) {
     draw(run, out, status_line(run.opts.columns > 0 ? run.opts.columns : 80, head,
@@ -158,7 +166,7 @@ void print_epoch(Run& run, const EpochMetrics& m, bool best, std::ostream& out) 
 
 void print_done(const Run& run, const TrainSummary& sum, std::ostream& out) {
   out << "done: " << sum.epochs_done << " epochs, " << sum.steps << " steps in " << hms(sum.seconds) << ", "
-      << int64_t(sum.train_images_per_second) << " train img/s; best top1 " << std::fixed << std::setprecision(2)
+      << per_second(sum.train_images_per_second) << " train img/s; best top1 " << std::fixed << std::setprecision(2)
       << sum.best_top1 << "% (epoch " << sum.best_epoch << "), last " << sum.last_top1 << "%; " << run.cfg.output
       << "/{last,best}.h5, summary.csv, curves.svg\n";
   if (dist::size() > 1 && run.train_seconds > 0)  // rank 0's share of the steps spent in collectives

@@ -1,11 +1,9 @@
 // src/train/run.cpp: see run.h; also the data binding of tapevit/train/train.h.
 #include "run.h"
 
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <omp.h>
-#include <sys/file.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -191,35 +189,6 @@ LrSchedule make_schedule(const TrainConfig& cfg, int64_t steps_per_epoch) {
   return s;
 }
 
-// One run per directory: an exclusive flock on <dir>/.tapevit.lock for the whole run (released by the kernel when
-// the process ends, however it ends), holding the PID of its owner. A second run or resume is refused at once.
-int lock_run_dir(const std::string& dir) {
-  fs::create_directories(dir);
-  const std::string path = (fs::path(dir) / ".tapevit.lock").string();
-  // The lock is held through a read-only descriptor (flock does not need write access), so that the run keeps no
-  // file open for writing between its writes: a directory remounted read-only mid-run then fails at the next write,
-  // with its cause, instead of the remount being refused.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, ": cannot create the run's lock file: ", std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    char pid[32] = {0};
-    const ssize_t n = ::pread(fd, pid, sizeof pid - 1, 0);
-    ::close(fd);
-    std::string holder = n > 0 ? std::string(pid, size_t(n)) : "";
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    fail("run directory ", dir, " is in use by another tapevit run (PID ", holder.empty() ? "unknown" : holder,
-         "): wait for it to end, or write elsewhere with --output");
-  }
-  const std::string me = std::to_string(::getpid()) + "\n";
-  if (const int w = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC); w >= 0) {
-    if (::write(w, me.data(), me.size()) != ssize_t(me.size())) {
-      // the lock holds without the PID in it
-    }
-    ::close(w);
-  }
-  return fd;
-}
-
 // The temporary files (.NAME.tmp-PID, write_file_atomic) that writers killed mid-write left in dir: those whose
 // process is gone are removed (another process's, e.g. an export writing here, stay). Called with the run's lock
 // held. Returns the names removed.
@@ -309,143 +278,218 @@ void share_start(Run& run) {
   dist::broadcast(&steps, sizeof steps, "the optimizer's step count from rank 0");
   run.opt->set_steps(steps);
   if (run.ema) dist::broadcast(run.ema->params().data(), p.flat_size() * int64_t(sizeof(float)), "the EMA weights from rank 0");
-  TrainState& st = run.st;
-  int64_t ints[5] = {st.epoch, st.step_in_epoch, st.global_step, st.best_epoch, st.train_loss_count};
-  double reals[4] = {st.lr, st.best_top1, st.train_loss_sum, st.epoch_seconds};
-  dist::broadcast(ints, sizeof ints, "the training state from rank 0");
-  dist::broadcast(reals, sizeof reals, "the training state from rank 0");
-  st.epoch = ints[0], st.step_in_epoch = ints[1], st.global_step = ints[2], st.best_epoch = ints[3];
-  st.train_loss_count = ints[4];
-  st.lr = reals[0], st.best_top1 = reals[1], st.train_loss_sum = reals[2], st.epoch_seconds = reals[3];
+  // the training state's fields, packed (the metrics stay rank 0's: only rank 0 writes them)
+  std::vector<char> fields;
+  visit_fields(run.st, [&](const char*, const auto& field, auto) {
+    const char* bytes = reinterpret_cast<const char*>(&field);
+    fields.insert(fields.end(), bytes, bytes + sizeof field);
+  });
+  dist::broadcast(fields.data(), int64_t(fields.size()), "the training state from rank 0");
+  size_t at = 0;
+  visit_fields(run.st, [&](const char*, auto& field, auto) {
+    std::memcpy(&field, fields.data() + at, sizeof field);
+    at += sizeof field;
+  });
 }
 
-}  // namespace
+// Run::Run's steps, in order.
 
-void Run::save(const std::string& path) {
-  if (dist::is_root()) save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
-}
-
-Run::~Run() {
-  if (lock_fd >= 0) ::close(lock_fd);
-}
-
-Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {
-  // Several ranks: rank 0 alone reads --init / --resume and writes the run directory; every rank loads the data,
-  // builds the model and takes the same steps on its rows of each batch.
-  const bool root = dist::is_root();
+// The threads, the ranks' timeout, and the config's keys as given (the data set's defaults are bound here and
+// checked against its images by load_data).
+void check_config(Run& run) {
+  TrainConfig& cfg = run.cfg;
   const int64_t ranks = dist::size();
-  set_rank_threads(cfg, opts.out);
+  set_rank_threads(cfg, run.opts.out);
   dist::set_timeout(cfg.dist_timeout);
-  cfg.validate();  // the keys as given (the data set's defaults are checked against its images)
+  cfg.validate();
   if (cfg.batch_size % (ranks * cfg.grad_accum_steps) != 0)
     fail("key 'batch_size' (", cfg.batch_size, ") must be divisible by ranks x grad_accum_steps (", ranks, " x ",
          cfg.grad_accum_steps, " = ", ranks * cfg.grad_accum_steps, "): each rank computes batch_size / ranks rows of "
          "every batch, as grad_accum_steps equal micro-batches");
   bind_data_defaults(cfg);
-  CheckpointMeta resumed_meta;
-  TrainState resumed;
-  int64_t nothing_left = 0;
-  if (!opts.resume.empty() && root) {
-    resumed_meta = read_checkpoint_meta(opts.resume);
-    resumed = read_checkpoint_state(opts.resume);
-    const ConfigValues before = parse_ini_text(resumed_meta.config_ini, opts.resume);
-    const std::string started_from = before.count("init") ? before.at("init").value : "";
-    if (cfg.init != started_from)
-      fail("init = '", cfg.init, "' cannot apply to a resumed run: it continues from the weights in ", opts.resume,
-           ". Leave init out, or start a new run (another --output) from those weights");
-    nothing_left = resumed.epoch >= cfg.epochs;
-  }
-  dist::broadcast(&nothing_left, sizeof nothing_left, "whether the resumed run is complete");
-  if (nothing_left) {  // nothing to do: change nothing
-    complete = true;
-    if (!opts.resume.empty()) cfg.output = checkpoint_dir(opts.resume);
-    st = resumed;
-    return;
-  }
-  if (root) choose_output(cfg, opts, resumed_meta, resumed);
-  dist::broadcast(cfg.output, "the run directory");  // (messages name it on every rank)
-  if (root) {
-    lock_fd = lock_run_dir(cfg.output);
-    for (const std::string& name : remove_stale_temporaries(cfg.output))
-      if (opts.out)
-        *opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
-                  << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
-  }
+}
 
+// What --resume's checkpoint says of its run (rank 0; empty for a new run and on the other ranks).
+struct Resumed {
+  CheckpointMeta meta;
+  TrainState st;
+};
+
+Resumed read_resumed(const Run& run) {
+  Resumed r;
+  const std::string& ckpt = run.opts.resume;
+  if (ckpt.empty() || !dist::is_root()) return r;
+  r.meta = read_checkpoint_meta(ckpt);
+  r.st = read_checkpoint_state(ckpt);
+  const ConfigValues before = parse_ini_text(r.meta.config_ini, ckpt);
+  const std::string started_from = before.count("init") ? before.at("init").value : "";
+  if (run.cfg.init != started_from)
+    fail("init = '", run.cfg.init, "' cannot apply to a resumed run: it continues from the weights in ", ckpt,
+         ". Leave init out, or start a new run (another --output) from those weights");
+  return r;
+}
+
+// A resumed run that has done its epochs: Run.complete, and nothing else is set up.
+bool already_complete(Run& run, const Resumed& resumed) {
+  int64_t done = !run.opts.resume.empty() && dist::is_root() && resumed.st.epoch >= run.cfg.epochs;
+  dist::broadcast(&done, sizeof done, "whether the resumed run is complete");
+  if (!done) return false;
+  run.complete = true;
+  if (!run.opts.resume.empty()) run.cfg.output = checkpoint_dir(run.opts.resume);
+  run.st = resumed.st;
+  return true;
+}
+
+// Where the run writes (choose_output), locked before anything is written there; what killed writers left removed.
+void claim_run_dir(Run& run, const Resumed& resumed) {
+  TrainConfig& cfg = run.cfg;
+  if (dist::is_root()) choose_output(cfg, run.opts, resumed.meta, resumed.st);
+  dist::broadcast(cfg.output, "the run directory");  // (messages name it on every rank)
+  if (!dist::is_root()) return;
+  run.dir_lock.emplace(cfg.output);
+  for (const std::string& name : remove_stale_temporaries(cfg.output))
+    if (run.opts.out)
+      *run.opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
+                    << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
+}
+
+// The training set and the eval split (val_fraction, classes, train_per_class, val_per_class), checked against the
+// model and across the ranks; decoded once with cache.
+void load_data(Run& run) {
+  const TrainConfig& cfg = run.cfg;
+  Dataset& train_set = run.train_set;
+  Dataset& eval_set = run.eval_set;
   train_set = load_split(cfg, true);
   if (cfg.val_fraction > 0) {
     eval_set = hold_out(train_set, cfg.val_fraction, cfg.seed);
-    eval_name = "held out of train (val_fraction " + config_get(cfg, "val_fraction") + ")";
+    run.eval_name = "held out of train (val_fraction " + config_get(cfg, "val_fraction") + ")";
   } else {
     eval_set = load_split(cfg, false);
-    eval_name = cfg.dataset == "folder" ? eval_set.dir : "test split";
+    run.eval_name = cfg.dataset == "folder" ? eval_set.dir : "test split";
   }
   const std::vector<int64_t> classes(cfg.classes.begin(), cfg.classes.end());
   select_classes(train_set, classes, cfg.train_per_class);
   const int64_t val_per_class = cfg.val_per_class >= 0 ? cfg.val_per_class : cfg.train_per_class > 0 ? 100 : 0;
   select_classes(eval_set, classes, val_per_class);
   if (val_per_class > 0)
-    eval_name += ", first " + std::to_string(val_per_class) + " per class (val_per_class; 0 for all)";
+    run.eval_name += ", first " + std::to_string(val_per_class) + " per class (val_per_class; 0 for all)";
   check_data_fits(cfg, train_set);
   check_data_fits(cfg, eval_set);
-  check_ranks_agree(opts, train_set, eval_set);
+  check_ranks_agree(run.opts, train_set, eval_set);
   if (cfg.cache && train_set.is_folder()) {
     decode_all(train_set);
     decode_all(eval_set);
   }
+}
 
-  model = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);
-  if (!cfg.init.empty() && opts.resume.empty() && root) {  // a resumed run takes its weights from the checkpoint
-    const LoadReport report = load_pretrained(cfg.init, params(), cfg.vit, cfg.init_strict);
-    if (opts.out) *opts.out << report.table() << std::flush;
+// The model (from --init's weights on a new run), what of it trains (freeze), and its EMA (model_ema).
+void build_model(Run& run) {
+  const TrainConfig& cfg = run.cfg;
+  run.model = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);
+  Params<float>& p = run.params();
+  if (!cfg.init.empty() && run.opts.resume.empty() && dist::is_root()) {  // a resume's weights: its checkpoint's
+    const LoadReport report = load_pretrained(cfg.init, p, cfg.vit, cfg.init_strict);
+    if (run.opts.out) *run.opts.out << report.table() << std::flush;
   }
   if (cfg.freeze == "all_but_head")
-    for (const auto& info : params().infos()) params().set_trainable(info.name, info.name.rfind("head.", 0) == 0);
-  if (cfg.model_ema) ema = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);  // set by the first update
-  opt = make_optimizer(cfg.optim, params());
-  if (cfg.layer_decay > 0) opt->set_lr_scales(layer_decay_scales(params(), cfg.vit.depth, cfg.layer_decay));
-  loader = std::make_unique<BatchLoader>(train_set, cfg.batch_size, cfg.seed, cfg.aug, /*train=*/true);
-  if (ranks > 1) loader->set_shard(dist::rank() * (cfg.batch_size / ranks), cfg.batch_size / ranks);
-  steps_per_epoch = loader->steps_per_epoch();
-  sched = make_schedule(cfg, steps_per_epoch);
+    for (const auto& info : p.infos()) p.set_trainable(info.name, info.name.rfind("head.", 0) == 0);
+  if (cfg.model_ema) run.ema = std::make_unique<VisionTransformer<float>>(cfg.vit, cfg.seed);  // set by the first update
+}
 
+void build_optimizer(Run& run) {
+  const TrainConfig& cfg = run.cfg;
+  run.opt = make_optimizer(cfg.optim, run.params());
+  if (cfg.layer_decay > 0) run.opt->set_lr_scales(layer_decay_scales(run.params(), cfg.vit.depth, cfg.layer_decay));
+}
+
+// The loader of the training set's batches (this rank's rows of each), the steps per epoch and the lr schedule.
+void plan_steps(Run& run) {
+  const TrainConfig& cfg = run.cfg;
+  const int64_t ranks = dist::size();
+  run.loader = std::make_unique<BatchLoader>(run.train_set, cfg.batch_size, cfg.seed, cfg.aug, /*train=*/true);
+  if (ranks > 1) run.loader->set_shard(dist::rank() * (cfg.batch_size / ranks), cfg.batch_size / ranks);
+  run.steps_per_epoch = run.loader->steps_per_epoch();
+  run.sched = make_schedule(cfg, run.steps_per_epoch);
+}
+
+// What every checkpoint of the run records about it (CheckpointMeta), config.ini's text among it.
+void describe_run(Run& run, const Resumed& resumed) {
+  const TrainConfig& cfg = run.cfg;
+  const TrainOptions& opts = run.opts;
+  CheckpointMeta& meta = run.meta;
   meta.optimizer = cfg.optim.opt;
   meta.model_config_json = vit_config_to_json(cfg.vit).dump();
   // A resume written elsewhere than beside its checkpoint is a fork: a run of its own from then on.
   std::error_code ec;
   const bool fork = !opts.resume.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec);
-  meta.run_id = resumed_meta.run_id.empty() || fork ? new_run_id() : resumed_meta.run_id;
-  meta.created = resumed_meta.created.empty() ? now_text() : resumed_meta.created;
+  meta.run_id = resumed.meta.run_id.empty() || fork ? new_run_id() : resumed.meta.run_id;
+  meta.created = resumed.meta.created.empty() ? now_text() : resumed.meta.created;
   meta.tapevit_version = version();
   meta.tapevit_commit = commit();
   meta.command_line = opts.command_line;
-  meta.class_names = train_set.class_names;
+  meta.class_names = run.train_set.class_names;
   meta.config_ini = "# tapevit " + meta.tapevit_version + " (commit " + meta.tapevit_commit + "), run " + meta.run_id +
                     " started " + meta.created + (opts.resume.empty() ? "" : ", resumed " + now_text()) + "\n" +
                     (opts.command_line.empty() ? "" : "# command: " + opts.command_line + "\n") + config_to_ini(cfg);
-  st.seed = cfg.seed;
-  if (!opts.resume.empty() && root) {
-    if (cfg.model_ema && !checkpoint_has_ema(opts.resume))
-      fail(opts.resume, ": model_ema = true, but the checkpoint has no EMA weights (the run was trained without "
-           "model_ema; start a new run with --init ", opts.resume, " to add one)");
-    st = load_checkpoint(opts.resume, params(), opt.get(), ema ? &ema->params() : nullptr);
-    if (st.seed != cfg.seed)
-      fail(opts.resume, ": checkpoint was trained with seed ", st.seed, ", the config says seed = ", cfg.seed);
-    if (st.global_step != st.epoch * steps_per_epoch + st.step_in_epoch)
-      fail(opts.resume, ": checkpoint step ", st.global_step, " does not fit ", steps_per_epoch,
-           " steps per epoch (was batch_size or the data set changed?)");
-  }
-  share_start(*this);
-  if (root) {
-    fs::create_directories(cfg.output);
-    write_file_atomic((fs::path(cfg.output) / "config.ini").string(), meta.config_ini);
-  }
-  last_path = (fs::path(cfg.output) / "last.h5").string();
-  best_path = (fs::path(cfg.output) / "best.h5").string();
+}
 
-  workers = cfg.workers >= 0 ? int(cfg.workers) : default_workers(train_set);
-  batches = std::make_unique<Prefetcher>(*loader, st.epoch, st.step_in_epoch, workers);
-  tape.training = true;
+// A resumed run's weights, optimizer state, EMA and training state, from its checkpoint (rank 0), checked against
+// the config.
+void restore(Run& run) {
+  const TrainConfig& cfg = run.cfg;
+  const std::string& ckpt = run.opts.resume;
+  run.st.seed = cfg.seed;
+  if (ckpt.empty() || !dist::is_root()) return;
+  if (cfg.model_ema && !checkpoint_has_ema(ckpt))
+    fail(ckpt, ": model_ema = true, but the checkpoint has no EMA weights (the run was trained without "
+         "model_ema; start a new run with --init ", ckpt, " to add one)");
+  TrainState& st = run.st;
+  st = load_checkpoint(ckpt, run.params(), run.opt.get(), run.ema ? &run.ema->params() : nullptr);
+  if (st.seed != cfg.seed)
+    fail(ckpt, ": checkpoint was trained with seed ", st.seed, ", the config says seed = ", cfg.seed);
+  if (st.global_step != st.epoch * run.steps_per_epoch + st.step_in_epoch)
+    fail(ckpt, ": checkpoint step ", st.global_step, " does not fit ", run.steps_per_epoch,
+         " steps per epoch (was batch_size or the data set changed?)");
+}
+
+// config.ini (rank 0; taken back if the run fails before its first checkpoint) and the checkpoints' paths.
+void write_config(Run& run) {
+  if (dist::is_root()) run.dir_lock->write_file("config.ini", run.meta.config_ini);
+  run.last_path = (fs::path(run.cfg.output) / "last.h5").string();
+  run.best_path = (fs::path(run.cfg.output) / "best.h5").string();
+}
+
+// The batches from the run's (epoch, step) on, made ahead by the Prefetcher's workers; the tape in training mode.
+void start_batches(Run& run) {
+  run.workers = run.cfg.workers >= 0 ? int(run.cfg.workers) : default_workers(run.train_set);
+  run.batches = std::make_unique<Prefetcher>(*run.loader, run.st.epoch, run.st.step_in_epoch, run.workers);
+  run.tape.training = true;
+}
+
+}  // namespace
+
+void Run::save(const std::string& path) {
+  if (!dist::is_root()) return;
+  save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
+  dir_lock->keep();  // the run has a checkpoint: what its start wrote stays, whatever happens next
+}
+
+Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {
+  // Several ranks: rank 0 alone reads --init / --resume and writes the run directory; every rank loads the data,
+  // builds the model and takes the same steps on its rows of each batch.
+  check_config(*this);
+  const Resumed resumed = read_resumed(*this);
+  if (already_complete(*this, resumed)) return;  // nothing to do: change nothing
+  claim_run_dir(*this, resumed);
+  load_data(*this);
+  build_model(*this);
+  build_optimizer(*this);
+  plan_steps(*this);
+  describe_run(*this, resumed);
+  restore(*this);
+  share_start(*this);
+  write_config(*this);
+  start_batches(*this);
 }
 
 }  // namespace tapevit

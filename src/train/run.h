@@ -1,15 +1,17 @@
 // src/train/run.h: everything one training run holds, set up before its first step (internal to src/train).
 //
-// Run's constructor is the set-up half of timm's train.py: it binds the data defaults, picks and checks the run
-// directory, loads the data, builds the model (from --init weights when asked), the optimizer and the lr
-// schedule, and restores the state of a resumed run. train.cpp then only loops.
+// Run's constructor is the set-up half of timm's train.py, a list of named steps (run.cpp): it checks the config,
+// claims the run directory, loads the data, builds the model (from --init weights when asked), the optimizer and
+// the lr schedule, and restores the state of a resumed run. train.cpp then only loops.
 #pragma once
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "tapevit/data/loader.h"
+#include "tapevit/io/atomic_file.h"
 #include "tapevit/io/checkpoint.h"
 #include "tapevit/layers/vit.h"
 #include "tapevit/optim/lr_schedule.h"
@@ -23,13 +25,14 @@ inline double since(Clock::time_point t0) { return std::chrono::duration<double>
 
 struct Run {
   Run(TrainConfig config, const TrainOptions& options);
-  ~Run();
   Run(const Run&) = delete;
   Run& operator=(const Run&) = delete;
 
   TrainConfig cfg;  // resolved: data defaults bound, output set
   TrainOptions opts;
-  int lock_fd = -1;       // the run directory's lock (.tapevit.lock), held for the whole run
+  // Rank 0: the run directory's lock, held for the whole run. A run that ends by an error before its first
+  // checkpoint leaves no trace (see RunDirLock). Declared before the data, model and loader: released after them.
+  std::optional<RunDirLock> dir_lock;
   bool complete = false;  // a resumed run with no epoch left: nothing below is set up, nothing is written
   Dataset train_set, eval_set;  // eval_set: what each epoch is evaluated on (and best.h5 chosen by)
   std::string eval_name;         // "test split", "held out of train (val_fraction 0.1)", ...
@@ -46,6 +49,7 @@ struct Run {
   std::string last_path, best_path;
 
   Tape<float> tape;  // what a step records on
+  TapeFootprint eval_footprint;  // under an address-space limit: what an evaluation's tape reserves (plan_memory)
   std::vector<float> grad_sum;  // grad_accum_steps > 1: the micro-batches' gradients summed
   int stop_signal = 0;          // SIGINT / SIGTERM asked any rank to stop (agreed at each step's allreduce)
 
@@ -63,5 +67,10 @@ struct Run {
   // stop_after_steps (tests: an interruption at a chosen step) has been reached.
   bool stop_requested() const { return opts.stop_after_steps > 0 && st.global_step >= opts.stop_after_steps; }
 };
+
+// Forward and backward of `rows` rows (images (rows, C, H, W), soft targets (rows, K)) on `tape`: the parameters'
+// gradients zeroed, then those of `share` x the rows' mean loss. Returns the mean loss. (train.cpp)
+double forward_backward(Run& run, Tape<float>& tape, const float* images, const float* targets, int64_t rows,
+                        float share);
 
 }  // namespace tapevit

@@ -10,6 +10,7 @@
 #include <optional>
 #include <filesystem>
 
+#include "memory.h"
 #include "progress.h"
 #include "run.h"
 #include "tapevit/gemm.h"
@@ -60,6 +61,23 @@ std::pair<int64_t, int64_t> trainable_range(Params<float>& p) {
   return {std::min(first, end), end};
 }
 
+}  // namespace
+
+double forward_backward(Run& run, Tape<float>& tape, const float* images, const float* targets, int64_t rows,
+                        float share) {
+  const VitConfig& v = run.cfg.vit;
+  std::optional<Bf16Scope> amp;  // mixed precision: the forward's and backward's matrix products (not the optimizer)
+  if (run.cfg.amp) amp.emplace(true);
+  Var<float> x = tape.wrap(const_cast<float*>(images), {rows, v.in_chans, v.img_size, v.img_size});
+  Var<float> loss = soft_target_cross_entropy(tape, (*run.model)(tape, x), targets);
+  const double value = loss->data[0];
+  run.params().zero_grad();
+  tape.backward(loss, share == 1.0f ? nullptr : &share);
+  return value;
+}
+
+namespace {
+
 // One optimizer step on batch (epoch, step_in_epoch): forward, loss, backward, clip, update. Returns the loss.
 // This rank's rows of the batch (all of them with one rank) go through as grad_accum_steps micro-batches, each
 // backward seeded with 1 / (ranks x micro-batches) of its mean loss: the summed gradients are those of the whole
@@ -81,13 +99,11 @@ double train_step(Run& run) {
     run.tape.reset();
     run.tape.rng = step_rng(run.cfg.seed, st.global_step);
     run.tape.row0 = dist::rank() * rows + a * m;  // dropout and drop path draw as in the whole batch
-    std::optional<Bf16Scope> amp;  // mixed precision: the forward's and backward's matrix products (not the optimizer)
-    if (run.cfg.amp) amp.emplace(true);
-    Var<float> x = run.tape.wrap(const_cast<float*>(b.images.data()) + a * m * img, {m, v.in_chans, v.img_size, v.img_size});
-    Var<float> loss = soft_target_cross_entropy(run.tape, (*run.model)(run.tape, x), b.targets.data() + a * m * K);
-    loss_sum += loss->data[0];
-    p.zero_grad();
-    run.tape.backward(loss, share == 1.0f ? nullptr : &share);
+    try {
+      loss_sum += forward_backward(run, run.tape, b.images.data() + a * m * img, b.targets.data() + a * m * K, m, share);
+    } catch (const OutOfMemory& e) {
+      fail("step ", st.global_step + 1, ": ", e.what(), ". ", memory_advice(run));
+    }
     if (A > 1) {
       if (a == 0) run.grad_sum.assign(grad + g0, grad + g1);
       else
@@ -135,6 +151,7 @@ bool train_one_epoch(Run& run) {
   while (st.step_in_epoch < run.steps_per_epoch) {
     const auto t_step = Clock::now();
     const double loss = train_step(run);
+    if (run.train_images == 0) run.tape.fit_to_use();  // this session's first step: the later ones land where it did
     ++st.global_step;
     ++st.step_in_epoch;
     st.train_loss_sum += loss;
@@ -217,6 +234,7 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
     return sum;
   }
   if (opts.out) print_header(run, *opts.out);
+  plan_memory(run);
   try {
     while (run.st.epoch < run.cfg.epochs) {
       if (!train_one_epoch(run)) {  // interrupted mid-epoch
@@ -227,10 +245,11 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       }
       const auto t_eval = Clock::now();
       const EvalResult ev = evaluate(*run.model, run.eval_set, run.cfg,
-                                     opts.out ? eval_progress(run, *opts.out) : EvalProgress{});
+                                     opts.out ? eval_progress(run, *opts.out) : EvalProgress{}, run.eval_footprint);
       EvalResult ema_ev;
       if (run.ema)
-        ema_ev = evaluate(*run.ema, run.eval_set, run.cfg, opts.out ? eval_progress(run, *opts.out) : EvalProgress{});
+        ema_ev = evaluate(*run.ema, run.eval_set, run.cfg, opts.out ? eval_progress(run, *opts.out) : EvalProgress{},
+                          run.eval_footprint);
       run.last_eval_seconds = since(t_eval);
       end_epoch(run, ev, run.ema ? &ema_ev : nullptr);
       if (run.stop_requested()) break;

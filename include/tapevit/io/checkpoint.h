@@ -4,19 +4,17 @@
 //   /params/<timm name>                     float32, the parameter's timm shape
 //   /optimizer/<state>/<timm name>          float32 ("exp_avg", "exp_avg_sq" for adamw; "momentum_buffer" for sgd)
 //   /ema/<timm name>                        float32, the EMA of the weights (model_ema runs only)
-//   /metrics/<column>                       float64 per finished epoch: epoch, train_loss, eval_loss, eval_top1,
-//                                           eval_top5, lr, seconds, ema_eval_loss, ema_eval_top1, ema_eval_top5
+//   /metrics/<column>                       float64 per finished epoch, a column of kMetricColumns (below)
 //                                           (NaN without EMA; older checkpoints lack the ema columns)
 //   attributes on /: format ("tapevit-checkpoint"), version, config (the resolved INI), model_config (JSON,
-//   timm argument names), optimizer, optimizer_steps, global_step, epoch (epochs finished), step_in_epoch
-//   (batches done in the unfinished epoch), seed, lr, best_top1, best_epoch, train_loss_sum, train_loss_count,
-//   epoch_seconds; run_id, tapevit_version, tapevit_commit, created, command_line, class_names (see
-//   CheckpointMeta).
+//   timm argument names), optimizer, optimizer_steps, TrainState's fields (visit_fields, below: global_step,
+//   epoch, ...); run_id, tapevit_version, tapevit_commit, created, command_line, class_names (see CheckpointMeta).
 // Data order, augmentation and dropout draws are pure functions of (seed, epoch, step), so these attributes
 // are the whole RNG state. Saving writes a temporary file beside the target, syncs it and renames it over
 // the target, so a crash at any moment leaves the previous checkpoint intact.
 #pragma once
 #include <cmath>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -31,6 +29,21 @@ struct EpochMetrics {
   double ema_loss = NAN, ema_top1 = NAN, ema_top5 = NAN;  // the EMA weights' evaluation (model_ema runs)
 };
 
+// EpochMetrics' columns, each named once, in order: a checkpoint's /metrics/<name> and summary.csv's columns.
+struct MetricColumn {
+  const char* name;
+  double EpochMetrics::*field;
+};
+inline constexpr MetricColumn kMetricColumns[] = {
+    {"epoch", &EpochMetrics::epoch},         {"train_loss", &EpochMetrics::train_loss},
+    {"eval_loss", &EpochMetrics::eval_loss}, {"eval_top1", &EpochMetrics::eval_top1},
+    {"eval_top5", &EpochMetrics::eval_top5}, {"lr", &EpochMetrics::lr},
+    {"seconds", &EpochMetrics::seconds},     {"ema_eval_loss", &EpochMetrics::ema_loss},
+    {"ema_eval_top1", &EpochMetrics::ema_top1}, {"ema_eval_top5", &EpochMetrics::ema_top5}};
+inline constexpr int kMetricColumnCount = int(std::size(kMetricColumns));
+
+// Where a run is: what a checkpoint stores besides the tensors (the scalar fields, listed once in visit_fields
+// below, and the finished epochs' metrics).
 struct TrainState {
   int64_t epoch = 0;          // epochs finished
   int64_t step_in_epoch = 0;  // batches done in the current (unfinished) epoch
@@ -44,6 +57,24 @@ struct TrainState {
   double epoch_seconds = 0;   // wall time spent in the current epoch so far
   std::vector<EpochMetrics> metrics;
 };
+
+// TrainState's scalar fields, each named once, in the order a checkpoint stores them: visit(name, field, least)
+// for each, name being its checkpoint attribute and least the smallest value a checkpoint may hold (-inf: any).
+// Saving, loading and the ranks' broadcast of the state walk this list: a new field is added here alone.
+template <class State, class Visit>  // State: TrainState or const TrainState
+void visit_fields(State& s, Visit&& visit) {
+  constexpr double any = -HUGE_VAL;
+  visit("global_step", s.global_step, int64_t(0));
+  visit("epoch", s.epoch, int64_t(0));
+  visit("step_in_epoch", s.step_in_epoch, int64_t(0));
+  visit("seed", s.seed, uint64_t(0));
+  visit("lr", s.lr, any);
+  visit("best_top1", s.best_top1, any);
+  visit("best_epoch", s.best_epoch, int64_t(-1));  // -1: no epoch evaluated yet
+  visit("train_loss_sum", s.train_loss_sum, any);
+  visit("train_loss_count", s.train_loss_count, int64_t(0));
+  visit("epoch_seconds", s.epoch_seconds, any);
+}
 
 struct CheckpointMeta {
   std::string config_ini, model_config_json, optimizer;
