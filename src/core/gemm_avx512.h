@@ -1,6 +1,6 @@
 // src/core/gemm_avx512.h: what the AVX-512 GEMM kernels share (sgemm_avx512.cpp: float32 operands;
 // sbgemm_avx512.cpp: bfloat16 operands): the 12 x 32 register tile's sizes and its store, and how a team splits a
-// product. Internal to src/core. The packing helpers attention's per-head products use too (per-thread buffers,
+// product (the driver that uses them is gemm_driver.h). Internal to src/core. The packing helpers attention's per-head products use too (per-thread buffers,
 // prefetches, bfloat16 pairs) are in tapevit/gemm_packing.h.
 #pragma once
 #if defined(__AVX512F__)

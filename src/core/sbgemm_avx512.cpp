@@ -1,5 +1,6 @@
 // src/core/sbgemm_avx512.cpp: GEMM with bfloat16 operands and float32 accumulation (AVX512_BF16's vdpbf16ps), the
-// products of mixed precision (timm's --amp --amp-dtype bfloat16; see gemm.h's GemmPrecisionScope).
+// products of mixed precision (timm's --amp --amp-dtype bfloat16; see gemm.h's Bf16Scope): the bfloat16
+// kernel set of gemm_driver.h (its packing and its 12 x 32 register kernel), and sbgemm_avx512.
 //
 // C (M, N) fp32 = alpha * bf16(op(A)) bf16(op(B)) + beta * C + bias. The operands stay float32 in memory; they are
 // rounded to bfloat16 (to nearest, ties to even, as torch's .to(torch.bfloat16)) while they are packed, so no
@@ -9,19 +10,14 @@
 //   A micro-panel (MR = 12 rows):    Ap[(kp * MR + i) * 2 + h] = op(A)(i, 2 kp + h)  -> one 32-bit broadcast per row
 //   (a row-major A is only rounded, row by row, Ap[(i * pairs + kp) * 2 + h]: a pair is already one word there)
 // The 12 x 32 tile of C lives in 24 zmm registers, as in sgemm_avx512.cpp, with one vdpbf16ps (64 flops) where
-// that kernel has one FMA (32 flops). Threads and blocking are that file's: each thread owns a rectangle of C over
-// the whole of K, packs its columns of B per K slice and its A rows per MC-row block.
-#include <omp.h>
-
+// that kernel has one FMA (32 flops). Threads and blocking are gemm_driver.h's, the same as float32's.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "tapevit/gemm.h"
 #if defined(__AVX512BF16__)
-#include "gemm_avx512.h"
+#include "gemm_driver.h"
 #endif
 
 namespace tapevit::detail {
@@ -59,8 +55,8 @@ void pack_strided(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_
 // (vit-fmnist's products: see experiments/2026-11-30_amp).
 // fa (gemm_map's, or null) maps each row's kc values into a row buffer first.
 // row0, col: A's stored position of A[0] (for fa).
-void pack_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t kc, ElementMap<float> fa, int64_t row0,
-                 int64_t col) {
+void round_a_rows(uint16_t* Ap, const float* A, int64_t lda, int64_t mr, int64_t kc, ElementMap<float> fa,
+                  int64_t row0, int64_t col) {
   const int64_t pairs = (kc + 1) / 2;
   auto* words = reinterpret_cast<uint32_t*>(Ap);
   alignas(64) float mapped[KC];
@@ -118,7 +114,7 @@ void pack_row_pair(uint16_t* Bp, const float* r0, const float* r1, int64_t w, in
 }
 
 // C tile (mr <= 12 rows, nr <= 32 columns) = alpha * Ap Bp + beta * C + bias (beta == 0: C is not read).
-// RowsA: Ap holds 12 rounded rows of `pairs` words each (pack_a_rows), else a k-major micro-panel.
+// RowsA: Ap holds 12 rounded rows of `pairs` words each (round_a_rows), else a k-major micro-panel.
 template <bool RowsA>
 void kernel(int64_t pairs, const uint16_t* __restrict Ap, const uint16_t* __restrict Bp, float* C, int64_t ldc,
             float alpha, float beta, const float* bias, int64_t mr, int64_t nr) {
@@ -138,6 +134,40 @@ void kernel(int64_t pairs, const uint16_t* __restrict Ap, const uint16_t* __rest
   store_tile(c, C, ldc, alpha, beta, bias, mr, nr);
 }
 
+// The bfloat16 kernel set of gemm_driver.h: K in pairs, the operands rounded as they are packed.
+struct Bf16Ops {
+  using Packed = uint16_t;
+  static constexpr int kStepK = 2;
+  static int64_t padded(int64_t kc) { return (kc + 1) / 2 * 2; }
+  static PackBuffers<uint16_t> buffers(int64_t npanels, int64_t w, int64_t kcp, bool, bool fb) {
+    return {scratch<uint16_t, 2>(npanels * NR * kcp), scratch<uint16_t, 3>(MC * kcp), nullptr,
+            fb ? scratch<float, 8>(2 * w) : nullptr};  // fb(B)'s rows k, k + 1, this thread's columns
+  }
+  static void pack_b_rows(uint16_t* Bp, const float* const (&rows)[2], int64_t w, int64_t kc, int64_t k) {
+    pack_row_pair(Bp, rows[0], rows[1], w, (kc + 1) / 2, k / 2);
+  }
+  static void pack_b_panel(uint16_t* Bp, const float* src, int64_t ld, int64_t n, int64_t kc) {
+    pack_strided<NR>(Bp, src, ld, n, kc);
+  }
+  static void pack_a_columns(uint16_t* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc, float* tree,
+                             int64_t stride, int64_t k0) {
+    detail::pack_a_columns(Ap, A, lda, mc, kc, tree, stride, k0);
+  }
+  // A row-major op(A)'s block: every micro-panel's rows rounded (round_a_rows); the kernel reads them from Ap.
+  struct RowsA {};
+  static RowsA pack_a_rows(uint16_t* Ap, float*, const float* A, int64_t lda, int64_t mc, int64_t kc,
+                           ElementMap<float> fa, int64_t i0, int64_t p0) {
+    const int64_t pairs = (kc + 1) / 2;
+    for (int64_t ir = 0; ir < mc; ir += MR)
+      round_a_rows(Ap + ir * pairs * 2, A + ir * lda, lda, std::min(MR, mc - ir), kc, fa, i0 + ir, p0);
+    return {};
+  }
+  static void tile(bool ta, RowsA, const uint16_t* Ap, int64_t, int64_t kc, const uint16_t* Bp, float* C,
+                   int64_t ldc, float alpha, float beta, const float* bias, int64_t mr, int64_t nr) {
+    (ta ? kernel<false> : kernel<true>)((kc + 1) / 2, Ap, Bp, C, ldc, alpha, beta, bias, mr, nr);
+  }
+};
+
 }  // namespace
 
 bool sbgemm_built() { return true; }
@@ -145,61 +175,7 @@ bool sbgemm_built() { return true; }
 void sbgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
                    ElementMap<float> fa, ElementMap<float> fb, ElementMap<float> fc, float* sum_a) {
-  const Split sp = split(M, N, K);
-  const int64_t kc_max = std::min(K, KC), kc_even = (kc_max + 1) / 2 * 2;
-  RowClaims claims(sp, ta, K);  // row blocks claimed at run time, or the static split
-#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
-  {
-    const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
-    const int64_t row_end = claims.end(pt, M);
-    const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
-    uint16_t* Bp = scratch<uint16_t, 2>(npanels * NR * kc_even);
-    uint16_t* Ap = scratch<uint16_t, 3>(MC * kc_even);
-    float* Bm = fb ? scratch<float, 8>(2 * (pt.j1 - pt.j0)) : nullptr;  // fb(B)'s rows k, k + 1, this thread's columns
-    const int64_t rows_owned = pt.i1 - pt.i0;  // op(A)'s row sums over K, this thread's rows: their trees
-    float* tree = sum_a ? scratch<float, 9>(sum_tree_levels(K) * rows_owned) : nullptr;
-    for (int64_t p0 = 0; p0 < K; p0 += KC) {
-      const int64_t kc = std::min(KC, K - p0), pairs = (kc + 1) / 2;
-      const float b_eff = p0 == 0 ? beta : 1.f;
-      const float* bias_eff = p0 == 0 ? bias : nullptr;
-      if (!tb) {  // row-major B two rows at a time across all of this thread's panels (as sgemm_avx512.cpp), mapped
-                  // by fb first where there is one
-        const int64_t w = pt.j1 - pt.j0;
-        for (int64_t k = 0; k < kc; k += 2) {
-          const float* rows[2] = {B + (p0 + k) * ldb + pt.j0, k + 1 < kc ? B + (p0 + k + 1) * ldb + pt.j0 : nullptr};
-          for (int r = 0; r < 2; ++r) {
-            prefetch_row(B, (p0 + k + r + 8) * ldb + pt.j0, w);
-            if (fb && rows[r]) fb(Bm + r * w, rows[r], p0 + k + r, pt.j0, w), rows[r] = Bm + r * w;
-          }
-          pack_row_pair(Bp, rows[0], rows[1], w, pairs, k / 2);
-        }
-      } else {
-        for (int64_t jp = 0; jp < npanels; ++jp)
-          pack_strided<NR>(Bp + jp * NR * pairs * 2, B + (pt.j0 + jp * NR) * ldb + p0, ldb,
-                           std::min(NR, pt.j1 - pt.j0 - jp * NR), kc);
-      }
-      if (claims.on() && p0 > 0) {
-#pragma omp barrier
-      }
-      for (int64_t i0 = claims.first(p0, pt); i0 < row_end; i0 = claims.after(p0, i0)) {
-        const int64_t mc = std::min(MC, row_end - i0);
-        if (ta)
-          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, tree ? tree + (i0 - pt.i0) : nullptr, rows_owned, p0);
-        else
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            pack_a_rows(Ap + ir * pairs * 2, A + (i0 + ir) * lda + p0, lda, std::min(MR, mc - ir), kc, fa, i0 + ir, p0);
-        for_each_tile(ta, npanels, mc, [&](int64_t jp, int64_t ir) {
-          const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0);
-          (ta ? kernel<false> : kernel<true>)(pairs, Ap + ir * pairs * 2, Bp + jp * NR * pairs * 2, C + (i0 + ir) * ldc + j0,
-                                              ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, std::min(MR, mc - ir), nr);
-        });
-        if (fc && p0 + kc == K)  // the block's rows of C are final: map them in place
-          for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
-      }
-    }
-    if (tree && pt.j0 == 0)  // as sgemm_avx512.cpp: one of the threads that share these rows adds
-      sum_tree_add_totals(sum_a + pt.i0, tree, rows_owned, sum_blocks(K), rows_owned);
-  }
+  gemm_driver<Bf16Ops>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sum_a);
 }
 #else
 bool sbgemm_built() { return false; }

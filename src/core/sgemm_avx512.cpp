@@ -1,29 +1,21 @@
-// src/core/sgemm_avx512.cpp: single-precision GEMM for the ViT's large products with AVX-512, BLIS-style.
+// src/core/sgemm_avx512.cpp: single-precision GEMM for the ViT's large products with AVX-512, BLIS-style: the
+// float32 kernel set of gemm_driver.h (its packing and its 12 x 32 register kernel), and sgemm_avx512.
 //
 // Why not Eigen here: Eigen 3.4's AVX-512 kernel keeps a 48 x 4 tile of C in 12 registers and reaches ~60% of
 // this machine's FMA peak on the ViT shapes (experiments/bench: `bench_tapevit gemm`). This kernel keeps a
 // 12 x 32 tile in 24 of the 32 zmm registers: per step of k it loads two vectors of B and broadcasts twelve
 // values of A for 24 FMAs, so the FMA units, not the loads, set the pace.
 //
-// Row-major C (M, N) = alpha op(A) op(B) + beta C. Threads: each owns a rectangle of C over the whole of K
-// (gemm_avx512.h's split), or, when they share all of B's columns and A is row-major, claims MC-row blocks as it
-// goes (RowClaims). Blocking (BLIS order) within it: for
-// each kc-slice of K, the thread packs its columns of B into NR-column micro-panels (kc x 32: ~32 KB), then takes
-// its rows in MC-row blocks of A (L2) and runs the kernel over (micro-panel of B) x (12 rows of A): each panel down
-// the block's rows, or, with many panels and a row-major A, each 12-row tile across the panels (for_each_tile). A transposed op(A) is packed into 12-row micro-panels first; a row-major
-// one is read in place.
-// Edges: packing pads with zeros, the kernel stores only the valid rows and masked columns.
-#include <omp.h>
-
+// Row-major C (M, N) = alpha op(A) op(B) + beta C (+ bias, gemm_map's maps and row sums); threads and blocking are
+// gemm_driver.h's. B is packed into NR-column micro-panels (kc x 32: ~32 KB), a row at a time or a panel at a time
+// from a transposed op(B). A transposed op(A) is packed into 12-row micro-panels; a row-major one is read in place
+// (mapped by fa into a block buffer first where there is one), and only a ragged last micro-panel packed.
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <new>
 
 #include "tapevit/gemm.h"
 #if defined(__AVX512F__)
-#include "gemm_avx512.h"
+#include "gemm_driver.h"
 #endif
 
 namespace tapevit::detail {
@@ -102,80 +94,62 @@ void kernel(int64_t kc, const float* __restrict A, int64_t lda, const float* __r
   store_tile(c, C, ldc, alpha, beta, bias, mr, nr);
 }
 
+// The float32 kernel set of gemm_driver.h.
+struct F32Ops {
+  using Packed = float;
+  static constexpr int kStepK = 1;
+  static int64_t padded(int64_t kc) { return kc; }
+  static PackBuffers<float> buffers(int64_t npanels, int64_t w, int64_t kcp, bool fa, bool fb) {
+    return {scratch<float, 0>(npanels * NR * kcp), scratch<float, 1>(MC * kcp),
+            fa ? scratch<float, 6>(MC * kcp) : nullptr,  // fa(A)'s rows of one block
+            fb ? scratch<float, 7>(w) : nullptr};        // fb(B)'s row k, this thread's columns
+  }
+  static void pack_b_rows(float* Bp, const float* const (&rows)[1], int64_t w, int64_t kc, int64_t k) {
+    pack_row(Bp, rows[0], w, kc, k);
+  }
+  static void pack_b_panel(float* Bp, const float* src, int64_t ld, int64_t n, int64_t kc) {
+    pack_strided<NR>(Bp, src, ld, n, kc);
+  }
+  static void pack_a_columns(float* Ap, const float* A, int64_t lda, int64_t mc, int64_t kc, float* tree,
+                             int64_t stride, int64_t k0) {
+    detail::pack_a_columns(Ap, A, lda, mc, kc, tree, stride, k0);
+  }
+  // A row-major op(A)'s block is read in place (rows rs floats apart), or mapped by fa into Am first; only a ragged
+  // last micro-panel is packed.
+  struct RowsA {
+    const float* rows;
+    int64_t rs;
+  };
+  static RowsA pack_a_rows(float* Ap, float* Am, const float* A, int64_t lda, int64_t mc, int64_t kc,
+                           ElementMap<float> fa, int64_t i0, int64_t p0) {
+    RowsA a{A, lda};
+    if (fa) {
+      for (int64_t r = 0; r < mc; ++r) {
+        prefetch_row(A, (r + 4) * lda, kc);
+        fa(Am + r * kc, A + r * lda, i0 + r, p0, kc);
+      }
+      a = {Am, kc};
+    }
+    if (mc % MR) pack_strided<MR>(Ap + mc / MR * MR * kc, a.rows + mc / MR * MR * a.rs, a.rs, mc % MR, kc);
+    return a;
+  }
+  // Ap: the tile's packed micro-panel; full tiles of a row-major op(A) broadcast from the rows instead.
+  static void tile(bool ta, const RowsA& a, const float* Ap, int64_t ir, int64_t kc, const float* Bp, float* C,
+                   int64_t ldc, float alpha, float beta, const float* bias, int64_t mr, int64_t nr) {
+    if (!ta && mr == MR)
+      kernel<true>(kc, a.rows + ir * a.rs, a.rs, Bp, C, ldc, alpha, beta, bias, mr, nr);
+    else
+      kernel<false>(kc, Ap, 0, Bp, C, ldc, alpha, beta, bias, mr, nr);
+  }
+};
+
 }  // namespace
 
 bool sgemm_avx512(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias,
                   ElementMap<float> fa, ElementMap<float> fb, ElementMap<float> fc, float* sum_a) {
   if (M < MR || N < NR || K < 16 || M * N * K < (int64_t(1) << 18)) return false;  // small: Eigen's is fine
-  const Split sp = split(M, N, K);
-  const int64_t kc_max = std::min(K, KC);
-  RowClaims claims(sp, ta, K);  // row blocks claimed at run time, or the static split
-#pragma omp parallel num_threads(sp.threads) if (sp.threads > 1)
-  {
-    const Part pt = sp.part(sp.threads > 1 ? omp_get_thread_num() : 0);
-    const int64_t row_end = claims.end(pt, M);
-    const int64_t npanels = (pt.j1 - pt.j0 + NR - 1) / NR;
-    float* Bp = scratch<float, 0>(npanels * NR * kc_max);
-    float* Ap = scratch<float, 1>(MC * kc_max);
-    float* Am = fa ? scratch<float, 6>(MC * kc_max) : nullptr;  // fa(A)'s rows of one block
-    float* Bm = fb ? scratch<float, 7>(pt.j1 - pt.j0) : nullptr;  // fb(B)'s row k, this thread's columns
-    const int64_t rows_owned = pt.i1 - pt.i0;  // op(A)'s row sums over K, this thread's rows: their trees
-    float* tree = sum_a ? scratch<float, 9>(sum_tree_levels(K) * rows_owned) : nullptr;
-    for (int64_t p0 = 0; p0 < K; p0 += KC) {
-      const int64_t kc = std::min(KC, K - p0);
-      const float b_eff = p0 == 0 ? beta : 1.f;
-      const float* bias_eff = p0 == 0 ? bias : nullptr;  // added once, with the first slice of K
-      if (!tb) {  // row-major B a row at a time across all of this thread's panels (each row a contiguous run, read
-                  // once), mapped by fb first where there is one
-        const int64_t w = pt.j1 - pt.j0;
-        for (int64_t k = 0; k < kc; ++k) {
-          const float* row = B + (p0 + k) * ldb + pt.j0;
-          prefetch_row(B, (p0 + k + 8) * ldb + pt.j0, w);
-          if (fb) fb(Bm, row, p0 + k, pt.j0, w), row = Bm;
-          pack_row(Bp, row, w, kc, k);
-        }
-      } else {
-        for (int64_t jp = 0; jp < npanels; ++jp)
-          pack_strided<NR>(Bp + jp * NR * kc, B + (pt.j0 + jp * NR) * ldb + p0, ldb,
-                           std::min(NR, pt.j1 - pt.j0 - jp * NR), kc);
-      }
-      if (claims.on() && p0 > 0) {  // a block may go to another thread in this slice: the previous slice must be done
-#pragma omp barrier
-      }
-      for (int64_t i0 = claims.first(p0, pt); i0 < row_end; i0 = claims.after(p0, i0)) {
-        const int64_t mc = std::min(MC, row_end - i0);
-        // Row-major op(A): the block's rows read in place (rows at `rows`, stride `rs`), or mapped into Am first, and
-        // only a ragged last micro-panel packed. Transposed: every micro-panel packed.
-        const float* rows = ta ? nullptr : A + i0 * lda + p0;
-        int64_t rs = lda;
-        if (!ta && fa) {
-          for (int64_t r = 0; r < mc; ++r) {
-            prefetch_row(rows, (r + 4) * lda, kc);
-            fa(Am + r * kc, rows + r * lda, i0 + r, p0, kc);
-          }
-          rows = Am, rs = kc;
-        }
-        if (ta)
-          pack_a_columns(Ap, A + p0 * lda + i0, lda, mc, kc, tree ? tree + (i0 - pt.i0) : nullptr, rows_owned, p0);
-        else if (mc % MR)
-          pack_strided<MR>(Ap + mc / MR * MR * kc, rows + mc / MR * MR * rs, rs, mc % MR, kc);
-        for_each_tile(ta, npanels, mc, [&](int64_t jp, int64_t ir) {
-          const int64_t j0 = pt.j0 + jp * NR, nr = std::min(NR, pt.j1 - j0), mr = std::min(MR, mc - ir);
-          const float* bp = Bp + jp * NR * kc;
-          float* c = C + (i0 + ir) * ldc + j0;
-          if (!ta && mr == MR)
-            kernel<true>(kc, rows + ir * rs, rs, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
-          else
-            kernel<false>(kc, Ap + ir * kc, 0, bp, c, ldc, alpha, b_eff, bias_eff ? bias_eff + j0 : nullptr, mr, nr);
-        });
-        if (fc && p0 + kc == K)  // the block's rows of C are final (and still in L2): map them in place
-          for (int64_t r = i0; r < i0 + mc; ++r) fc(C + r * ldc + pt.j0, C + r * ldc + pt.j0, r, pt.j0, pt.j1 - pt.j0);
-      }
-    }
-    if (tree && pt.j0 == 0)  // threads that share these rows all packed them; the first column's thread adds
-      sum_tree_add_totals(sum_a + pt.i0, tree, rows_owned, sum_blocks(K), rows_owned);
-  }
+  gemm_driver<F32Ops>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, fa, fb, fc, sum_a);
   return true;
 }
 bool sgemm_avx512_built() { return true; }
