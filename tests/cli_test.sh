@@ -57,7 +57,8 @@ expect 0 'tapevit checkpoint v1' -- "$TV" info "$WORK/run/last.h5"
 expect 0 'blocks.1.mlp.fc2.weight +\[32, 64\] +float32' -- "$TV" info "$WORK/run/last.h5" --tensors
 expect 0 'progress: epoch 2 of 2, step 20, complete' -- "$TV" info "$WORK/run/last.h5"
 expect 0 'on mnist test, 160 images: loss [0-9.]+  top1 [0-9.]+%' -- "$TV" eval --checkpoint "$WORK/run/last.h5"
-expect_no_new_paths 1 'nothing.h5: not an HDF5 file \(missing, unreadable or corrupt\)' -- "$TV" eval --checkpoint "$WORK/nothing.h5"
+expect_no_new_paths 1 'nothing.h5: no such file; .*run holds .*run/best.h5, .*run/last.h5' -- "$TV" eval --checkpoint "$WORK/run/nothing.h5"
+expect_no_new_paths 1 'run: is a directory, not a file; .*run holds .*run/best.h5, .*run/last.h5' -- "$TV" train --resume "$WORK/run"
 out=$("$TV" eval --checkpoint "$WORK/nothing.h5" 2>&1)
 grep -q 'has no digest' <<<"$out" && fail "eval of a missing file notes that it has no digest: $out"
 expect 1 'nothing.h5: no such file' -- "$TV" info "$WORK/nothing.h5" --verify

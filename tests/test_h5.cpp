@@ -71,8 +71,19 @@ TEST_CASE("H5: a different architecture lists every missing, unexpected and mism
 }
 
 TEST_CASE("H5: missing and corrupt files are clear errors") {
-  CHECK_THROWS_WITH_AS(H5File("/nonexistent/x.h5", H5File::Read),
-                       "/nonexistent/x.h5: not an HDF5 file (missing, unreadable or corrupt)", Error);
+  CHECK_THROWS_WITH_AS(H5File("/nonexistent/x.h5", H5File::Read), "/nonexistent/x.h5: no such file", Error);
+  // a run directory given for its checkpoint, and a mistyped name: both say what is there
+  const fs::path run = fs::path(tmp_path("h5_run_dir"));
+  fs::remove_all(run);
+  fs::create_directories(run);
+  for (const char* n : {"last.h5", "best.h5"}) H5File((run / n).string(), H5File::Create);
+  CHECK_THROWS_WITH_AS(H5File(run.string(), H5File::Read),
+                       (run.string() + ": is a directory, not a file; " + run.string() + " holds " + (run / "best.h5").string() +
+                        ", " + (run / "last.h5").string()).c_str(), Error);
+  CHECK_THROWS_WITH_AS(H5File((run / "bset.h5").string(), H5File::Read),
+                       ((run / "bset.h5").string() + ": no such file; " + run.string() + " holds " + (run / "best.h5").string() +
+                        ", " + (run / "last.h5").string()).c_str(), Error);
+  fs::remove_all(run);
   const std::string path = tmp_path("corrupt.h5");
   std::ofstream(path) << "this is not hdf5";
   CHECK_THROWS_WITH_AS(H5File(path, H5File::Read), (path + ": not an HDF5 file (missing, unreadable or corrupt)").c_str(),

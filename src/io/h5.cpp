@@ -9,6 +9,8 @@
 #include <zlib.h>
 
 #include <array>
+#include <filesystem>
+#include <vector>
 #include <cerrno>
 #include <chrono>
 #include <mutex>
@@ -225,10 +227,34 @@ void check_once(const std::string& path) {
   checked.insert(v);
 }
 
+// A path to read that is not a file says so, and names the checkpoints that are there: a run directory given for its
+// checkpoint, or a mistyped name (runs/r2/bset.h5): which one was meant (best.h5 to evaluate, last.h5 to resume) the
+// caller knows, so all are named.
+void require_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(path);
+  const bool dir = fs::is_directory(p, ec);
+  if (!dir && fs::exists(p, ec)) return;
+  const fs::path folder = dir ? p : (p.has_parent_path() ? p.parent_path() : fs::path("."));
+  std::vector<std::string> h5;  // the .h5 files of the folder, best.h5 and last.h5 first
+  for (const auto& e : fs::directory_iterator(folder, ec))
+    if (e.path().extension() == ".h5" && e.is_regular_file(ec)) h5.push_back(e.path().filename().string());
+  std::sort(h5.begin(), h5.end(), [](const std::string& a, const std::string& b) {
+    auto rank = [](const std::string& n) { return n == "best.h5" ? 0 : n == "last.h5" ? 1 : 2; };
+    return std::make_pair(rank(a), a) < std::make_pair(rank(b), b);
+  });
+  std::string hint = h5.empty() ? "" : "; " + folder.string() + " holds";
+  for (size_t i = 0; i < h5.size() && i < 6; ++i) hint += (i ? ", " : " ") + (folder / h5[i]).string();
+  if (h5.size() > 6) hint += ", ...";
+  fail(path, dir ? ": is a directory, not a file" : ": no such file", hint);
+}
+
 }  // namespace
 
 H5File::H5File(const std::string& path, Mode mode, int64_t userblock) : path_(path), userblock_(userblock) {
   if (mode == Read) {
+    require_file(path);
     check_once(path);  // before libhdf5 reads a byte of it here: a damaged file can neither hang nor crash this process
     if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, ": not an HDF5 file (missing, unreadable or corrupt)");
     file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
