@@ -119,10 +119,14 @@ namespace tapevit {
 std::vector<std::string> hub_label_names(const std::string& path) {
   std::ifstream f(path);
   const nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
-  std::vector<std::string> names;
-  for (const auto* where : {&j, j.is_object() && j.contains("pretrained_cfg") ? &j["pretrained_cfg"] : nullptr})
-    if (where && where->is_object() && where->contains("label_names") && (*where)["label_names"].is_array() && names.empty())
-      for (const auto& n : (*where)["label_names"]) names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+  auto list = [](const nlohmann::json& o) {  // o's label_names, or nothing
+    std::vector<std::string> names;
+    if (o.is_object() && o.contains("label_names") && o["label_names"].is_array())
+      for (const auto& n : o["label_names"]) names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+    return names;
+  };
+  std::vector<std::string> names = list(j);  // top-level, as timm writes them
+  if (names.empty() && j.is_object() && j.contains("pretrained_cfg")) names = list(j["pretrained_cfg"]);
   return names;
 }
 
@@ -161,11 +165,11 @@ std::vector<std::string> layer_init_config(ConfigValues& values) {
   }
   // What the user set stays; the rest comes from the file.
   std::string used;  // in the registry's order
+  auto add = [&](const std::string& item) { used += (used.empty() ? "" : ", ") + item; };
   for (const auto& k : a.keys())
-    if (!values.count(k.key) && from_file.at(k.key).source == weights_source)
-      used += (used.empty() ? "" : ", ") + k.key + " " + k.value;
+    if (!values.count(k.key) && from_file.at(k.key).source == weights_source) add(k.key + " " + k.value);
   if (!values.count("num_heads") && from_file.count("num_heads"))
-    used += ", num_heads " + from_file.at("num_heads").value + " (" + from_file.at("num_heads").source + ")";
+    add("num_heads " + from_file.at("num_heads").value + " (" + from_file.at("num_heads").source + ")");
   const std::string model = model_given ? values.at("model").value : from_file.at("model").value;
   for (auto& [key, v] : from_file)
     if (!values.count(key)) values[key] = v;
@@ -180,11 +184,9 @@ std::vector<std::string> layer_init_config(ConfigValues& values) {
   else
     said.push_back(path + " has no config.json beside it: the model is " + base + " with what the weights decide (" +
                    used + "), where the config files and the command line do not set them");
-  if (!model_given) {
-    if (a.pre_norm && !values.count("act_layer"))
-      said.push_back("a CLIP tower (norm_pre): the weights cannot tell act_layer gelu from quick_gelu (OpenAI's CLIP "
-                     "weights, timm's *_clip_quickgelu_*); set act_layer = quick_gelu for those");
-  }
+  if (!model_given && a.pre_norm && !values.count("act_layer"))
+    said.push_back("a CLIP tower (norm_pre): the weights cannot tell act_layer gelu from quick_gelu (OpenAI's CLIP "
+                   "weights, timm's *_clip_quickgelu_*); set act_layer = quick_gelu for those");
   return said;
 }
 
