@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build-asan}
-scripts/setup.sh >/dev/null  # the packages (and the ordinary build, which the sanitizer build does not need)
+TAPEVIT_TESTS=1 scripts/setup.sh >/dev/null  # the packages (and the ordinary build, which the sanitizer build does not need)
 # float-cast-overflow: GCC leaves it out of "undefined" (a float too large for the integer it is converted to)
 FLAGS="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow -fno-omit-frame-pointer"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEVIT_BUILD_BENCH=OFF \

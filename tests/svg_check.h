@@ -11,6 +11,7 @@ namespace tapevit::test {
 struct XmlElement {
   std::string name;
   std::map<std::string, std::string> attrs;
+  std::string text;  // the character data right after the start tag, up to the next tag (entities left as written)
 };
 
 // Every element in document order; `error` is set (and the list cut short) at the first problem.
@@ -65,7 +66,10 @@ inline std::vector<XmlElement> parse_xml(const std::string& s, std::string& erro
       el.attrs[key] = value;
       j = e + 1;
     }
-    if (!self_closing) open.push_back(el.name);
+    if (!self_closing) {
+      open.push_back(el.name);
+      el.text = s.substr(j, s.find('<', j) == std::string::npos ? std::string::npos : s.find('<', j) - j);
+    }
     out.push_back(el);
     i = j;
   }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tapevit/error.h"
+#include "svg_layout.h"
 
 namespace tapevit {
 
@@ -50,85 +51,114 @@ std::string num(double v, int prec = 6) {
   return os.str();
 }
 
-// A "nice" axis: [lo, hi] widened to multiples of a step of 1, 2 or 5 x 10^k, about 5 ticks.
-struct Axis {
-  double lo = 0, hi = 1, step = 0.2;
-};
-Axis nice_axis(double lo, double hi) {
-  if (!(lo <= hi)) lo = 0, hi = 1;  // no finite data
-  if (hi - lo < 1e-12 * std::max(1.0, std::abs(hi))) {
-    const double pad = lo == 0 ? 1 : std::abs(lo) * 0.1;
-    lo -= pad, hi += pad;
-  }
-  const double raw = (hi - lo) / 5, mag = std::pow(10, std::floor(std::log10(raw)));
-  const double f = raw / mag, step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
-  return {std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, step};
-}
-
 const char* kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
+enum class Stroke { solid, dashed, dotted };
 struct Series {
   const char* name;
   double EpochMetrics::*field;
-  bool dashed;
+  Stroke stroke;
+  const char* words;  // in the panel's title: "eval dashed"
 };
 struct Panel {
   const char* name;
-  const char* title;
+  const char* title;  // followed by the shown series' words: "loss (train solid, eval dashed)"
   std::vector<Series> series;
+  bool log_if_wide;  // a log10 axis when the values are positive and span a factor of 10 or more (lr's cosine tail)
 };
 
-constexpr double kW = 330, kH = 260, kLeft = 62, kRight = 12, kTop = 28, kBottom = 40, kLegend = 26;
+// Every size in px at scale 1. The plot area of a panel is fixed; its margins follow the labels around it.
+constexpr double kFont = 11, kLine = 14, kPad = 8, kTickGap = 4, kPlotW = 250, kPlotH = 190;
 
-void draw_panel(std::ostringstream& os, const Panel& p, double x0, double y0, const std::vector<RunCurves>& runs) {
+bool any_finite(const std::vector<RunCurves>& runs, const Series& s) {
+  for (const auto& r : runs)
+    for (const auto& m : r.epochs)
+      if (std::isfinite(m.*s.field) && std::isfinite(m.epoch)) return true;
+  return false;
+}
+
+// One panel's axes, measured before anything is drawn so the margins can follow the labels.
+struct PanelLayout {
+  Ticks x, y;
+  std::vector<const Series*> shown;  // the series with data (an EMA series only in model_ema runs)
+  std::vector<std::string> title;    // wrapped
+  double left = 0, right = 0, width = 0;
+};
+
+PanelLayout measure_panel(const Panel& p, const std::vector<RunCurves>& runs) {
+  PanelLayout L;
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+  for (const auto& s : p.series)
+    if (any_finite(runs, s)) L.shown.push_back(&s);
+  if (L.shown.empty()) L.shown.push_back(&p.series.front());
   for (const auto& r : runs)
     for (const auto& m : r.epochs) {
-      if (std::isfinite(m.epoch)) xmin = std::min(xmin, m.epoch), xmax = std::max(xmax, m.epoch);
-      for (const auto& s : p.series)
-        if (std::isfinite(m.*s.field) && std::isfinite(m.epoch))
-          ymin = std::min(ymin, m.*s.field), ymax = std::max(ymax, m.*s.field);
+      if (!std::isfinite(m.epoch)) continue;
+      xmin = std::min(xmin, m.epoch), xmax = std::max(xmax, m.epoch);
+      for (const Series* s : L.shown)
+        if (std::isfinite(m.*s->field)) ymin = std::min(ymin, m.*s->field), ymax = std::max(ymax, m.*s->field);
     }
   if (!(xmin <= xmax)) xmin = 0, xmax = 1;
-  if (xmin == xmax) xmin -= 0.5, xmax += 0.5;  // one epoch: a point in the middle
-  const Axis ya = nice_axis(ymin, ymax);
-  const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
-  auto X = [&](double x) { return x0 + kLeft + (x - xmin) / (xmax - xmin) * pw; };
-  auto Y = [&](double y) { return y0 + kTop + ph - (y - ya.lo) / (ya.hi - ya.lo) * ph; };
-  os << "<g class=\"panel\" data-name=\"" << p.name << "\" data-x=\"" << num(xmin) << " " << num(xmax)
-     << "\" data-y=\"" << num(ya.lo) << " " << num(ya.hi) << "\">\n";
-  os << "<text x=\"" << x0 + kLeft + pw / 2 << "\" y=\"" << y0 + 18 << "\" text-anchor=\"middle\" font-weight=\"bold\">"
-     << p.title << "</text>\n";
-  os << "<rect x=\"" << x0 + kLeft << "\" y=\"" << y0 + kTop << "\" width=\"" << pw << "\" height=\"" << ph
+  L.x = linear_ticks(xmin, xmax, 6, true);
+  if (xmin == xmax) L.x.lo = xmin - 0.5, L.x.hi = xmax + 0.5;  // one epoch: a point in the middle
+  L.y = p.log_if_wide && ymin > 0 && ymax >= 10 * ymin ? log_ticks(ymin, ymax) : linear_ticks(ymin, ymax);
+  double widest = 0;
+  for (const auto& l : L.y.labels) widest = std::max(widest, text_width(l, kFont));
+  L.left = kPad + widest + kTickGap;
+  L.right = std::max(kPad, text_width(L.x.labels.empty() ? "" : L.x.labels.back(), kFont) / 2 + kPad);
+  L.width = L.left + kPlotW + L.right;
+  std::string title = p.title;
+  for (size_t i = 0; p.series.size() > 1 && i < L.shown.size(); ++i)
+    title += (i ? ", " : " (") + std::string(L.shown[i]->words) + (i + 1 == L.shown.size() ? ")" : "");
+  L.title = wrap_text(title, L.width - 2 * kPad, kFont, true);
+  return L;
+}
+
+const char* dash(Stroke s) {
+  return s == Stroke::dashed ? " stroke-dasharray=\"6 4\"" : s == Stroke::dotted ? " stroke-dasharray=\"1.5 3\"" : "";
+}
+
+void draw_panel(std::ostringstream& os, const Panel& p, const PanelLayout& L, double x0, double title_lines,
+                const std::vector<RunCurves>& runs) {
+  const double top = kPad + kLine * title_lines + kPad, px = x0 + L.left;
+  auto X = [&](double x) { return px + L.x.fraction(x) * kPlotW; };
+  auto Y = [&](double y) { return top + kPlotH - L.y.fraction(y) * kPlotH; };
+  os << "<g class=\"panel\" data-name=\"" << p.name << "\" data-x=\"" << num(L.x.lo) << " " << num(L.x.hi)
+     << "\" data-y=\"" << num(L.y.lo) << " " << num(L.y.hi) << "\" data-scale=\"" << (L.y.log ? "log" : "linear")
+     << "\">\n";
+  for (size_t i = 0; i < L.title.size(); ++i)
+    os << "<text x=\"" << num(x0 + L.width / 2) << "\" y=\"" << num(kPad + kLine * double(i + 1) - 3)
+       << "\" text-anchor=\"middle\" font-weight=\"bold\">" << xml_escape(L.title[i]) << "</text>\n";
+  os << "<rect x=\"" << num(px) << "\" y=\"" << num(top) << "\" width=\"" << kPlotW << "\" height=\"" << kPlotH
      << "\" fill=\"none\" stroke=\"#444\"/>\n";
-  for (double t = ya.lo; t <= ya.hi + ya.step * 1e-6; t += ya.step) {
-    const double v = std::abs(t) < ya.step * 1e-9 ? 0 : t;
-    os << "<line x1=\"" << x0 + kLeft << "\" x2=\"" << x0 + kLeft + pw << "\" y1=\"" << Y(v) << "\" y2=\"" << Y(v)
-       << "\" stroke=\"#ddd\"/><text x=\"" << x0 + kLeft - 4 << "\" y=\"" << Y(v) + 4 << "\" text-anchor=\"end\">"
-       << num(v, 3) << "</text>\n";
+  for (size_t i = 0; i < L.y.values.size(); ++i) {
+    const double y = Y(L.y.values[i]);
+    os << "<line x1=\"" << num(px) << "\" x2=\"" << num(px + kPlotW) << "\" y1=\"" << num(y) << "\" y2=\"" << num(y)
+       << "\" stroke=\"#ddd\"/><text class=\"tick\" data-axis=\"y\" x=\"" << num(px - kTickGap) << "\" y=\""
+       << num(y + 4) << "\" text-anchor=\"end\">" << L.y.labels[i] << "</text>\n";
   }
-  const Axis xa = nice_axis(xmin, xmax);
-  for (double t = xa.lo; t <= xmax + 1e-9; t += std::max(1.0, xa.step))
-    if (t >= xmin - 1e-9)
-      os << "<text x=\"" << X(t) << "\" y=\"" << y0 + kTop + ph + 16 << "\" text-anchor=\"middle\">" << num(t, 4)
-         << "</text>\n";
-  os << "<text x=\"" << x0 + kLeft + pw / 2 << "\" y=\"" << y0 + kH - 6 << "\" text-anchor=\"middle\">epoch</text>\n";
+  for (size_t i = 0; i < L.x.values.size(); ++i)
+    if (L.x.values[i] >= L.x.lo - 1e-9 && L.x.values[i] <= L.x.hi + 1e-9)
+      os << "<text class=\"tick\" data-axis=\"x\" x=\"" << num(X(L.x.values[i])) << "\" y=\"" << num(top + kPlotH + 15)
+         << "\" text-anchor=\"middle\">" << L.x.labels[i] << "</text>\n";
+  os << "<text x=\"" << num(px + kPlotW / 2) << "\" y=\"" << num(top + kPlotH + 15 + kLine)
+     << "\" text-anchor=\"middle\">epoch</text>\n";
   bool any = false;
   for (size_t r = 0; r < runs.size(); ++r) {
     const char* colour = kPalette[r % (sizeof kPalette / sizeof *kPalette)];
-    for (const auto& s : p.series) {
+    for (const Series* s : L.shown) {
       // A polyline per finite stretch: a NaN leaves a gap.
       std::vector<std::vector<std::pair<double, double>>> parts(1);
       for (const auto& m : runs[r].epochs) {
-        if (std::isfinite(m.epoch) && std::isfinite(m.*s.field)) parts.back().push_back({X(m.epoch), Y(m.*s.field)});
+        const double v = m.*s->field;
+        if (std::isfinite(m.epoch) && std::isfinite(v) && (!L.y.log || v > 0)) parts.back().push_back({X(m.epoch), Y(v)});
         else if (!parts.back().empty()) parts.emplace_back();
       }
       for (const auto& part : parts) {
         if (part.empty()) continue;
         any = true;
-        os << "<polyline class=\"series\" data-run=\"" << r << "\" data-series=\"" << s.name
-           << "\" fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"1.8\""
-           << (s.dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
+        os << "<polyline class=\"series\" data-run=\"" << r << "\" data-series=\"" << s->name
+           << "\" fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"1.8\"" << dash(s->stroke) << " points=\"";
         for (size_t i = 0; i < part.size(); ++i) os << (i ? " " : "") << num(part[i].first) << "," << num(part[i].second);
         os << "\"/>\n";
         if (part.size() == 1)  // a lone point would not show as a line
@@ -138,7 +168,7 @@ void draw_panel(std::ostringstream& os, const Panel& p, double x0, double y0, co
     }
   }
   if (!any)
-    os << "<text x=\"" << x0 + kLeft + pw / 2 << "\" y=\"" << y0 + kTop + ph / 2 << "\" text-anchor=\"middle\" "
+    os << "<text x=\"" << num(px + kPlotW / 2) << "\" y=\"" << num(top + kPlotH / 2) << "\" text-anchor=\"middle\" "
        << "fill=\"#888\">no data</text>\n";
   os << "</g>\n";
 }
@@ -204,25 +234,51 @@ std::string xml_escape(const std::string& s) {
 
 std::string curves_svg(const std::vector<RunCurves>& runs) {
   const std::vector<Panel> panels = {
-      {"loss", "loss (train solid, eval dashed)",
-       {{"train_loss", &EpochMetrics::train_loss, false}, {"eval_loss", &EpochMetrics::eval_loss, true}}},
-      {"accuracy", "eval accuracy % (top-1 solid, top-5 dashed)",
-       {{"eval_top1", &EpochMetrics::eval_top1, false}, {"eval_top5", &EpochMetrics::eval_top5, true}}},
-      {"lr", "learning rate (at the epoch's last step)", {{"lr", &EpochMetrics::lr, false}}},
+      {"loss", "loss",
+       {{"train_loss", &EpochMetrics::train_loss, Stroke::solid, "train solid"},
+        {"eval_loss", &EpochMetrics::eval_loss, Stroke::dashed, "eval dashed"},
+        {"ema_eval_loss", &EpochMetrics::ema_loss, Stroke::dotted, "EMA model's eval dotted"}},
+       false},
+      {"accuracy", "eval accuracy %",
+       {{"eval_top1", &EpochMetrics::eval_top1, Stroke::solid, "top-1 solid"},
+        {"eval_top5", &EpochMetrics::eval_top5, Stroke::dashed, "top-5 dashed"},
+        {"ema_eval_top1", &EpochMetrics::ema_top1, Stroke::dotted, "EMA model's top-1 dotted"}},
+       false},
+      {"lr", "learning rate (at the epoch's last step)", {{"lr", &EpochMetrics::lr, Stroke::solid, ""}}, true},
   };
-  const double width = kW * double(panels.size()), legend = kLegend + 18.0 * double(runs.size());
+  std::vector<PanelLayout> layouts;
+  double width = 0, title_lines = 1;
+  for (const auto& p : panels) {
+    layouts.push_back(measure_panel(p, runs));
+    width += layouts.back().width;
+  }
+  for (const auto& L : layouts) title_lines = std::max(title_lines, double(L.title.size()));
+  const double height = kPad + kLine * title_lines + kPad + kPlotH + 15 + kLine + kPad;
+  double legend_w = 0;
+  std::vector<std::string> entries;
+  for (const auto& r : runs) {
+    entries.push_back(r.label + " (" + std::to_string(r.epochs.size()) + " epochs)");
+    legend_w = std::max(legend_w, kPad + 30 + text_width(entries.back(), kFont) + kPad);
+  }
+  width = std::max(width, legend_w);
+  const double total_h = height + kPad + kLine * double(runs.size()) + kPad;
   std::ostringstream os;
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-     << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << kH + legend
-     << "\" viewBox=\"0 0 " << width << " " << kH + legend << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+     << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(std::ceil(width)) << "\" height=\""
+     << num(std::ceil(total_h)) << "\" viewBox=\"0 0 " << num(std::ceil(width)) << " " << num(std::ceil(total_h))
+     << "\" font-family=\"sans-serif\" font-size=\"" << kFont << "\">\n"
      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  for (size_t i = 0; i < panels.size(); ++i) draw_panel(os, panels[i], kW * double(i), 0, runs);
+  double x0 = 0;
+  for (size_t i = 0; i < panels.size(); ++i) {
+    draw_panel(os, panels[i], layouts[i], x0, title_lines, runs);
+    x0 += layouts[i].width;
+  }
   os << "<g class=\"legend\">\n";
   for (size_t r = 0; r < runs.size(); ++r) {
-    const double y = kH + 10 + 18.0 * double(r);
-    os << "<line x1=\"" << kLeft << "\" x2=\"" << kLeft + 24 << "\" y1=\"" << y << "\" y2=\"" << y << "\" stroke=\""
-       << kPalette[r % (sizeof kPalette / sizeof *kPalette)] << "\" stroke-width=\"3\"/><text x=\"" << kLeft + 30
-       << "\" y=\"" << y + 4 << "\">" << xml_escape(runs[r].label) << " (" << runs[r].epochs.size() << " epochs)</text>\n";
+    const double y = height + kPad + kLine * double(r) + kLine / 2;
+    os << "<line x1=\"" << kPad << "\" x2=\"" << kPad + 24 << "\" y1=\"" << num(y) << "\" y2=\"" << num(y)
+       << "\" stroke=\"" << kPalette[r % (sizeof kPalette / sizeof *kPalette)] << "\" stroke-width=\"3\"/><text x=\""
+       << kPad + 30 << "\" y=\"" << num(y + 4) << "\">" << xml_escape(entries[r]) << "</text>\n";
   }
   os << "</g>\n</svg>\n";
   return os.str();
