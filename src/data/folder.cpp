@@ -86,8 +86,8 @@ std::vector<std::string> match_class_folders(const std::string& split, const std
   if ((missing.empty() || labels.allow_missing) && (extra.empty() || labels.allow_extra) && !used.empty()) return used;
   fail("the class folders of '", split, "' are not the classes of ", labels.from, " (", quoted_list(labels.names), "): ",
        missing.empty() ? "" : "no folder for " + quoted_list(missing), !missing.empty() && !extra.empty() ? "; " : "",
-       extra.empty() ? "" : "not among them: " + quoted_list(extra),
-       extra.empty() && !labels.subset_advice.empty() ? labels.subset_advice : labels.advice);
+       extra.empty() ? "" : (labels.allow_extra ? "the other folders, left out: " : "not among them: ") + quoted_list(extra),
+       (extra.empty() || labels.allow_extra) && !labels.subset_advice.empty() ? labels.subset_advice : labels.advice);
 }
 
 }  // namespace

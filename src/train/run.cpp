@@ -366,8 +366,11 @@ ClassNames run_class_names(const Run& run, const Resumed& resumed) {
     if (!run.opts.resume.empty()) {
       labels.names = resumed.meta.class_names;
       labels.from = run.opts.resume;
+      // a new run from its weights takes the run's data keys from its config.ini (the checkpoint holds the same)
+      const std::string config = (fs::path(checkpoint_dir(run.opts.resume)) / "config.ini").string();
       labels.advice = ". The labels are the checkpoint's: rename the class folders to its class names, or start a new "
-                      "run from its weights: replace --resume " + run.opts.resume + " with --init " + run.opts.resume +
+                      "run from its weights: replace --resume " + run.opts.resume + " with " +
+                      (fs::exists(config) ? "--config " + config + " " : "") + "--init " + run.opts.resume +
                       " and choose a new --output";
     } else {
       std::string note;
