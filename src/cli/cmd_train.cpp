@@ -193,6 +193,8 @@ int cmd_eval(const std::vector<std::string>& args) {
   labels.allow_missing = vm["class_subset"].as<bool>();
   labels.advice = ". The labels are the model's: name the class folders as its classes";
   labels.subset_advice = labels.advice + ", or pass --class_subset to score only the classes that have a folder";
+  if (cli.count("class_map") && !labels.names.empty() && cfg.dataset == "folder")
+    std::cout << "note: class_map is not read: the labels are the class names of " << path << "\n";
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   const bool ema = vm["ema"].as<bool>();
   const TrainState st = load_checkpoint_weights<float>(path, model.params(), ema);
