@@ -79,6 +79,11 @@ TEST_CASE("Config: unknown keys, wrong sections and malformed values name the ke
   CHECK(error_of([&] { read_config_file("/nonexistent/cfg.ini"); }) == "/nonexistent/cfg.ini: cannot open config file");
   CHECK(suggest_config_key("drop-path") == "did you mean 'drop_path'?");
   CHECK(suggest_config_key("zzzzzzzzzz") == "");
+  // a command's suggestion is one of its own keys: eval does not take num_classes (the model is the checkpoint's)
+  CHECK(suggest_config_key("num_clases") == "did you mean 'num_classes'?");
+  CHECK(suggest_config_key("num_clases", config_keys_for(kEvalCommand)) == "");
+  CHECK(suggest_config_key("val_fractoin", config_keys_for(kEvalCommand)) == "did you mean 'val_fraction'?");
+  CHECK(suggest_config_key("val_fractoin", config_keys_for(kPredictCommand)) == "");
 }
 
 TEST_CASE("Config: inconsistent or out-of-range values are errors naming the keys and the sources") {

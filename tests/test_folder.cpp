@@ -3,6 +3,7 @@
 // image stops with its name), and training on a folder that resumes bit-identically with 1 and 3 workers.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -109,14 +110,66 @@ TEST_CASE("Folder: an empty class, differing classes, a missing split, a bad cla
   CHECK(load_folder(r, fo, false).n == 6);
   std::ofstream(root / "map.txt") << "cat2\ncat10\n";
   fo.class_map = (root / "map.txt").string();
-  expect_error([&] { load_folder(r, fo, true); }, {"Dog", "is not in class_map", "map.txt"});
+  expect_error([&] { load_folder(r, fo, true); }, {"class_map '", "map.txt' ('cat2', 'cat10')", "not among them: 'Dog'"});
   std::ofstream(root / "map.txt") << "cat2\ncat10\nDog\nbird\n";
-  expect_error([&] { load_folder(r, fo, true); }, {"class 'bird'", "has no folder"});
+  expect_error([&] { load_folder(r, fo, true); }, {"no folder for 'bird'"});
   std::ofstream(root / "map.txt") << "cat2\n\ncat10\n";
   expect_error([&] { load_folder(r, fo, true); }, {"map.txt", "line 2 is empty"});
   fs::create_directories(root / "bare" / "train");
   fo = FolderOptions{};
   expect_error([&] { load_folder((root / "bare").string(), fo, true); }, {"bare/train", "has no class folder"});
+}
+
+TEST_CASE("Folder: a model's class names are the labels, matched to the folders by name whatever their order") {
+  const fs::path root = small_tree("labels");
+  FolderOptions fo;
+  fo.img_size = 32;
+  // the model's labels in another order than the folders' natural one (cat2, cat10, Dog)
+  fo.labels.names = {"Dog", "cat2", "cat10"};
+  fo.labels.from = "model.h5";
+  for (bool train : {true, false}) {
+    const Dataset d = load_folder(root.string(), fo, train);
+    CHECK(d.class_names == fo.labels.names);
+    CHECK(d.num_classes == 3);
+    REQUIRE(d.n == 6);
+    // each file's label is the position of its class folder's name among the model's names
+    for (int64_t i = 0; i < d.n; ++i) {
+      const std::string rel = fs::path(d.files[size_t(i)]).lexically_relative(d.dir).string();
+      const std::string cls = rel.substr(0, rel.find('/'));
+      CHECK_MESSAGE(d.labels[size_t(i)] == (cls == "Dog" ? 0 : cls == "cat2" ? 1 : 2), rel);
+    }
+  }
+  // a class_map is not read: the model's names are the labels
+  fo.class_map = (root / "no_such_map.txt").string();
+  CHECK(load_folder(root.string(), fo, true).class_names == fo.labels.names);
+  fo.class_map.clear();
+
+  // other classes: one error naming the classes without a folder, the folders that are no class, and the file
+  fs::rename(root / "val" / "cat2", root / "val" / "z_cat2");
+  fo.labels.advice = ". ADVICE";
+  fo.labels.subset_advice = ". SUBSET";
+  expect_error([&] { load_folder(root.string(), fo, false); },
+               {"class folders of '", "val' are not the classes of model.h5 ('Dog', 'cat2', 'cat10')",
+                "no folder for 'cat2'; not among them: 'z_cat2'. ADVICE"});
+  // each split is checked against the names, not against the other split
+  CHECK(load_folder(root.string(), fo, true).n == 6);
+  // some of the classes only: refused with the subset advice, or scored when allowed (the labels stay the model's)
+  fs::remove_all(root / "val" / "z_cat2");
+  expect_error([&] { load_folder(root.string(), fo, false); }, {"no folder for 'cat2'. SUBSET"});
+  fo.labels.allow_missing = true;
+  const Dataset some = load_folder(root.string(), fo, false);
+  CHECK(some.num_classes == 3);
+  CHECK(some.n == 4);
+  CHECK(std::count(some.labels.begin(), some.labels.end(), 1) == 0);  // no image of cat2
+  // a run on some of the classes (key 'classes') leaves the other folders out, by name
+  fo.labels = {};
+  fo.labels.names = {"cat10"};
+  fo.labels.from = "model.h5";
+  expect_error([&] { load_folder(root.string(), fo, true); }, {"not among them: 'cat2', 'Dog'"});
+  fo.labels.allow_extra = true;
+  const Dataset one = load_folder(root.string(), fo, true);
+  CHECK(one.n == 3);
+  CHECK(one.labels == std::vector<int32_t>{0, 0, 0});
 }
 
 TEST_CASE("Folder batches: a pure function of (seed, epoch, step) for 0, 1 and 3 workers, with every transform on") {

@@ -128,7 +128,9 @@ ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_d
     std::string name = show_percent(e.get_option_name());
     while (!name.empty() && name[0] == '-') name.erase(0, 1);
     if (find_config_key(name)) throw UsageError("--" + name + " is not used by this command (see its --help)");
-    const std::string hint = suggest_config_key(name);
+    std::vector<std::string> taken;  // the options of this command: a suggestion must be one of them
+    for (const auto& o : desc.options()) taken.push_back(o->long_name());
+    const std::string hint = suggest_config_key(name, taken);
     throw UsageError("unknown option '--" + name + "'" + (hint.empty() ? "" : "; " + hint));
   } catch (const po::error& e) {
     throw UsageError(show_percent(e.what()));

@@ -150,15 +150,17 @@ int cmd_eval(const std::vector<std::string>& args) {
   fixed.add_options()("help,h", "show this help")("checkpoint", po::value<std::string>()->value_name("CKPT"),
                                                     "checkpoint to evaluate (its config gives the model and data)")(
       "ema", po::bool_switch(), "evaluate the checkpoint's EMA weights (runs trained with model_ema)")(
+      "class_subset", po::bool_switch(),
+      "a folder that holds some of the checkpoint's classes only: score their images (predicted among all its classes)")(
       "report", po::value<std::string>()->value_name("DIR"),
       "where per_class.csv, confusion.csv and confusion.svg go (default: eval_<split>/ beside the checkpoint, "
-      "eval_<split>_ema/ with --ema)");
+      "eval_<data_dir>_<split>/ for another data_dir than the run's, eval_heldout/ with --val_fraction; _ema with --ema)");
   const std::vector<std::string> keys = config_keys_for(kEvalCommand);
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
-    std::cout << "usage: tapevit eval --checkpoint CKPT [--ema] [--report DIR] [--KEY VALUE ...]\n\n"
-              << fixed << "\nconfig keys (each defaults to the checkpoint's value):\n";
+    std::cout << "usage: tapevit eval --checkpoint CKPT [--ema] [--class_subset] [--report DIR] [--KEY VALUE ...]\n\n"
+              << fixed << "\nconfig keys (each defaults to the checkpoint's value; val_fraction to 0, the val split):\n";
     print_keys_help(std::cout, keys, "the checkpoint's");
     return 0;
   }
@@ -167,35 +169,73 @@ int cmd_eval(const std::vector<std::string>& args) {
   note_if_undigested(std::cout, path);
   const CheckpointMeta meta = read_checkpoint_meta(path);
   ConfigValues values = parse_ini_text(meta.config_ini, path, 0);
+  const TrainConfig run_cfg = resolve_config(values);  // the run's own config (its data defaults bound)
   overlay(values, cli);
   TrainConfig cfg = resolve_config(values);
   print_notes(std::cout, cfg);
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
   bind_data_defaults(cfg);
+  // The split: the val split (the test split of the in-memory sets), whole; with --val_fraction the images the run
+  // held out of train, exactly as it evaluated them each epoch (its seed, classes and val_per_class)
+  const bool held_out = cli.count("val_fraction") > 0;
+  if (!held_out) cfg.val_fraction = 0, cfg.val_per_class = 0;
+  else if (run_cfg.val_fraction == 0)
+    fail("--val_fraction ", config_get(cfg, "val_fraction"), ": the run of ", path, " held nothing out of train "
+         "(val_fraction 0): it trained on every image of it. Leave --val_fraction out to score the val split");
+  else if (cfg.val_fraction != run_cfg.val_fraction)
+    fail("--val_fraction ", config_get(cfg, "val_fraction"), ": the run of ", path, " held out val_fraction ",
+         config_get(run_cfg, "val_fraction"), " of train; another fraction would score images it trained on. Give "
+         "--val_fraction ", config_get(run_cfg, "val_fraction"), " (the run's), or leave it out to score the val split");
+  // A folder's classes are the model's by name (its class_names), whatever their sorted order
+  ClassNames labels;
+  labels.names = meta.class_names;
+  labels.from = path;
+  labels.allow_missing = vm["class_subset"].as<bool>();
+  labels.advice = ". The labels are the model's: name the class folders as its classes";
+  labels.subset_advice = labels.advice + ", or pass --class_subset to score only the classes that have a folder";
+  if (cli.count("class_map") && !labels.names.empty() && cfg.dataset == "folder")
+    std::cout << "note: class_map is not read: the labels are the class names of " << path << "\n";
   VisionTransformer<float> model(cfg.vit, cfg.seed);
   const bool ema = vm["ema"].as<bool>();
   const TrainState st = load_checkpoint_weights<float>(path, model.params(), ema);
-  Dataset test = load_split(cfg, false);
-  select_classes(test, std::vector<int64_t>(cfg.classes.begin(), cfg.classes.end()), 0);
-  check_data_fits(cfg, test);
+  const DataSplits splits = load_splits(cfg, labels, kEvalCommand);
+  const Dataset& test = splits.eval;
+  check_data_fits(cfg, test, kEvalCommand);
+  if (labels.allow_missing) {
+    std::vector<int64_t> count(size_t(test.num_classes), 0);
+    for (int32_t y : test.labels) ++count[size_t(y)];
+    std::string absent;
+    for (size_t k = 0; k < count.size(); ++k)
+      if (count[k] == 0) absent += (absent.empty() ? "'" : ", '") + test.class_names[k] + "'";
+    if (!absent.empty())
+      std::cout << "note: --class_subset: no image of " << absent << "; the other classes' images are scored, each "
+                << "predicted among all " << test.num_classes << " classes of the model\n";
+  }
   EvalProgress progress;
   const bool tty = isatty(STDOUT_FILENO);
   if (tty) progress = terminal_eval_progress(std::cout, terminal_columns(), "eval");
   EvalResult r = evaluate(model, test, cfg, progress);
-  const std::string split = test.is_folder() ? fs::path(test.dir).filename().string() : "test";
+  const std::string split = held_out ? "heldout" : test.is_folder() ? fs::path(test.dir).filename().string() : "test";
   std::cout << std::fixed << std::setprecision(4) << "eval " << path << (ema ? " (EMA weights" : " (") << (ema ? ", " : "")
-            << "epoch " << st.epoch << ", step " << st.global_step << ") on " << cfg.dataset << " " << split << ", "
-            << r.n << " images: loss " << r.loss << "  top1 " << std::setprecision(2) << r.top1 << "%  top5 " << r.top5
-            << "%  (" << per_second(double(r.n) / r.seconds) << " img/s)\n"
+            << "epoch " << st.epoch << ", step " << st.global_step << ") on " << cfg.dataset << " "
+            << (held_out ? splits.eval_name : split) << ", " << r.n << " images: loss " << r.loss << "  top1 "
+            << std::setprecision(2) << r.top1 << "%  top5 " << r.top5 << "%  (" << per_second(double(r.n) / r.seconds)
+            << " img/s)\n"
             << std::defaultfloat;
   const std::vector<std::string>& names = !test.class_names.empty() ? test.class_names : meta.class_names;
-  const fs::path dir = vm.count("report") ? fs::path(vm["report"].as<std::string>())
-                                          : fs::path(path).parent_path() / ("eval_" + split + (ema ? "_ema" : ""));
+  // Another data set than the run's has a report of its own (eval_<its folder>_<split>), beside the run's
+  std::error_code ec;
+  const bool own_data = cfg.dataset == run_cfg.dataset &&
+                        (cfg.data_dir == run_cfg.data_dir || fs::equivalent(cfg.data_dir, run_cfg.data_dir, ec));
+  const std::string data_name = fs::path(cfg.data_dir).lexically_normal().filename().string();
+  const std::string report = "eval_" + (own_data ? "" : (data_name.empty() ? cfg.dataset : data_name) + "_") + split +
+                             (ema ? "_ema" : "");
+  const fs::path dir = vm.count("report") ? fs::path(vm["report"].as<std::string>()) : fs::path(path).parent_path() / report;
   fs::create_directories(dir);
   write_file_atomic((dir / "per_class.csv").string(), per_class_csv(r.confusion, names));
   write_file_atomic((dir / "confusion.csv").string(), confusion_csv(r.confusion, names));
   write_file_atomic((dir / "confusion.svg").string(),
-                    confusion_svg(r.confusion, names, "confusion on " + cfg.dataset + " " + split + " (" + path + ")"));
+                    confusion_svg(r.confusion, names, "confusion on " + cfg.dataset + " " + (own_data ? "" : cfg.data_dir + " ") + split + " (" + path + ")"));
   std::cout << "wrote " << (dir / "{per_class.csv,confusion.csv,confusion.svg}").string() << "\n";
   return 0;
 }

@@ -241,9 +241,9 @@ int cmd_predict(const std::vector<std::string>& args) {
     write_npy(out, logits.data(), {n, K});
     std::cout << "wrote " << out << ": logits [" << n << ", " << K << "]\n";
   } else {
-    // the class names: the checkpoint's, the Hub config.json's beside --init's weights, or the data set's
+    // the class names: the checkpoint's, those --init's weights carry (weights_class_names), or the data set's
     std::vector<std::string> names = meta.class_names;
-    if (names.empty() && !cfg.init.empty() && !hub_config_beside(cfg.init).empty()) names = hub_label_names(hub_config_beside(cfg.init));
+    if (names.empty() && !cfg.init.empty()) names = weights_class_names(cfg.init);
     if (names.empty()) names = data_set_kind(cfg.dataset).class_names;
     write_file_atomic(out, predictions_csv(logits, K, files, names));
     std::cout << "wrote " << out << ": top-5 classes of " << n << " images\n";

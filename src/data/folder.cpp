@@ -55,13 +55,39 @@ std::vector<std::string> read_class_map(const std::string& file) {
   return names;
 }
 
-// The class folders of a split, in natural order.
-std::vector<std::string> class_folders(const fs::path& split) {
+}  // namespace
+
+std::vector<std::string> folder_class_names(const std::string& split) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(split, fs::directory_options::follow_directory_symlink))
     if (e.is_directory()) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end(), natural_less);
   return names;
+}
+
+namespace {
+
+// "'a', 'b', 'c'", at most 12 of them then "... (N in all)"
+std::string quoted_list(const std::vector<std::string>& xs) {
+  std::string s;
+  for (size_t i = 0; i < xs.size() && i < 12; ++i) s += (i ? ", '" : "'") + xs[i] + "'";
+  return xs.size() > 12 ? s + ", ... (" + std::to_string(xs.size()) + " in all)" : s;
+}
+
+// The folders of `split` that are classes of `labels` (matched by name); throws naming the classes without a folder
+// and the folders that are no class, unless `labels` allows them.
+std::vector<std::string> match_class_folders(const std::string& split, const std::vector<std::string>& folders,
+                                             const ClassNames& labels) {
+  const std::set<std::string> names(labels.names.begin(), labels.names.end()), have(folders.begin(), folders.end());
+  std::vector<std::string> missing, extra, used;
+  for (const auto& n : labels.names)
+    if (!have.count(n)) missing.push_back(n);
+  for (const auto& f : folders) (names.count(f) ? used : extra).push_back(f);
+  if ((missing.empty() || labels.allow_missing) && (extra.empty() || labels.allow_extra) && !used.empty()) return used;
+  fail("the class folders of '", split, "' are not the classes of ", labels.from, " (", quoted_list(labels.names), "): ",
+       missing.empty() ? "" : "no folder for " + quoted_list(missing), !missing.empty() && !extra.empty() ? "; " : "",
+       extra.empty() ? "" : (labels.allow_extra ? "the other folders, left out: " : "not among them: ") + quoted_list(extra),
+       (extra.empty() || labels.allow_extra) && !labels.subset_advice.empty() ? labels.subset_advice : labels.advice);
 }
 
 }  // namespace
@@ -96,8 +122,8 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
   if (!fs::is_directory(root)) fail("data_dir '", root, "' is not a folder");
   const std::string split = folder_split_dir(root, opts, train);
   if (split.empty())
-    fail("data_dir '", root, "' has no eval split folder: expected one of validation, val, test (or set val_split, "
-         "or val_fraction to hold images out of train)");
+    fail("data_dir '", root, "' has no eval split folder: expected one of validation, val, test (or set val_split",
+         opts.suggest_val_fraction ? ", or val_fraction to hold images out of train)" : ")");
   if (!fs::is_directory(split))
     fail("split folder '", split, "' does not exist (key '", train ? "train_split" : "val_split", "')");
 
@@ -106,26 +132,23 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
   d.dir = split;
   d.channels = opts.channels;
   d.height = d.width = opts.img_size;
-  const std::vector<std::string> folders = class_folders(split);
+  const std::vector<std::string> folders = folder_class_names(split);
   if (folders.empty()) fail("split folder '", split, "' has no class folder (expected ", split, "/<class>/<image>)");
-  std::map<std::string, int32_t> label_of;
-  if (opts.class_map.empty()) {
-    d.class_names = folders;
-  } else {
-    d.class_names = read_class_map(opts.class_map);
-    for (const auto& f : folders)
-      if (std::find(d.class_names.begin(), d.class_names.end(), f) == d.class_names.end())
-        fail("class folder '", (fs::path(split) / f).string(), "' is not in class_map '", opts.class_map, "'");
-    for (const auto& c : d.class_names)
-      if (std::find(folders.begin(), folders.end(), c) == folders.end())
-        fail("class '", c, "' of class_map '", opts.class_map, "' has no folder in '", split, "'");
+  // the labels: a model's class names (by name), else class_map's lines, else the folders in natural order
+  ClassNames labels = opts.labels;
+  if (labels.names.empty() && !opts.class_map.empty()) {
+    labels.names = read_class_map(opts.class_map);
+    labels.from = "class_map '" + opts.class_map + "'";
   }
+  d.class_names = labels.names.empty() ? folders : labels.names;
+  const std::vector<std::string> used = labels.names.empty() ? folders : match_class_folders(split, folders, labels);
+  std::map<std::string, int32_t> label_of;
   for (size_t k = 0; k < d.class_names.size(); ++k) label_of[d.class_names[k]] = int32_t(k);
   d.num_classes = int64_t(d.class_names.size());
 
   // every image of every class folder (recursively), then sorted by path in natural order as timm sorts
   std::vector<std::pair<std::string, int32_t>> samples;
-  for (const auto& f : folders) {
+  for (const auto& f : used) {
     const fs::path dir = fs::path(split) / f;
     size_t before = samples.size();
     for (const auto& e : fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink)) {
@@ -136,11 +159,11 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
     if (samples.size() == before)
       fail("class folder '", dir.string(), "' has no image (.jpg, .jpeg or .png)");
   }
-  if (opts.class_map.empty()) {
+  if (labels.names.empty()) {
     // the classes must be the same in both splits: compare with the other split's folders
     const std::string other = folder_split_dir(root, opts, !train);
-    if (!other.empty() && fs::is_directory(other) && class_folders(other) != folders) {
-      const auto mine = folders, theirs = class_folders(other);
+    if (!other.empty() && fs::is_directory(other) && folder_class_names(other) != folders) {
+      const auto mine = folders, theirs = folder_class_names(other);
       std::vector<std::string> only_here, only_there;
       std::set_difference(mine.begin(), mine.end(), theirs.begin(), theirs.end(), std::back_inserter(only_here), natural_less);
       std::set_difference(theirs.begin(), theirs.end(), mine.begin(), mine.end(), std::back_inserter(only_there), natural_less);

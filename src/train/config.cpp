@@ -238,7 +238,7 @@ const std::vector<Entry>& entries() {
       // [data]
       str_key("dataset", "data", either(data_set_name_list()) + " (folder: timm's ImageFolder, data_dir/train/<class>/*.jpg|png)", F(dataset)).also(kEvalCommand | kPredictCommand).one_of(data_set_name_list()),
       str_key("data_dir", "data", "directory of the data files (empty: the dataset's default)", F(data_dir)).also(kEvalCommand),
-      str_key("train_split", "data", "folder: the training split's sub-folder of data_dir", F(train_split)),
+      str_key("train_split", "data", "folder: the training split's sub-folder of data_dir (eval: where val_fraction's images are)", F(train_split)).also(kEvalCommand),
       str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)).also(kEvalCommand),
       str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sub-folders in natural order)", F(class_map)).also(kEvalCommand),
       bool_key("cache", "data", "folder: decode every image once into memory (small data sets)", F(cache)),
@@ -247,7 +247,7 @@ const std::vector<Entry>& entries() {
       list_key("std", "data", "per-channel std for normalisation (empty: the dataset's)", F(aug.std)).also(kEvalCommand | kPredictCommand),
       list_key("classes", "data", "keep only these classes, relabelled 0.. in this order (empty: all)", F(classes)).also(kEvalCommand).checked(check_classes),
       int_key("train_per_class", "data", "keep the first N training images of each class (0: all)", F(train_per_class)).nonneg(),
-      num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out (0: the test split; folders: the val split)", F(val_fraction)).rate(),
+      num_key("val_fraction", "data", "evaluate (and choose best.h5) on this fraction of train held out (0: the test split; folders: the val split). eval: score the images the run held out (its own val_fraction) instead of the val split", F(val_fraction)).also(kEvalCommand).rate(),
       int_key("val_per_class", "data", "evaluate on the first N images of each class (0: all; -1: 100 when train_per_class is set, else all)", F(val_per_class)).must([](double v) { return v >= -1; }, ">= -1"),
       bool_key("no_aug", "data", "turn training augmentation off (crop, flip, mixup, cutmix)", F(no_aug)),
       int_key("crop_pad", "data", "random crop padding in pixels (0 = no crop; the default applies to fashion-mnist, other data sets default to 0)", F(aug.crop_padding)),
@@ -353,12 +353,13 @@ const ConfigKey* find_config_key(const std::string& name) {
   return e ? &e->key : nullptr;
 }
 
-std::string suggest_config_key(const std::string& name) {
+std::string suggest_config_key(const std::string& name, const std::vector<std::string>& among) {
   const std::string norm = canonical_key(name);
   // close names only: at most a third of the name's letters wrong (embed_dmi -> embed_dim, not amp -> drop)
   size_t best_d = std::max<size_t>(1, norm.size() / 3) + 1;
   std::string best;
   for (const auto& e : entries()) {
+    if (!among.empty() && std::find(among.begin(), among.end(), e.key.name) == among.end()) continue;
     const size_t d = edit_distance(norm, e.key.name);
     if (d < best_d) best_d = d, best = e.key.name;
   }

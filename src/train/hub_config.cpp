@@ -130,6 +130,13 @@ std::vector<std::string> hub_label_names(const std::string& path) {
   return names;
 }
 
+std::vector<std::string> weights_class_names(const std::string& path) {
+  if (fs::path(path).extension() == ".h5")  // a tapevit checkpoint (an .h5 of bare weights names none)
+    return H5File(path, H5File::Read).has_attr("format") ? read_checkpoint_meta(path).class_names : std::vector<std::string>{};
+  const std::string json = hub_config_beside(path);
+  return json.empty() ? std::vector<std::string>{} : hub_label_names(json);
+}
+
 std::vector<std::string> layer_init_config(ConfigValues& values) {
   std::vector<std::string> said;
   const auto init = values.find("init");

@@ -53,26 +53,31 @@ void bind_data_defaults(TrainConfig& cfg) {
   bind_normalisation_defaults(cfg);
 }
 
-Dataset load_split(const TrainConfig& cfg, bool train) {
+Dataset load_split(const TrainConfig& cfg, bool train, const ClassNames& labels, ConfigCommand command) {
   if (cfg.dataset != "folder") return load_dataset(cfg.dataset, cfg.data_dir, train);
   FolderOptions fo;
-  fo.train_split = cfg.train_split, fo.val_split = cfg.val_split, fo.class_map = cfg.class_map;
+  fo.train_split = cfg.train_split, fo.val_split = cfg.val_split, fo.class_map = cfg.class_map, fo.labels = labels;
+  fo.suggest_val_fraction = command == kTrainCommand;  // (eval takes only the run's own val_fraction)
   fo.channels = cfg.vit.in_chans, fo.img_size = cfg.vit.img_size;
   return load_folder(cfg.data_dir, fo, train);
 }
 
-void check_data_fits(const TrainConfig& cfg, const Dataset& d) {
+void check_data_fits(const TrainConfig& cfg, const Dataset& d, ConfigCommand command) {
   const VitConfig& v = cfg.vit;
   std::string presets;
   for (const auto& p : presets_for_data(d.channels, d.height, d.num_classes))
     presets += (presets.empty() ? ", or model = " : " or ") + p;
+  // the keys that make the model fit, where the command sets the model (eval's is its checkpoint's)
+  const bool sets_model = (find_config_key("num_classes")->commands & command) != 0;
+  const std::string fixed = "; the model is the checkpoint's: evaluate it on data of that shape";
   if (d.channels != v.in_chans || d.height != v.img_size || d.width != v.img_size)
     fail("dataset '", d.name, "' in ", cfg.data_dir, " has ", d.channels, "x", d.height, "x", d.width,
          " images but the model expects in_chans ", v.in_chans, " and img_size ", v.img_size,
-         " (set in_chans = ", d.channels, ", img_size = ", d.height, presets, ")");
+         sets_model ? " (set in_chans = " + std::to_string(d.channels) + ", img_size = " + std::to_string(d.height) + presets + ")" : fixed);
   if (d.num_classes != v.num_classes)
     fail("dataset '", d.name, "' has ", d.num_classes, " classes but num_classes = ", v.num_classes,
-         " (set num_classes = ", d.num_classes, presets, ")");
+         sets_model ? " (set num_classes = " + std::to_string(d.num_classes) + presets + ")"
+                    : "; the model is the checkpoint's: evaluate it on data of its " + std::to_string(v.num_classes) + " classes");
 }
 
 namespace {
@@ -353,26 +358,43 @@ void claim_run_dir(Run& run, const Resumed& resumed) {
                     << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
 }
 
-// The training set and the eval split (val_fraction, classes, train_per_class, val_per_class), checked against the
-// model and across the ranks; decoded once with cache.
-void load_data(Run& run) {
-  const TrainConfig& cfg = run.cfg;
-  Dataset& train_set = run.train_set;
-  Dataset& eval_set = run.eval_set;
-  train_set = load_split(cfg, true);
-  if (cfg.val_fraction > 0) {
-    eval_set = hold_out(train_set, cfg.val_fraction, cfg.seed);
-    run.eval_name = "held out of train (val_fraction " + config_get(cfg, "val_fraction") + ")";
-  } else {
-    eval_set = load_split(cfg, false);
-    run.eval_name = cfg.dataset == "folder" ? eval_set.dir : "test split";
+// The class names the run's labels follow (rank 0 decides, every rank loads by them): a resumed run's own (its
+// checkpoint's class_names), or --init's when they are the folders' classes in another order (init_class_names).
+ClassNames run_class_names(const Run& run, const Resumed& resumed) {
+  ClassNames labels;
+  if (dist::is_root() && run.cfg.dataset == "folder") {
+    if (!run.opts.resume.empty()) {
+      labels.names = resumed.meta.class_names;
+      labels.from = run.opts.resume;
+      // a new run from its weights takes the run's data keys from its config.ini (the checkpoint holds the same)
+      const std::string config = (fs::path(checkpoint_dir(run.opts.resume)) / "config.ini").string();
+      labels.advice = ". The labels are the checkpoint's: rename the class folders to its class names, or start a new "
+                      "run from its weights: replace --resume " + run.opts.resume + " with " +
+                      (fs::exists(config) ? "--config " + config + " " : "") + "--init " + run.opts.resume +
+                      " and choose a new --output";
+    } else {
+      std::string note;
+      labels = init_class_names(run.cfg, note);
+      if (!note.empty() && run.opts.out) *run.opts.out << "note: " << note << "\n";
+    }
   }
-  const std::vector<int64_t> classes(cfg.classes.begin(), cfg.classes.end());
-  select_classes(train_set, classes, cfg.train_per_class);
-  const int64_t val_per_class = cfg.val_per_class >= 0 ? cfg.val_per_class : cfg.train_per_class > 0 ? 100 : 0;
-  select_classes(eval_set, classes, val_per_class);
-  if (val_per_class > 0)
-    run.eval_name += ", first " + std::to_string(val_per_class) + " per class (val_per_class; 0 for all)";
+  uint64_t count = labels.names.size();
+  dist::broadcast(&count, sizeof count, "the number of class names from rank 0");
+  labels.names.resize(size_t(count));
+  for (auto& name : labels.names) dist::broadcast(name, "the class names from rank 0");
+  dist::broadcast(labels.from, "where the class names come from");
+  dist::broadcast(labels.advice, "the class names' advice");
+  return labels;
+}
+
+// The training set and the eval split (load_splits: val_fraction, classes, train_per_class, val_per_class), checked
+// against the model and across the ranks; decoded once with cache.
+void load_data(Run& run, const Resumed& resumed) {
+  const TrainConfig& cfg = run.cfg;
+  DataSplits splits = load_splits(cfg, run_class_names(run, resumed), kTrainCommand);
+  Dataset& train_set = run.train_set = std::move(splits.train);
+  Dataset& eval_set = run.eval_set = std::move(splits.eval);
+  run.eval_name = std::move(splits.eval_name);
   check_data_fits(cfg, train_set);
   check_data_fits(cfg, eval_set);
   check_ranks_agree(run.opts, train_set, eval_set);
@@ -481,7 +503,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   const Resumed resumed = read_resumed(*this);
   if (already_complete(*this, resumed)) return;  // nothing to do: change nothing
   claim_run_dir(*this, resumed);
-  load_data(*this);
+  load_data(*this, resumed);
   build_model(*this);
   build_optimizer(*this);
   plan_steps(*this);

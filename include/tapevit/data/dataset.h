@@ -31,18 +31,36 @@ struct Dataset {
 // timm's ImageFolder under root: root/<split>/<class>/**/<image>. The train split is `train_split`; the eval split
 // is `val_split`, or when that is empty the first of validation, val, test that exists. Classes are the split's
 // sub-folders in timm's natural order (case-insensitive, digit runs compared as numbers), or the lines of
-// `class_map` (label = line number, as timm's load_class_map). Images are .jpg/.jpeg/.png (any case), searched
-// recursively in each class folder and listed in natural order of their paths; other files are counted in
-// `skipped`. Throws naming the folder for: no split folder, a split with no class folder, a class folder with no
-// image, classes that differ from the other split's (or from class_map).
+// `class_map` (label = line number, as timm's load_class_map), or a model's own class names (`labels`, below).
+// Images are .jpg/.jpeg/.png (any case), searched recursively in each class folder and listed in natural order of
+// their paths; other files are counted in `skipped`. Throws naming the folder for: no split folder, a split with no
+// class folder, a class folder with no image, classes that differ from the other split's (or from class_map or
+// labels: one error naming the classes without a folder and the folders that are not a class).
+//
+// The label contract: the class names a model was trained on, in label order (a checkpoint's class_names). A
+// model's output k means class_names[k], so a folder evaluated or trained on with that model is matched to them by
+// name, whatever its sorted order; class_map is then not read, and each split is checked against the names (not
+// against the other split).
+struct ClassNames {
+  std::vector<std::string> names;  // empty: no contract (the folders' order, or class_map)
+  std::string from;                // whose they are, for errors: "runs/r2/best.h5"
+  bool allow_missing = false;      // a folder may hold some of the classes only (eval --class_subset)
+  bool allow_extra = false;        // folders that are not a class are left out (a run on some classes: key 'classes')
+  std::string advice;              // the caller's way out, appended to the error
+  std::string subset_advice;       // appended instead when the folders are some of the classes, no other
+};
 struct FolderOptions {
   std::string train_split = "train", val_split;
   std::string class_map;
+  ClassNames labels;
   int64_t channels = 3, img_size = 224;
+  bool suggest_val_fraction = true;  // a missing eval split's error suggests val_fraction (a new run can set it)
 };
 Dataset load_folder(const std::string& root, const FolderOptions& opts, bool train);
 // The split folder load_folder reads ("" when the eval split is searched for and none exists).
 std::string folder_split_dir(const std::string& root, const FolderOptions& opts, bool train);
+// The class folders of a split folder, in natural order.
+std::vector<std::string> folder_class_names(const std::string& split);
 // Decode every file of a folder data set into d.decoded (on all cores); errors name the file.
 void decode_all(Dataset& d);
 // The file names an image folder takes: .jpg, .jpeg, .png in any case (timm's IMG_EXTENSIONS).

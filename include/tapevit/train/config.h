@@ -98,8 +98,9 @@ const std::vector<ConfigKey>& config_keys();
 // The names of the keys a command takes, in registry order.
 std::vector<std::string> config_keys_for(ConfigCommand command);
 const ConfigKey* find_config_key(const std::string& name);
-// "did you mean 'embed_dim'?" for a misspelt key, or "" when nothing is close.
-std::string suggest_config_key(const std::string& name);
+// "did you mean 'embed_dim'?" for a misspelt key, or "" when nothing is close; among: the keys a command takes
+// (empty: every key), so that the suggestion is one the command accepts.
+std::string suggest_config_key(const std::string& name, const std::vector<std::string>& among = {});
 // "unknown key 'x'; did you mean 'y'?", or for a timm flag tapevit does not have, what to do instead.
 std::string unknown_key_message(const std::string& name);
 

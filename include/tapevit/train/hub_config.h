@@ -20,6 +20,10 @@ ConfigValues read_hub_config(const std::string& json_path);
 // them into pretrained_cfg): empty when there are none. read_hub_config has already checked the file.
 std::vector<std::string> hub_label_names(const std::string& json_path);
 
+// The class names a weights file carries, in label order: a tapevit checkpoint's class_names, or the label_names
+// of the config.json beside a safetensors file; empty when it has none.
+std::vector<std::string> weights_class_names(const std::string& weights_path);
+
 // The preset a model described by its keys starts from: timm's VisionTransformer() defaults (global_pool token, a
 // class token, mlp_ratio 4, qkv_bias, ...), not tapevit's Fashion-MNIST preset.
 inline const char* kTimmDefaultsPreset = "vit_custom";

@@ -58,8 +58,28 @@ void bind_data_defaults(TrainConfig& cfg);
 // Only the normalisation part: mean/std from the dataset's defaults where the config left them empty (no data
 // directory needed: export and predict use this).
 void bind_normalisation_defaults(TrainConfig& cfg);
-void check_data_fits(const TrainConfig& cfg, const Dataset& data);
-// The train or eval split the config names (folders: load_folder with the config's split and class keys).
-Dataset load_split(const TrainConfig& cfg, bool train);
+// (The advice names the keys that make the model fit when `command` takes them.)
+void check_data_fits(const TrainConfig& cfg, const Dataset& data, ConfigCommand command = kTrainCommand);
+// The train or eval split the config names (folders: load_folder with the config's split and class keys, the
+// classes matched to `labels` by name when it names any). `command`: whose errors (they suggest its keys only).
+Dataset load_split(const TrainConfig& cfg, bool train, const ClassNames& labels = {},
+                   ConfigCommand command = kTrainCommand);
+
+// The training split and the split a run is evaluated on (and `tapevit eval --val_fraction` scores): val_fraction's
+// seeded hold-out of train, else the test split (a folder's val split); then classes, train_per_class and
+// val_per_class. A folder's classes are matched to `labels` by name when it names any (a checkpoint's class_names:
+// the model's labels); they then also say which classes a run on some of them kept, in place of the `classes`
+// numbers. command = kEvalCommand: train is read only for the hold-out, and left as the hold-out leaves it.
+struct DataSplits {
+  Dataset train, eval;
+  std::string eval_name;  // "held out of train (val_fraction 0.1)", the val folder, "test split"
+};
+DataSplits load_splits(const TrainConfig& cfg, ClassNames labels, ConfigCommand command);
+
+// A new folder run from --init weights that carry class names (a tapevit checkpoint's, an export's config.json
+// label_names) and whose head is loaded (the same num_classes): when the folders are the same classes in another
+// sorted order, the weights' names (the labels follow them, so the head keeps its meaning); when they are other
+// classes, nothing, and `note` says the head's outputs start with other meanings. Otherwise nothing.
+ClassNames init_class_names(const TrainConfig& cfg, std::string& note);
 
 }  // namespace tapevit
