@@ -101,6 +101,11 @@ struct Entry {
     key.commands |= commands;
     return std::move(*this);
   }
+  // Taken by these commands only (a key of predict's, not train's).
+  Entry only(unsigned commands) && {
+    key.commands = commands;
+    return std::move(*this);
+  }
   // The value (as a number) must satisfy ok: "key 'lr' must be positive, got -0.1".
   Entry must(bool (*ok)(double), const char* what) && {
     check = [name = key.name, get = get, ok, what](const TrainConfig& c) {
@@ -241,6 +246,7 @@ const std::vector<Entry>& entries() {
       str_key("train_split", "data", "folder: the training split's sub-folder of data_dir", F(train_split)),
       str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)).also(kEvalCommand),
       str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sub-folders in natural order)", F(class_map)).also(kEvalCommand),
+      bool_key("skip_bad", "data", "predict: leave out images that cannot be read or decoded, naming each and why (else the first stops predict)", F(skip_bad)).only(kPredictCommand),
       bool_key("cache", "data", "folder: decode every image once into memory (small data sets)", F(cache)),
       int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per two cores for folders, 0 for in-memory data)", F(workers)).also(kEvalCommand | kPredictCommand).must([](double v) { return v >= -1; }, "-1 (automatic), 0 or more"),
       list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)).also(kEvalCommand | kPredictCommand),
@@ -516,7 +522,8 @@ std::string config_to_ini(const TrainConfig& cfg) {
   for (const char* section : {"model", "data", "train", "optim"}) {
     os << "\n[" << section << "]\n";
     for (const auto& e : entries())
-      if (e.key.section == section) os << e.key.name << " = " << e.get(cfg) << "\n";
+      if (e.key.section == section && (e.key.commands & kTrainCommand))  // not predict's own keys (skip_bad)
+        os << e.key.name << " = " << e.get(cfg) << "\n";
   }
   return os.str();
 }
