@@ -36,8 +36,11 @@ first_image() { ls "$1"/* | head -1; }  # the first image of a class folder (a .
 f=$(first_image imgs/val/class2)
 cp "$f" "imgs/train/stray.${f##*.}"  # an image beside the class folders: in no class
 
-# 1. an RGB run to predict with
-"$TV" train --config rgb.ini --output runs/rgb >/dev/null 2>&1 || fail "training the RGB run failed"
+# 1. the start-up line says why the stray image was skipped: its place, not its type
+out=$(timeout 300 "$TV" train --config rgb.ini --output runs/rgb 2>&1) || fail "training the RGB run failed: $out"
+grep -qE 'from imgs/train, 1 file beside the class folders skipped \(in no class folder\);' <<<"$out" ||
+  fail "the start-up line does not say the stray image is beside the class folders: $(grep images: <<<"$out")"
+grep -q 'not .jpg' <<<"$out" && fail "the stray image (a .png) is counted as not .jpg/.jpeg/.png: $(grep images: <<<"$out")"
 
 # 2. predict on a folder with a truncated JPEG: an error naming the file and the way on, nothing written ...
 mkdir new
