@@ -86,6 +86,21 @@ expect 0 '^2$' -- sed -n '$=' stdout1.csv
 # 4. top-k says k: 4 classes, one image
 expect 0 '^wrote one.csv: top-4 classes of 1 image$' -- "$TV" predict --checkpoint runs/rgb/best.h5 --input new/a.png --out one.csv
 
+# 5. a 3-channel export fine-tuned with --in_chans 1: config.json's mean/std averaged as timm's loader does
+"$TV" export --checkpoint runs/rgb/best.h5 --out export/model.safetensors --hub_config >/dev/null || fail "export failed"
+expect 0 '"mean": \[' -- cat export/config.json
+out=$(timeout 300 "$TV" train --init export/model.safetensors --in_chans 1 --dataset folder --data_dir imgs --epochs 1 --batch_size 16 --threads 2 --output runs/grey 2>&1)
+[ $? = 0 ] || fail "train --init export/model.safetensors --in_chans 1 failed: $out"
+# (0.485 + 0.456 + 0.406) / 3 = 0.449, (0.229 + 0.224 + 0.225) / 3 = 0.226: timm's adapt_to_chs
+grep -qE 'note: mean = 0.485, 0.456, 0.406 \(export/config.json\) is for 3 channels; in_chans = 1 \(command line\): mean = 0.44(9|89999+[0-9]*), their average' <<<"$out" ||
+  fail "no note of the averaged mean: $out"
+grep -qE '1 adapted' <<<"$out" || fail "patch_embed.proj.weight not adapted to 1 channel: $(grep 'weights from' <<<"$out")"
+expect 0 '^mean = 0.44(9|89999+[0-9]*)$' -- cat runs/grey/config.ini
+expect 0 '^std = 0.226(0000+[0-9]*)?$' -- cat runs/grey/config.ini
+expect 0 '^in_chans = 1$' -- cat runs/grey/config.ini
+# the mean given for 3 channels on the same command line as in_chans 1 is an error that says what fits
+expect_no_new_paths 1 "key 'mean' has 3 values, expected 1 \(in_chans is 1\)$" -- "$TV" train --init export/model.safetensors --in_chans 1 --mean 0.5 0.5 0.5 --dataset folder --data_dir imgs --output runs/bad_mean
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

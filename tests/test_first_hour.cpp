@@ -96,6 +96,41 @@ TEST_CASE("Config: a preset from a later source replaces the architecture keys o
   CHECK(contains(describe_architecture("vit_cifar", resolve_config(v).vit), "(changed from the preset: depth 6 -> 2)"));
 }
 
+TEST_CASE("Config: mean/std for other channels than in_chans, from an earlier source, are averaged as timm's loader does") {
+  ConfigValues v;
+  v["mean"] = {"0.485, 0.456, 0.406", "w/config.json", 0};  // an RGB export's pretrained_cfg
+  v["std"] = {"0.229, 0.224, 0.225", "w/config.json", 0};
+  v["in_chans"] = {"1", "command line", kCommandLine};
+  const TrainConfig c = resolve_config(v);
+  // timm/data/loader.py adapt_to_chs: (np.mean(x),) * channels when the counts differ
+  CHECK(c.aug.mean == std::vector<double>{(0.485 + 0.456 + 0.406) / 3});
+  CHECK(c.aug.std == std::vector<double>{(0.229 + 0.224 + 0.225) / 3});
+  REQUIRE(c.notes.size() == 2);
+  CHECK(contains(c.notes[0], "mean = 0.485, 0.456, 0.406 (w/config.json) is for 3 channels; in_chans = 1 (command "
+                             "line): mean = 0.44"));
+  CHECK(contains(c.notes[0], "their average, as timm's loader does; set mean to choose another"));
+  CHECK(contains(c.notes[1], "std = 0.229, 0.224, 0.225 (w/config.json) is for 3 channels"));
+  // the note's advice, followed: the value given wins and nothing is averaged
+  ConfigValues given = v;
+  given["mean"] = {"0.5", "command line", kCommandLine};
+  CHECK(resolve_config(given).aug.mean == std::vector<double>{0.5});
+  // more channels: the average once per channel
+  v["in_chans"] = {"4", "command line", kCommandLine};
+  CHECK(resolve_config(v).aug.std == std::vector<double>(4, (0.229 + 0.224 + 0.225) / 3));
+  // a preset of another channel count over a file's statistics
+  ConfigValues by_model = v;
+  by_model.erase("in_chans");
+  by_model["model"] = {"vit_fmnist", "command line", kCommandLine};
+  CHECK(contains(resolve_config(by_model).notes.back(), "in_chans = 1 (model = vit_fmnist, command line)"));
+  // the same source says both: its mean does not fit, an error that does not repeat itself
+  v["in_chans"] = {"1", "command line", kCommandLine};
+  v["mean"].priority = kCommandLine;
+  expect_error([&] { resolve_config(v); }, {"key 'mean' has 3 values, expected 1 (in_chans is 1)"});
+  CHECK(!contains(error_of([&] { resolve_config(v); }), "or 1 (for all)"));
+  v["in_chans"] = {"4", "command line", kCommandLine};
+  expect_error([&] { resolve_config(v); }, {"key 'mean' has 3 values, expected 4 (one per channel, in_chans 4) or 1 (for all)"});
+}
+
 TEST_CASE("Hub config.json: what tapevit export writes reads back as the same architecture, families included") {
   VitConfig v;
   apply_preset("vit_cifar", v);

@@ -336,6 +336,37 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return d[b.size()];
 }
 
+// mean/std given for other images than the model takes: from an earlier source than the one that set in_chans (the
+// --init weights' config.json under a command-line --in_chans 1, a config file under a --model of another channel
+// count). As timm's loader does when the pretrained mean/std do not match the image channels (timm/data/loader.py,
+// adapt_to_chs: "Pretrained mean/std different shape than model, using avg value"), each becomes the average of its
+// values, once per channel; the patch embedding's weights are adapted alongside (load_pretrained, timm's
+// adapt_input_conv: summed for 1 channel, repeated and scaled for more). Said in a note. Values set by the same or a
+// later source than in_chans stay, and validate() names them if they do not fit.
+void fit_stats_to_channels(TrainConfig& c, const ConfigValues& values, int model_priority) {
+  const auto chans_it = values.find("in_chans");
+  const bool key_wins = chans_it != values.end() && chans_it->second.priority >= model_priority;
+  const int chans_priority = key_wins ? chans_it->second.priority : model_priority;  // the preset's, else
+  const auto model_it = values.find("model");
+  const std::string chans_source = key_wins ? chans_it->second.source
+                                   : model_it != values.end() ? "model = " + c.model + ", " + model_it->second.source
+                                                              : "model = " + c.model;
+  const size_t n = size_t(c.vit.in_chans);
+  for (auto* list : {&c.aug.mean, &c.aug.std}) {
+    const std::string key = list == &c.aug.mean ? "mean" : "std";
+    const auto it = values.find(key);
+    if (it == values.end() || it->second.priority >= chans_priority || list->size() <= 1 || list->size() == n || n == 0)
+      continue;
+    double sum = 0;
+    for (double x : *list) sum += x;
+    const std::string was = fmt_list(*list), count = std::to_string(list->size());
+    list->assign(n, sum / double(list->size()));
+    c.notes.push_back(key + " = " + was + " (" + it->second.source + ") is for " + count + " channels; in_chans = " +
+                      std::to_string(n) + " (" + chans_source + "): " + key + " = " + fmt(list->front()) +
+                      ", their average, as timm's loader does; set " + key + " to choose another");
+  }
+}
+
 }  // namespace
 
 const std::vector<ConfigKey>& config_keys() {
@@ -469,6 +500,7 @@ TrainConfig resolve_config(const ConfigValues& values) {
   for (const auto& [source, list] : replaced_by_source)
     c.notes.push_back("model = " + c.model + " (" + model_it->second.source + ") replaces " + list + " from " + source +
                       "; give them after it to keep them");
+  fit_stats_to_channels(c, values, model_priority);
   for (const auto& kind : data_set_kinds())  // the data set's defaults, unless given (an unknown one: validate says)
     if (kind.name == c.dataset) {
       if (!values.count("crop_pad")) c.aug.crop_padding = kind.crop_pad;
