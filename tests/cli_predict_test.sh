@@ -101,6 +101,18 @@ expect 0 '^in_chans = 1$' -- cat runs/grey/config.ini
 # the mean given for 3 channels on the same command line as in_chans 1 is an error that says what fits
 expect_no_new_paths 1 "key 'mean' has 3 values, expected 1 \(in_chans is 1\)$" -- "$TV" train --init export/model.safetensors --in_chans 1 --mean 0.5 0.5 0.5 --dataset folder --data_dir imgs --output runs/bad_mean
 
+# 6. a run from an export's config.json is named after the export's architecture, and reads back on resume
+out=$(timeout 300 "$TV" train --init export/model.safetensors --dataset folder --data_dir imgs --epochs 1 --batch_size 16 --threads 2 --output runs/from_export 2>&1)
+grep -q '^tapevit train: vit_custom_patch8_24: embed_dim 32, depth 2' <<<"$out" || fail "the run is not named after export/config.json's architecture: $(grep '^tapevit train:' <<<"$out")"
+expect 0 '^model = vit_custom_patch8_24$' -- cat runs/from_export/config.ini
+expect 0 'epoch 2/2' -- "$TV" train --resume runs/from_export/last.h5 --epochs 2
+
+# 7. a preset over config.json names only the values it changes (mlp_ratio 4.0 and in_chans 3 are vit_cifar's)
+out=$(timeout 300 "$TV" predict --init export/model.safetensors --model vit_cifar --input new --out x.csv 2>&1)
+grep -qE 'note: model = vit_cifar \(command line\) replaces img_size = 24, patch_size = 8, num_classes = 4, embed_dim = 32, depth = 2, num_heads = 2, global_pool = avg from export/config.json; give them after it to keep them' <<<"$out" ||
+  fail "the note of what --model vit_cifar replaces: $(grep replaces <<<"$out")"
+grep -qE 'mlp_ratio|in_chans = 3' <<<"$(grep replaces <<<"$out")" && fail "the note lists values vit_cifar does not change: $(grep replaces <<<"$out")"
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

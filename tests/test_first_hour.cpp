@@ -96,6 +96,22 @@ TEST_CASE("Config: a preset from a later source replaces the architecture keys o
   CHECK(contains(describe_architecture("vit_cifar", resolve_config(v).vit), "(changed from the preset: depth 6 -> 2)"));
 }
 
+TEST_CASE("Config: a preset's note lists only the keys whose values it changes, compared as the key reads them") {
+  // what an export's config.json says (mlp_ratio written 4.0, qkv_bias as JSON's true) under --model vit_cifar
+  ConfigValues v;
+  for (const auto& [k, x] : std::vector<std::pair<std::string, std::string>>{
+           {"img_size", "24"}, {"in_chans", "3"}, {"embed_dim", "32"}, {"mlp_ratio", "4.0"}, {"qkv_bias", "True"}})
+    v[k] = {x, "hub/config.json", 0};
+  v["model"] = {"vit_cifar", "command line", kCommandLine};
+  const TrainConfig c = resolve_config(v);
+  REQUIRE(c.notes.size() == 1);
+  // vit_cifar: 32x32x3, embed_dim 192, mlp_ratio 4, qkv_bias: only img_size and embed_dim change
+  CHECK(c.notes[0] == "model = vit_cifar (command line) replaces img_size = 24, embed_dim = 32 from hub/config.json; "
+                      "give them after it to keep them");
+  v.erase("img_size"), v.erase("embed_dim");
+  CHECK(resolve_config(v).notes.empty());  // nothing it replaces differs: nothing to say
+}
+
 TEST_CASE("Config: mean/std for other channels than in_chans, from an earlier source, are averaged as timm's loader does") {
   ConfigValues v;
   v["mean"] = {"0.485, 0.456, 0.406", "w/config.json", 0};  // an RGB export's pretrained_cfg
@@ -131,6 +147,24 @@ TEST_CASE("Config: mean/std for other channels than in_chans, from an earlier so
   expect_error([&] { resolve_config(v); }, {"key 'mean' has 3 values, expected 4 (one per channel, in_chans 4) or 1 (for all)"});
 }
 
+TEST_CASE("Presets: vit_custom_<name> is timm's VisionTransformer defaults under a name; other unknown names are errors") {
+  VitConfig a, b;
+  CHECK(apply_preset("vit_custom_patch8_24", a));
+  CHECK(apply_preset("vit_custom", b));
+  CHECK(a.embed_dim == b.embed_dim);
+  CHECK(is_custom_model("vit_custom_my-weights.v2"));
+  CHECK(!is_custom_model("vit_custom_"));
+  CHECK(!is_custom_model("vit_cifar"));
+  CHECK(custom_model_name("vit_custom_patch8_24") == "vit_custom_patch8_24");
+  CHECK(custom_model_name("photos 2024") == "vit_custom_photos_2024");
+  CHECK(custom_model_name("") == "vit_custom");
+  ConfigValues v;
+  v["model"] = {"vit_custom_patch8_24", "runs/x/config.ini", 1};
+  CHECK(resolve_config(v).model == "vit_custom_patch8_24");  // a run's config.ini reads back
+  v["model"] = {"vit_tiny_patch16_244", "command line", kCommandLine};
+  expect_error([&] { resolve_config(v); }, {"unknown preset 'vit_tiny_patch16_244'"});
+}
+
 TEST_CASE("Hub config.json: what tapevit export writes reads back as the same architecture, families included") {
   VitConfig v;
   apply_preset("vit_cifar", v);
@@ -143,8 +177,11 @@ TEST_CASE("Hub config.json: what tapevit export writes reads back as the same ar
   CHECK(hub_config_beside((dir / "model.safetensors").string()) == (dir / "config.json").string());
   CHECK(hub_config_beside((dir / "model.h5").string()).empty());
   const ConfigValues values = read_hub_config((dir / "config.json").string());
-  CHECK(values.count("model") == 0);  // not a preset name
+  // not a preset name: timm's VisionTransformer defaults under the export's name, not tapevit's default preset
+  CHECK(values.at("model").value == "vit_custom_patch4_32");
   TrainConfig c = resolve_config(values);
+  CHECK(c.model == "vit_custom_patch4_32");
+  CHECK(describe_architecture(c.model, c.vit).rfind("vit_custom_patch4_32: embed_dim 192, depth 3,", 0) == 0);
   CHECK(c.vit.embed_dim == 192);
   CHECK(c.vit.depth == 3);
   CHECK(c.vit.in_chans == 3);
@@ -158,6 +195,7 @@ TEST_CASE("Hub config.json: what tapevit export writes reads back as the same ar
   std::ofstream(dir / "reg.json") << R"({"architecture": "vit_base_patch14_reg4_dinov2", "model_args": {"reg_tokens": 4,
       "no_embed_class": true, "fc_norm": null, "pre_norm": false, "act_layer": "gelu_tanh"}})";
   const TrainConfig reg = resolve_config(read_hub_config((dir / "reg.json").string()));
+  CHECK(reg.model == "vit_custom_vit_base_patch14_reg4_dinov2");  // a timm model tapevit has no preset of
   CHECK(reg.vit.reg_tokens == 4);
   CHECK(reg.vit.no_embed_class);
   CHECK(reg.vit.fc_norm == "auto");

@@ -490,10 +490,19 @@ TrainConfig resolve_config(const ConfigValues& values) {
     }
     e->set(c, v);
   }
-  std::map<std::string, std::string> replaced_by_source;  // in preset_keys() order; only values that change
+  // Only values that change: compared as the key reads them (config.json's mlp_ratio 4.0 is the preset's 4).
+  auto changes = [&c](const std::string& key, const ConfigValue& v) {
+    TrainConfig t = c;
+    try {
+      find_entry(key)->set(t, v);
+    } catch (const Error&) {
+      return true;  // not even a value of the key
+    }
+    return config_get(t, key) != config_get(c, key);
+  };
+  std::map<std::string, std::string> replaced_by_source;  // in preset_keys() order
   for (const auto& key : preset_keys())
-    if (auto it = values.find(key); it != values.end() && it->second.priority < model_priority &&
-                                    trim(it->second.value) != config_get(c, key)) {
+    if (auto it = values.find(key); it != values.end() && it->second.priority < model_priority && changes(key, it->second)) {
       std::string& list = replaced_by_source[it->second.source];
       list += (list.empty() ? "" : ", ") + key + " = " + trim(it->second.value);
     }
