@@ -113,6 +113,12 @@ grep -qE 'note: model = vit_cifar \(command line\) replaces img_size = 24, patch
   fail "the note of what --model vit_cifar replaces: $(grep replaces <<<"$out")"
 grep -qE 'mlp_ratio|in_chans = 3' <<<"$(grep replaces <<<"$out")" && fail "the note lists values vit_cifar does not change: $(grep replaces <<<"$out")"
 
+# 8. info on an export: the presets of its shape, and apart those of other images or classes (timm's rules adapt them)
+"$TV" train --dataset folder --data_dir imgs --num_classes 4 --epochs 1 --batch_size 16 --threads 2 --output runs/default >/dev/null 2>&1 || fail "the default model on the folder failed"
+"$TV" export --checkpoint runs/default/last.h5 --out default/model.safetensors >/dev/null || fail "export of runs/default failed"
+expect 0 '^  presets of that shape: none \(set the keys above\)$' -- "$TV" info default/model.safetensors
+expect 0 '^  presets of that shape for other images or classes \(--init adapts the weights to them: .*\): vit_fmnist_tiny_avg \(num_heads 2; num_classes 10\)$' -- "$TV" info default/model.safetensors
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1
