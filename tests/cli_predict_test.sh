@@ -63,6 +63,10 @@ cp "$FIXTURES/not_image.jpg" new/e.jpg
 expect 0 '3 files skipped \(listed above\)' -- "$TV" predict --checkpoint runs/rgb/best.h5 --input new --out preds3.csv --skip_bad --batch_size 1
 n=$(($(wc -l <preds3.csv) - 1))
 [ "$n" = 2 ] || fail "with 3 of 5 files bad, preds3.csv has $n rows, expected 2"
+# nothing left to predict: an error, after the list
+mkdir all_bad && cp "$FIXTURES/truncated.jpg" all_bad/
+expect_no_new_paths 1 "^tapevit predict: error: --input all_bad: no image could be read or decoded \(1 skipped, listed above\)" -- "$TV" predict --checkpoint runs/rgb/best.h5 --input all_bad --out all.csv --skip_bad
+expect 1 "^skipped image 'all_bad/truncated.jpg': JPEG: the data ends" -- "$TV" predict --checkpoint runs/rgb/best.h5 --input all_bad --out all.csv --skip_bad
 expect_no_new_paths 2 'skip_bad applies to image files and folders' -- "$TV" predict --checkpoint runs/rgb/best.h5 --input x.npy --out x.npy --skip_bad
 rm new/d.png new/e.jpg
 

@@ -109,11 +109,11 @@ std::vector<float> predict_npy(const VisionTransformer<float>& model, TrainConfi
 
 // Logits of an image file or of every image under a folder (recursively, sorted by path), through timm's eval
 // transform and the batch pipeline. files: the images, in the logits' order. A file that cannot be read or decoded
-// stops predict naming it, or with skip_bad is left out: its batch fails, each file of that batch is decoded alone
-// to find the bad ones (their errors, each naming the file, in `skipped`), and the pipeline restarts at that batch without them,
-// so a good folder is decoded once.
+// stops predict naming it, or with skip_bad is left out: when a batch fails, each of its files is decoded alone to
+// find the bad ones (with skip_bad each is said on stderr with its error, and counted in `skipped`), and the
+// pipeline restarts at that batch without them, so a good folder is decoded once.
 std::vector<float> predict_images(const VisionTransformer<float>& model, TrainConfig& cfg, const std::string& in_path,
-                                  std::vector<std::string>& files, std::vector<std::string>& skipped) {
+                                  std::vector<std::string>& files, int64_t& skipped) {
   if (fs::is_directory(in_path)) {
     for (const auto& e : fs::recursive_directory_iterator(in_path, fs::directory_options::follow_directory_symlink)) {
       if (e.is_regular_file() && is_image_name(e.path().string())) files.push_back(e.path().string());
@@ -138,32 +138,37 @@ std::vector<float> predict_images(const VisionTransformer<float>& model, TrainCo
     d.labels.assign(d.files.size(), 0);
     BatchLoader loader(d, B, cfg.seed, cfg.aug, /*train=*/false);
     Prefetcher batches(loader, 0, 0, cfg.workers >= 0 ? int(cfg.workers) : default_workers(d));
-    try {
-      for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
-        const Prefetcher::Batch& b = batches.get(0, s);
-        logits.resize((done + size_t(b.n)) * size_t(K));
-        predict(model, b.images.data(), b.n, b.n, logits.data() + done * size_t(K));
-        done += size_t(b.n);
-      }
-    } catch (const Error& e) {
-      const std::string hint = "; --skip_bad leaves out the files that cannot be read or decoded (naming each) and "
-                               "predicts the rest";
-      if (!cfg.skip_bad) fail(e.what(), hint);
-      // the failing batch: files[done, done + B)
-      std::vector<size_t> bad;
-      for (size_t i = done; i < std::min(files.size(), done + size_t(B)); ++i) {
-        try {
-          read_image(files[i], int(v.in_chans));
-        } catch (const Error& why) {
-          skipped.push_back(why.what());
-          bad.push_back(i);
+    for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
+      const Prefetcher::Batch* b = nullptr;
+      try {
+        b = &batches.get(0, s);
+      } catch (const Error&) {
+        // the failing batch is files[done, done + B): which of them cannot be read or decoded, and why
+        std::vector<size_t> bad;
+        std::string first_why;
+        for (size_t i = done; i < std::min(files.size(), done + size_t(B)); ++i) {
+          try {
+            read_image(files[i], int(v.in_chans));
+          } catch (const Error& why) {
+            if (bad.empty()) first_why = why.what();
+            if (cfg.skip_bad) std::cerr << "skipped " << why.what() << "\n";
+            bad.push_back(i);
+          }
         }
+        if (bad.empty()) throw;  // not a file's fault: skipping cannot help
+        if (!cfg.skip_bad)
+          fail(first_why, "; --skip_bad leaves out the files that cannot be read or decoded (naming each) and "
+                          "predicts the rest");
+        for (auto it = bad.rbegin(); it != bad.rend(); ++it) files.erase(files.begin() + long(*it));
+        skipped += int64_t(bad.size());
+        break;  // restart at this batch without them
       }
-      if (bad.empty()) throw;  // not a file's fault: skipping cannot help
-      for (auto it = bad.rbegin(); it != bad.rend(); ++it) files.erase(files.begin() + long(*it));
+      logits.resize((done + size_t(b->n)) * size_t(K));
+      predict(model, b->images.data(), b->n, b->n, logits.data() + done * size_t(K));
+      done += size_t(b->n);
     }
   }
-  if (files.empty()) fail("--input ", in_path, ": none of its ", skipped.size(), " images could be read or decoded");
+  if (files.empty()) fail("--input ", in_path, ": no image could be read or decoded (", skipped, " skipped, listed above)");
   return logits;
 }
 
@@ -262,18 +267,16 @@ int cmd_predict(const std::vector<std::string>& args) {
   const int64_t K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
   std::vector<float> logits;
   std::vector<std::string> files;
-  std::vector<std::string> skipped;
+  int64_t skipped = 0;
   const Bf16Scope amp(cfg.amp);  // --amp: the matrix products on bfloat16 operands
   if (images_in) {
     logits = predict_images(model, cfg, in_path, files, skipped);
-    for (const auto& why : skipped) std::cerr << "skipped " << why << "\n";
   } else {
     logits = predict_npy(model, cfg, in_path);
   }
   const int64_t n = int64_t(logits.size()) / K;
-  const std::string skips = skipped.empty() ? "" : "; " + std::to_string(skipped.size()) +
-                                                        (skipped.size() == 1 ? " file" : " files") +
-                                                        " skipped (listed above)";
+  const std::string skips =
+      skipped == 0 ? "" : "; " + std::to_string(skipped) + (skipped == 1 ? " file" : " files") + " skipped (listed above)";
   if (out_ext == ".npy") {
     write_npy(out, logits.data(), {n, K});
     say << "wrote " << out << ": logits [" << n << ", " << K << "]" << skips << "\n";
