@@ -132,7 +132,7 @@ mkdir -p bare && cp hub/model.safetensors bare/
 expect_no_new_paths 1 'bare/model.safetensors: num_heads is not in the weights and no config.json is beside them' -- "$TV" train --init bare/model.safetensors --dataset mnist --data_dir data --output runs/from_bare
 expect 0 "bare/model.safetensors has no config.json beside it: the model is timm's VisionTransformer defaults with what the weights decide \\(img_size 28, patch_size 7, in_chans 1, num_classes 10, embed_dim 32, depth 2, mlp_ratio 2, qkv_bias true, init_values 0, global_pool avg" -- "$TV" train --init bare/model.safetensors --num_heads 2 --dataset mnist --data_dir data --epochs 1 --threads 2 --output runs/from_bare
 expect 0 '^global_pool = avg$' -- cat runs/from_bare/config.ini
-expect 0 '^model = vit_custom$' -- cat runs/from_bare/config.ini
+expect 0 '^model = vit_custom_bare$' -- cat runs/from_bare/config.ini  # named after bare/model.safetensors' folder
 
 # 12. export's names; provenance in config.ini and the checkpoint
 expect_no_new_paths 2 'name the file \*.safetensors' -- "$TV" export --checkpoint runs/r1/last.h5 --out model.bin

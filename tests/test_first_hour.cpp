@@ -96,6 +96,75 @@ TEST_CASE("Config: a preset from a later source replaces the architecture keys o
   CHECK(contains(describe_architecture("vit_cifar", resolve_config(v).vit), "(changed from the preset: depth 6 -> 2)"));
 }
 
+TEST_CASE("Config: a preset's note lists only the keys whose values it changes, compared as the key reads them") {
+  // what an export's config.json says (mlp_ratio written 4.0, qkv_bias as JSON's true) under --model vit_cifar
+  ConfigValues v;
+  for (const auto& [k, x] : std::vector<std::pair<std::string, std::string>>{
+           {"img_size", "24"}, {"in_chans", "3"}, {"embed_dim", "32"}, {"mlp_ratio", "4.0"}, {"qkv_bias", "True"}})
+    v[k] = {x, "hub/config.json", 0};
+  v["model"] = {"vit_cifar", "command line", kCommandLine};
+  const TrainConfig c = resolve_config(v);
+  REQUIRE(c.notes.size() == 1);
+  // vit_cifar: 32x32x3, embed_dim 192, mlp_ratio 4, qkv_bias: only img_size and embed_dim change
+  CHECK(c.notes[0] == "model = vit_cifar (command line) replaces img_size = 24, embed_dim = 32 from hub/config.json; "
+                      "give them after it to keep them");
+  v.erase("img_size"), v.erase("embed_dim");
+  CHECK(resolve_config(v).notes.empty());  // nothing it replaces differs: nothing to say
+}
+
+TEST_CASE("Config: mean/std for other channels than in_chans, from an earlier source, are averaged as timm's loader does") {
+  ConfigValues v;
+  v["mean"] = {"0.485, 0.456, 0.406", "w/config.json", 0};  // an RGB export's pretrained_cfg
+  v["std"] = {"0.229, 0.224, 0.225", "w/config.json", 0};
+  v["in_chans"] = {"1", "command line", kCommandLine};
+  const TrainConfig c = resolve_config(v);
+  // timm/data/loader.py adapt_to_chs: (np.mean(x),) * channels when the counts differ
+  CHECK(c.aug.mean == std::vector<double>{(0.485 + 0.456 + 0.406) / 3});
+  CHECK(c.aug.std == std::vector<double>{(0.229 + 0.224 + 0.225) / 3});
+  REQUIRE(c.notes.size() == 2);
+  CHECK(contains(c.notes[0], "mean = 0.485, 0.456, 0.406 (w/config.json) is for 3 channels; in_chans = 1 (command "
+                             "line): mean = 0.44"));
+  CHECK(contains(c.notes[0], "their average, as timm's loader does; set mean to choose another"));
+  CHECK(contains(c.notes[1], "std = 0.229, 0.224, 0.225 (w/config.json) is for 3 channels"));
+  // the note's advice, followed: the value given wins and nothing is averaged
+  ConfigValues given = v;
+  given["mean"] = {"0.5", "command line", kCommandLine};
+  CHECK(resolve_config(given).aug.mean == std::vector<double>{0.5});
+  // more channels: the average once per channel
+  v["in_chans"] = {"4", "command line", kCommandLine};
+  CHECK(resolve_config(v).aug.std == std::vector<double>(4, (0.229 + 0.224 + 0.225) / 3));
+  // a preset of another channel count over a file's statistics
+  ConfigValues by_model = v;
+  by_model.erase("in_chans");
+  by_model["model"] = {"vit_fmnist", "command line", kCommandLine};
+  CHECK(contains(resolve_config(by_model).notes.back(), "in_chans = 1 (model = vit_fmnist, command line)"));
+  // the same source says both: its mean does not fit, an error that does not repeat itself
+  v["in_chans"] = {"1", "command line", kCommandLine};
+  v["mean"].priority = kCommandLine;
+  expect_error([&] { resolve_config(v); }, {"key 'mean' has 3 values, expected 1 (in_chans is 1)"});
+  CHECK(!contains(error_of([&] { resolve_config(v); }), "or 1 (for all)"));
+  v["in_chans"] = {"4", "command line", kCommandLine};
+  expect_error([&] { resolve_config(v); }, {"key 'mean' has 3 values, expected 4 (one per channel, in_chans 4) or 1 (for all)"});
+}
+
+TEST_CASE("Presets: vit_custom_<name> is timm's VisionTransformer defaults under a name; other unknown names are errors") {
+  VitConfig a, b;
+  CHECK(apply_preset("vit_custom_patch8_24", a));
+  CHECK(apply_preset("vit_custom", b));
+  CHECK(a.embed_dim == b.embed_dim);
+  CHECK(is_custom_model("vit_custom_my-weights.v2"));
+  CHECK(!is_custom_model("vit_custom_"));
+  CHECK(!is_custom_model("vit_cifar"));
+  CHECK(custom_model_name("vit_custom_patch8_24") == "vit_custom_patch8_24");
+  CHECK(custom_model_name("photos 2024") == "vit_custom_photos_2024");
+  CHECK(custom_model_name("") == "vit_custom");
+  ConfigValues v;
+  v["model"] = {"vit_custom_patch8_24", "runs/x/config.ini", 1};
+  CHECK(resolve_config(v).model == "vit_custom_patch8_24");  // a run's config.ini reads back
+  v["model"] = {"vit_tiny_patch16_244", "command line", kCommandLine};
+  expect_error([&] { resolve_config(v); }, {"unknown preset 'vit_tiny_patch16_244'"});
+}
+
 TEST_CASE("Hub config.json: what tapevit export writes reads back as the same architecture, families included") {
   VitConfig v;
   apply_preset("vit_cifar", v);
@@ -108,8 +177,11 @@ TEST_CASE("Hub config.json: what tapevit export writes reads back as the same ar
   CHECK(hub_config_beside((dir / "model.safetensors").string()) == (dir / "config.json").string());
   CHECK(hub_config_beside((dir / "model.h5").string()).empty());
   const ConfigValues values = read_hub_config((dir / "config.json").string());
-  CHECK(values.count("model") == 0);  // not a preset name
+  // not a preset name: timm's VisionTransformer defaults under the export's name, not tapevit's default preset
+  CHECK(values.at("model").value == "vit_custom_patch4_32");
   TrainConfig c = resolve_config(values);
+  CHECK(c.model == "vit_custom_patch4_32");
+  CHECK(describe_architecture(c.model, c.vit).rfind("vit_custom_patch4_32: embed_dim 192, depth 3,", 0) == 0);
   CHECK(c.vit.embed_dim == 192);
   CHECK(c.vit.depth == 3);
   CHECK(c.vit.in_chans == 3);
@@ -123,6 +195,7 @@ TEST_CASE("Hub config.json: what tapevit export writes reads back as the same ar
   std::ofstream(dir / "reg.json") << R"({"architecture": "vit_base_patch14_reg4_dinov2", "model_args": {"reg_tokens": 4,
       "no_embed_class": true, "fc_norm": null, "pre_norm": false, "act_layer": "gelu_tanh"}})";
   const TrainConfig reg = resolve_config(read_hub_config((dir / "reg.json").string()));
+  CHECK(reg.model == "vit_custom_vit_base_patch14_reg4_dinov2");  // a timm model tapevit has no preset of
   CHECK(reg.vit.reg_tokens == 4);
   CHECK(reg.vit.no_embed_class);
   CHECK(reg.vit.fc_norm == "auto");

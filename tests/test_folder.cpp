@@ -62,7 +62,8 @@ TEST_CASE("Folder: classes in timm's natural order, images found recursively in 
   CHECK(d.is_folder());
   REQUIRE(d.class_names == std::vector<std::string>{"cat2", "cat10", "Dog"});
   CHECK(d.n == 6);
-  CHECK(d.skipped == 2);  // notes.txt and README
+  CHECK(d.skipped == 1);  // notes.txt, in a class folder
+  CHECK(d.beside == 1);   // README, beside the class folders: in no class, whatever its name
   CHECK(d.channels == 3);
   CHECK(d.height == 32);
   REQUIRE(d.files.size() == 6);

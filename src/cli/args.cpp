@@ -141,7 +141,7 @@ ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_d
                        (o.original_tokens.front().find(".ini") != std::string::npos ? " (did you mean --config " +
                                                                                           o.original_tokens.front() + "?)"
                                                                                     : ""));
-  for (const auto& n : notes) std::cout << "note: " << n << "\n";
+  for (const auto& n : notes) std::cerr << "note: " << n << "\n";  // stdout may be a pipe of results (predict --out -)
   ConfigValues values;
   for (const auto& o : parsed.options)
     if (find_config_key(o.string_key))  // from vm, which holds the implicit value of a bare boolean flag

@@ -123,14 +123,29 @@ void info_safetensors(const std::string& path, bool all, std::ostream& os) {
   const ImpliedArchitecture a = implied_architecture(shapes);
   if (a.embed_dim && a.depth) {
     os << "  fits a ViT with " << a.describe() << " (num_heads is not in the weights)\n";
-    std::string fits;
+    // presets of the weights' shape; those of another input or head are listed apart, saying what differs (--init
+    // loads them into it by timm's rules: pos_embed resampled, patch_embed adapted, the head re-initialised)
+    std::string fits, loads;
     for (const auto& name : preset_names()) {
       VitConfig v;
       apply_preset(name, v);
-      if (name != "vit_custom" && a.misfit(v).lines.empty())
-        fits += (fits.empty() ? "" : ", ") + name + " (num_heads " + std::to_string(v.num_heads) + ")";
+      if (is_custom_model(name) || !a.misfit(v).lines.empty()) continue;
+      std::string differs;
+      auto differ = [&](const char* key, int64_t file, int64_t preset) {
+        if (file != preset) differs += (differs.empty() ? "" : ", ") + std::string(key) + " " + std::to_string(preset);
+      };
+      if (a.img_size) differ("img_size", a.img_size, v.img_size);
+      differ("in_chans", a.in_chans, v.in_chans);
+      differ("num_classes", a.num_classes, v.num_classes);
+      std::string& list = differs.empty() ? fits : loads;
+      list += (list.empty() ? "" : ", ") + name + " (num_heads " + std::to_string(v.num_heads) +
+              (differs.empty() ? "" : "; " + differs) + ")";
     }
     os << "  presets of that shape: " << (fits.empty() ? "none (set the keys above)" : fits) << "\n";
+    if (!loads.empty())
+      os << "  presets of that shape for other images or classes (--init adapts the weights to them: pos_embed "
+            "resampled, patch_embed adapted, head re-initialised): "
+         << loads << "\n";
   } else {
     os << "  not a timm ViT state_dict (no patch_embed.proj.weight / blocks.N)\n";
   }

@@ -108,9 +108,12 @@ std::vector<float> predict_npy(const VisionTransformer<float>& model, TrainConfi
 }
 
 // Logits of an image file or of every image under a folder (recursively, sorted by path), through timm's eval
-// transform and the batch pipeline. files: the images, in the logits' order.
+// transform and the batch pipeline. files: the images, in the logits' order. A file that cannot be read or decoded
+// stops predict naming it, or with skip_bad is left out: when a batch fails, each of its files is decoded alone to
+// find the bad ones (with skip_bad each is said on stderr with its error, and counted in `skipped`), and the
+// pipeline restarts at that batch without them, so a good folder is decoded once.
 std::vector<float> predict_images(const VisionTransformer<float>& model, TrainConfig& cfg, const std::string& in_path,
-                                  std::vector<std::string>& files) {
+                                  std::vector<std::string>& files, int64_t& skipped) {
   if (fs::is_directory(in_path)) {
     for (const auto& e : fs::recursive_directory_iterator(in_path, fs::directory_options::follow_directory_symlink)) {
       if (e.is_regular_file() && is_image_name(e.path().string())) files.push_back(e.path().string());
@@ -124,19 +127,48 @@ std::vector<float> predict_images(const VisionTransformer<float>& model, TrainCo
   bind_normalisation_defaults(cfg);
   const VitConfig& v = cfg.vit;
   const int64_t K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
-  Dataset d;
-  d.name = "folder";
-  d.n = int64_t(files.size()), d.channels = v.in_chans, d.height = d.width = v.img_size, d.num_classes = K;
-  d.files = files;
-  d.labels.assign(files.size(), 0);
   const int64_t B = cfg.validation_batch_size > 0 ? cfg.validation_batch_size : cfg.batch_size;
-  BatchLoader loader(d, B, cfg.seed, cfg.aug, /*train=*/false);
-  Prefetcher batches(loader, 0, 0, cfg.workers >= 0 ? int(cfg.workers) : default_workers(d));
-  std::vector<float> logits(size_t(d.n * K));
-  for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
-    const Prefetcher::Batch& b = batches.get(0, s);
-    predict(model, b.images.data(), b.n, b.n, logits.data() + s * B * K);
+  std::vector<float> logits;
+  size_t done = 0;  // files[0, done) are predicted
+  while (done < files.size()) {
+    Dataset d;
+    d.name = "folder";
+    d.n = int64_t(files.size() - done), d.channels = v.in_chans, d.height = d.width = v.img_size, d.num_classes = K;
+    d.files.assign(files.begin() + long(done), files.end());
+    d.labels.assign(d.files.size(), 0);
+    BatchLoader loader(d, B, cfg.seed, cfg.aug, /*train=*/false);
+    Prefetcher batches(loader, 0, 0, cfg.workers >= 0 ? int(cfg.workers) : default_workers(d));
+    for (int64_t s = 0; s < loader.steps_per_epoch(); ++s) {
+      const Prefetcher::Batch* b = nullptr;
+      try {
+        b = &batches.get(0, s);
+      } catch (const Error&) {
+        // the failing batch is files[done, done + B): which of them cannot be read or decoded, and why
+        std::vector<size_t> bad;
+        std::string first_why;
+        for (size_t i = done; i < std::min(files.size(), done + size_t(B)); ++i) {
+          try {
+            read_image(files[i], int(v.in_chans));
+          } catch (const Error& why) {
+            if (bad.empty()) first_why = why.what();
+            if (cfg.skip_bad) std::cerr << "skipped " << why.what() << "\n";
+            bad.push_back(i);
+          }
+        }
+        if (bad.empty()) throw;  // not a file's fault: skipping cannot help
+        if (!cfg.skip_bad)
+          fail(first_why, "; --skip_bad leaves out the files that cannot be read or decoded (naming each) and "
+                          "predicts the rest");
+        for (auto it = bad.rbegin(); it != bad.rend(); ++it) files.erase(files.begin() + long(*it));
+        skipped += int64_t(bad.size());
+        break;  // restart at this batch without them
+      }
+      logits.resize((done + size_t(b->n)) * size_t(K));
+      predict(model, b->images.data(), b->n, b->n, logits.data() + done * size_t(K));
+      done += size_t(b->n);
+    }
   }
+  if (files.empty()) fail("--input ", in_path, ": no image could be read or decoded (", skipped, " skipped, listed above)");
   return logits;
 }
 
@@ -176,9 +208,10 @@ int cmd_predict(const std::vector<std::string>& args) {
                                                     "or (N, H, W), normalised by the config's mean/std; or a JPEG/PNG file or "
                                                     "a folder of them (walked recursively, sorted by path), each resized and "
                                                     "center-cropped by timm's eval transform")(
-      "out", po::value<std::string>()->value_name("NPY|CSV"),
+      "out", po::value<std::string>()->value_name("NPY|CSV|-"),
       "logits.npy: (N, num_classes) float32; preds.csv: per image its path (its index for a .npy input) and the "
-      "top-5 classes with their probabilities")(
+      "top-5 classes (top-k with k classes fewer than 5) with their probabilities; -: that CSV on standard output "
+      "(notes and the summary go to standard error)")(
       "ema", po::bool_switch(), "use the checkpoint's EMA weights (runs trained with model_ema)")(
       "checkpoint", po::value<std::string>()->value_name("CKPT"), "weights and config from a tapevit checkpoint")(
       "config", po::value<std::vector<std::string>>()->value_name("FILE"),
@@ -188,19 +221,22 @@ int cmd_predict(const std::vector<std::string>& args) {
   po::variables_map vm;
   ConfigValues cli = parse_command(args, fixed, keys, vm);
   if (vm.count("help")) {
-    std::cout << "usage: tapevit predict --input images.npy|image.jpg|DIR --out logits.npy|preds.csv (--checkpoint CKPT "
+    std::cout << "usage: tapevit predict --input images.npy|image.jpg|DIR --out logits.npy|preds.csv|- (--checkpoint CKPT "
                  "[--ema] | --init WEIGHTS) [--config FILE] [--KEY VALUE ...]\n\n"
               << fixed << "\nconfig keys (with --checkpoint each defaults to the checkpoint's value; with --init they "
                           "describe the architecture of the weights):\n";
     print_keys_help(std::cout, keys);
     return 0;
   }
-  if (!vm.count("input") || !vm.count("out")) throw UsageError("predict needs --input NPY|IMAGE|DIR and --out NPY|CSV");
+  if (!vm.count("input") || !vm.count("out")) throw UsageError("predict needs --input NPY|IMAGE|DIR and --out NPY|CSV|-");
   if (vm.count("checkpoint") == cli.count("init"))
     throw UsageError("predict needs weights from exactly one of --checkpoint CKPT and --init WEIGHTS");
   const std::string in_path = vm["input"].as<std::string>(), out = vm["out"].as<std::string>();
-  const std::string out_ext = lower(fs::path(out).extension().string());
-  if (out_ext != ".npy" && out_ext != ".csv") throw UsageError("--out " + out + ": name it *.npy (logits) or *.csv (top-5 per image)");
+  const bool to_stdout = out == "-";  // the CSV on standard output; everything else on standard error
+  const std::string out_ext = to_stdout ? ".csv" : lower(fs::path(out).extension().string());
+  if (out_ext != ".npy" && out_ext != ".csv")
+    throw UsageError("--out " + out + ": name it *.npy (logits) or *.csv (top-5 per image), or - (the CSV on standard output)");
+  std::ostream& say = to_stdout ? std::cerr : std::cout;
   const bool images_in = fs::is_directory(in_path) || is_image_name(in_path);
   ConfigValues values;
   const std::string ckpt = vm.count("checkpoint") ? vm["checkpoint"].as<std::string>() : "";
@@ -216,6 +252,7 @@ int cmd_predict(const std::vector<std::string>& args) {
   // images from elsewhere and weights from elsewhere: the weights' own normalisation (the preset's pretrained_cfg)
   if (images_in && ckpt.empty() && !values.count("dataset")) values["dataset"] = {"folder", "predict on images"};
   TrainConfig cfg = resolve_config(values);
+  if (cfg.skip_bad && !images_in) throw UsageError("--skip_bad applies to image files and folders, not to a .npy input");
   print_notes(std::cerr, cfg);  // stdout may be a pipe of results
   if (cfg.threads > 0) omp_set_num_threads(int(cfg.threads));
   VisionTransformer<float> model(cfg.vit, cfg.seed);
@@ -230,23 +267,29 @@ int cmd_predict(const std::vector<std::string>& args) {
   const int64_t K = v.num_classes > 0 ? v.num_classes : v.embed_dim;
   std::vector<float> logits;
   std::vector<std::string> files;
+  int64_t skipped = 0;
   const Bf16Scope amp(cfg.amp);  // --amp: the matrix products on bfloat16 operands
   if (images_in) {
-    logits = predict_images(model, cfg, in_path, files);
+    logits = predict_images(model, cfg, in_path, files, skipped);
   } else {
     logits = predict_npy(model, cfg, in_path);
   }
   const int64_t n = int64_t(logits.size()) / K;
+  const std::string skips =
+      skipped == 0 ? "" : "; " + std::to_string(skipped) + (skipped == 1 ? " file" : " files") + " skipped (listed above)";
   if (out_ext == ".npy") {
     write_npy(out, logits.data(), {n, K});
-    std::cout << "wrote " << out << ": logits [" << n << ", " << K << "]\n";
+    say << "wrote " << out << ": logits [" << n << ", " << K << "]" << skips << "\n";
   } else {
     // the class names: the checkpoint's, those --init's weights carry (weights_class_names), or the data set's
     std::vector<std::string> names = meta.class_names;
     if (names.empty() && !cfg.init.empty()) names = weights_class_names(cfg.init);
     if (names.empty()) names = data_set_kind(cfg.dataset).class_names;
-    write_file_atomic(out, predictions_csv(logits, K, files, names));
-    std::cout << "wrote " << out << ": top-5 classes of " << n << " images\n";
+    const std::string csv = predictions_csv(logits, K, files, names);
+    if (to_stdout) std::cout << csv << std::flush;
+    else write_file_atomic(out, csv);
+    say << (to_stdout ? "predicted" : "wrote " + out + ":") << " top-" << std::min<int64_t>(5, K) << " classes of " << n
+        << (n == 1 ? " image" : " images") << skips << "\n";
   }
   return 0;
 }

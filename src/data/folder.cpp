@@ -174,7 +174,7 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
     }
   }
   for (const auto& e : fs::directory_iterator(split))  // files beside the class folders belong to no class
-    if (!e.is_directory()) ++d.skipped;
+    if (!e.is_directory()) ++d.beside;
   std::sort(samples.begin(), samples.end(), [](const auto& a, const auto& b) { return natural_less(a.first, b.first); });
   for (auto& [path, label] : samples) {
     d.files.push_back(std::move(path));

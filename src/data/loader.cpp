@@ -86,7 +86,9 @@ void AugmentConfig::validate(int64_t channels) const {
   for (const auto* v : {&mean, &std}) {
     const char* key = v == &mean ? "mean" : "std";
     if (channels > 0 && !v->empty() && int64_t(v->size()) != 1 && int64_t(v->size()) != channels)
-      fail("key '", key, "' has ", v->size(), " values, expected ", channels, " (one per channel) or 1 (for all)");
+      fail("key '", key, "' has ", v->size(), " values, expected ",
+           channels == 1 ? std::string("1 (in_chans is 1)") : std::to_string(channels) + " (one per channel, in_chans " +
+                                                                   std::to_string(channels) + ") or 1 (for all)");
     for (double x : *v) {
       if (!std::isfinite(x)) fail("key '", key, "' must be finite, got ", x);
       if (v == &std && !(x > 0)) fail("key 'std' must be > 0, got ", x);

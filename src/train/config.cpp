@@ -101,6 +101,11 @@ struct Entry {
     key.commands |= commands;
     return std::move(*this);
   }
+  // Taken by these commands only (a key of predict's, not train's).
+  Entry only(unsigned commands) && {
+    key.commands = commands;
+    return std::move(*this);
+  }
   // The value (as a number) must satisfy ok: "key 'lr' must be positive, got -0.1".
   Entry must(bool (*ok)(double), const char* what) && {
     check = [name = key.name, get = get, ok, what](const TrainConfig& c) {
@@ -241,6 +246,7 @@ const std::vector<Entry>& entries() {
       str_key("train_split", "data", "folder: the training split's sub-folder of data_dir (eval: where val_fraction's images are)", F(train_split)).also(kEvalCommand),
       str_key("val_split", "data", "folder: the eval split's sub-folder (empty: the first of validation, val, test)", F(val_split)).also(kEvalCommand),
       str_key("class_map", "data", "folder: a file of class names, one per line, in label order (empty: the sub-folders in natural order)", F(class_map)).also(kEvalCommand),
+      bool_key("skip_bad", "data", "predict: leave out images that cannot be read or decoded, naming each and why (else the first stops predict)", F(skip_bad)).only(kPredictCommand),
       bool_key("cache", "data", "folder: decode every image once into memory (small data sets)", F(cache)),
       int_key("workers", "data", "threads decoding and augmenting batches ahead of the step (-1: one per two cores for folders, 0 for in-memory data)", F(workers)).also(kEvalCommand | kPredictCommand).must([](double v) { return v >= -1; }, "-1 (automatic), 0 or more"),
       list_key("mean", "data", "per-channel mean for normalisation (empty: the dataset's)", F(aug.mean)).also(kEvalCommand | kPredictCommand),
@@ -328,6 +334,37 @@ size_t edit_distance(const std::string& a, const std::string& b) {
     }
   }
   return d[b.size()];
+}
+
+// mean/std given for other images than the model takes: from an earlier source than the one that set in_chans (the
+// --init weights' config.json under a command-line --in_chans 1, a config file under a --model of another channel
+// count). As timm's loader does when the pretrained mean/std do not match the image channels (timm/data/loader.py,
+// adapt_to_chs: "Pretrained mean/std different shape than model, using avg value"), each becomes the average of its
+// values, once per channel; the patch embedding's weights are adapted alongside (load_pretrained, timm's
+// adapt_input_conv: summed for 1 channel, repeated and scaled for more). Said in a note. Values set by the same or a
+// later source than in_chans stay, and validate() names them if they do not fit.
+void fit_stats_to_channels(TrainConfig& c, const ConfigValues& values, int model_priority) {
+  const auto chans_it = values.find("in_chans");
+  const bool key_wins = chans_it != values.end() && chans_it->second.priority >= model_priority;
+  const int chans_priority = key_wins ? chans_it->second.priority : model_priority;  // the preset's, else
+  const auto model_it = values.find("model");
+  const std::string chans_source = key_wins ? chans_it->second.source
+                                   : model_it != values.end() ? "model = " + c.model + ", " + model_it->second.source
+                                                              : "model = " + c.model;
+  const size_t n = size_t(c.vit.in_chans);
+  for (auto* list : {&c.aug.mean, &c.aug.std}) {
+    const std::string key = list == &c.aug.mean ? "mean" : "std";
+    const auto it = values.find(key);
+    if (it == values.end() || it->second.priority >= chans_priority || list->size() <= 1 || list->size() == n || n == 0)
+      continue;
+    double sum = 0;
+    for (double x : *list) sum += x;
+    const std::string was = fmt_list(*list), count = std::to_string(list->size());
+    list->assign(n, sum / double(list->size()));
+    c.notes.push_back(key + " = " + was + " (" + it->second.source + ") is for " + count + " channels; in_chans = " +
+                      std::to_string(n) + " (" + chans_source + "): " + key + " = " + fmt(list->front()) +
+                      ", their average, as timm's loader does; set " + key + " to choose another");
+  }
 }
 
 }  // namespace
@@ -454,16 +491,26 @@ TrainConfig resolve_config(const ConfigValues& values) {
     }
     e->set(c, v);
   }
-  std::map<std::string, std::string> replaced_by_source;  // in preset_keys() order; only values that change
+  // Only values that change: compared as the key reads them (config.json's mlp_ratio 4.0 is the preset's 4).
+  auto changes = [&c](const std::string& key, const ConfigValue& v) {
+    TrainConfig t = c;
+    try {
+      find_entry(key)->set(t, v);
+    } catch (const Error&) {
+      return true;  // not even a value of the key
+    }
+    return config_get(t, key) != config_get(c, key);
+  };
+  std::map<std::string, std::string> replaced_by_source;  // in preset_keys() order
   for (const auto& key : preset_keys())
-    if (auto it = values.find(key); it != values.end() && it->second.priority < model_priority &&
-                                    trim(it->second.value) != config_get(c, key)) {
+    if (auto it = values.find(key); it != values.end() && it->second.priority < model_priority && changes(key, it->second)) {
       std::string& list = replaced_by_source[it->second.source];
       list += (list.empty() ? "" : ", ") + key + " = " + trim(it->second.value);
     }
   for (const auto& [source, list] : replaced_by_source)
     c.notes.push_back("model = " + c.model + " (" + model_it->second.source + ") replaces " + list + " from " + source +
                       "; give them after it to keep them");
+  fit_stats_to_channels(c, values, model_priority);
   for (const auto& kind : data_set_kinds())  // the data set's defaults, unless given (an unknown one: validate says)
     if (kind.name == c.dataset) {
       if (!values.count("crop_pad")) c.aug.crop_padding = kind.crop_pad;
@@ -517,7 +564,8 @@ std::string config_to_ini(const TrainConfig& cfg) {
   for (const char* section : {"model", "data", "train", "optim"}) {
     os << "\n[" << section << "]\n";
     for (const auto& e : entries())
-      if (e.key.section == section) os << e.key.name << " = " << e.get(cfg) << "\n";
+      if (e.key.section == section && (e.key.commands & kTrainCommand))  // not predict's own keys (skip_bad)
+        os << e.key.name << " = " << e.get(cfg) << "\n";
   }
   return os.str();
 }

@@ -51,12 +51,15 @@ ConfigValues read_hub_config(const std::string& path) {
   if (!j.is_object()) fail(path, ": expected a JSON object (timm's Hub config.json)");
   ConfigValues out;
   auto set = [&](const std::string& key, const nlohmann::json& v) { out[key] = {text(v), path, 0}; };
-  if (j.contains("architecture") && j["architecture"].is_string()) {
-    std::string arch = j["architecture"];
-    arch = arch.substr(0, arch.find('.'));  // a pretrained tag, if any (timm writes the bare name)
-    const auto names = preset_names();
-    if (std::find(names.begin(), names.end(), arch) != names.end()) set("model", arch);
-  }
+  // the model's name: a preset's, else vit_custom (timm's VisionTransformer defaults) named after it
+  for (const char* name_key : {"architecture", "model_name"})
+    if (j.contains(name_key) && j[name_key].is_string()) {
+      std::string arch = j[name_key];
+      arch = arch.substr(0, arch.find('.'));  // a pretrained tag, if any (timm writes the bare name)
+      const auto names = preset_names();
+      set("model", std::find(names.begin(), names.end(), arch) != names.end() ? arch : custom_model_name(arch));
+      break;
+    }
   if (j.contains("num_classes")) set("num_classes", j["num_classes"]);
   // timm writes the model's pooling here for information (its loader builds from architecture + model_args); for an
   // architecture tapevit has no preset of it is the best word on token vs avg, which the weights cannot tell apart
@@ -137,6 +140,18 @@ std::vector<std::string> weights_class_names(const std::string& path) {
   return json.empty() ? std::vector<std::string>{} : hub_label_names(json);
 }
 
+namespace {
+
+// What a weights file is called: its stem, or its folder's name for timm's and PyTorch's generic file names
+// (vit_tiny/model.safetensors: vit_tiny).
+std::string weights_name(const std::string& path) {
+  const std::string stem = fs::path(path).stem().string();
+  if (stem != "model" && stem != "pytorch_model") return stem;
+  return fs::absolute(path).parent_path().filename().string();
+}
+
+}  // namespace
+
 std::vector<std::string> layer_init_config(ConfigValues& values) {
   std::vector<std::string> said;
   const auto init = values.find("init");
@@ -163,8 +178,9 @@ std::vector<std::string> layer_init_config(ConfigValues& values) {
     }
   }
   const bool model_given = values.count("model") > 0;
-  if (!model_given && !from_file.count("model")) {
-    from_file["model"] = {kTimmDefaultsPreset, "timm's VisionTransformer defaults", 0};
+  if (!model_given && !from_file.count("model"))  // timm's defaults, named after the file
+    from_file["model"] = {custom_model_name(weights_name(path)), "timm's VisionTransformer defaults", 0};
+  if (!model_given && is_custom_model(from_file.at("model").value)) {
     if (!values.count("num_heads") && !from_file.count("num_heads"))
       fail(path, ": num_heads is not in the weights", described_by.empty() ? " and no config.json is beside them" : "",
            ": give num_heads as the model was trained (timm's ViTs mostly have 64 channels a head: vit_tiny 3, "
@@ -180,7 +196,7 @@ std::vector<std::string> layer_init_config(ConfigValues& values) {
   const std::string model = model_given ? values.at("model").value : from_file.at("model").value;
   for (auto& [key, v] : from_file)
     if (!values.count(key)) values[key] = v;
-  const std::string base = model == kTimmDefaultsPreset ? "timm's VisionTransformer defaults" : "preset " + model;
+  const std::string base = is_custom_model(model) ? "timm's VisionTransformer defaults" : "preset " + model;
   if (model_given)
     said.push_back("model = " + model + " (" + values.at("model").source + ") sets the architecture; " + path +
                    " must fit it");

@@ -2,6 +2,7 @@
 #include "tapevit/train/presets.h"
 
 #include <algorithm>
+#include <cctype>
 #include <iomanip>
 #include <sstream>
 #include <tuple>
@@ -92,9 +93,17 @@ std::vector<std::pair<std::string, std::string>> arch_values(const VitConfig& v)
           {"final_norm", b(v.final_norm)},            {"distilled", b(v.distilled)}};
 }
 
+bool name_char(char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-'; }
+
+const std::string kCustom = "vit_custom";
+
+// A preset by name; vit_custom_<name> is vit_custom under that name.
 const Preset* find_preset(const std::string& name) {
   std::string norm = name;
   std::replace(norm.begin(), norm.end(), '-', '_');
+  if (norm.size() > kCustom.size() + 1 && norm.compare(0, kCustom.size() + 1, kCustom + "_") == 0 &&
+      std::all_of(norm.begin(), norm.end(), name_char))
+    norm = kCustom;
   for (const auto& p : presets())
     if (norm == p.name) return &p;
   return nullptr;
@@ -129,6 +138,19 @@ bool preset_data_config(const std::string& name, PresetDataConfig& out) {
       return true;
     }
   return false;
+}
+
+bool is_custom_model(const std::string& name) {
+  const Preset* p = find_preset(name);
+  return p && p->name == kCustom;
+}
+
+std::string custom_model_name(const std::string& name) {
+  std::string s = name;
+  for (char& ch : s)
+    if (!name_char(ch)) ch = '_';
+  if (s.empty()) return kCustom;
+  return is_custom_model(s) ? s : kCustom + "_" + s;
 }
 
 std::vector<std::string> preset_names() {
@@ -171,7 +193,7 @@ std::string describe_architecture(const std::string& preset, const VitConfig& v)
     if (now[i].second != plain[i].second) extras += (extras.empty() ? "" : ", ") + now[i].first + " " + now[i].second;
   if (!extras.empty()) os << "; " << extras;
   VitConfig base;
-  if (preset != "vit_custom" && apply_preset(preset, base)) {  // vit_custom: every key is the model's own
+  if (!is_custom_model(preset) && apply_preset(preset, base)) {  // vit_custom: every key is the model's own
     std::string changed;
     const auto was = arch_values(base);
     for (size_t i = 0; i < now.size(); ++i)

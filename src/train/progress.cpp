@@ -107,6 +107,8 @@ void print_header(const Run& run, std::ostream& out) {
         << (d.num_classes > 1 ? ", ..., " + d.class_names.back() : std::string()) << ") from " << d.dir;
     if (d.skipped + run.eval_set.skipped > 0)
       out << ", " << d.skipped + run.eval_set.skipped << " other files skipped (not .jpg/.jpeg/.png)";
+    if (const int64_t n = d.beside + run.eval_set.beside; n > 0)
+      out << ", " << n << (n == 1 ? " file" : " files") << " beside the class folders skipped (in no class folder)";
     out << "; " << run.workers << (run.workers == 1 ? " worker" : " workers") << (cfg.cache ? ", decoded once (cache)" : "")
         << "; train: RandomResizedCrop " << cfg.vit.img_size << " " << interpolation_name(cfg.aug.image.train_interpolation)
         << (cfg.aug.image.aa.empty() ? "" : ", " + cfg.aug.image.aa)

@@ -23,7 +23,8 @@ struct Dataset {
   std::vector<std::string> files;
   std::vector<std::string> class_names;  // (num_classes), in label order
   std::string dir;                       // the split's folder
-  int64_t skipped = 0;                   // files that are not .jpg/.jpeg/.png, and images outside class_map
+  int64_t skipped = 0;                   // files in the class folders that are not .jpg/.jpeg/.png
+  int64_t beside = 0;                    // files beside the class folders (images too): they belong to no class
   std::vector<Image> decoded;            // cache = true: files[i] decoded once (decode_all)
   bool is_folder() const { return name == "folder"; }
 };
@@ -33,9 +34,10 @@ struct Dataset {
 // sub-folders in timm's natural order (case-insensitive, digit runs compared as numbers), or the lines of
 // `class_map` (label = line number, as timm's load_class_map), or a model's own class names (`labels`, below).
 // Images are .jpg/.jpeg/.png (any case), searched recursively in each class folder and listed in natural order of
-// their paths; other files are counted in `skipped`. Throws naming the folder for: no split folder, a split with no
-// class folder, a class folder with no image, classes that differ from the other split's (or from class_map or
-// labels: one error naming the classes without a folder and the folders that are not a class).
+// their paths; other files are counted in `skipped`, files beside the class folders in `beside`. Throws naming the
+// folder for: no split folder, a split with no class folder, a class folder with no image, classes that differ from
+// the other split's (or from class_map or labels: one error naming the classes without a folder and the folders
+// that are not a class).
 //
 // The label contract: the class names a model was trained on, in label order (a checkpoint's class_names). A
 // model's output k means class_names[k], so a folder evaluated or trained on with that model is matched to them by

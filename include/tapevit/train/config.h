@@ -43,6 +43,7 @@ struct TrainConfig {
   // dataset = folder (timm's ImageFolder): data_dir/<train_split>/<class>/<image>, eval on <val_split>
   std::string train_split = "train", val_split, class_map;
   bool cache = false;   // decode every image once, into memory
+  bool skip_bad = false;  // predict: an image that cannot be read or decoded is left out (named), not an error
   int64_t workers = -1;  // batch-making threads ahead of the step; -1 = automatic (default_workers)
   bool no_aug = false;
   std::vector<double> classes;   // keep only these classes, relabelled 0.. in this order (empty = all)
@@ -119,7 +120,8 @@ using ConfigValues = std::map<std::string, ConfigValue>;
 ConfigValues read_config_file(const std::string& path, int priority = 1);
 // Resolve defaults <- preset(model) <- values (already merged, command line over file).
 TrainConfig resolve_config(const ConfigValues& values);
-// The resolved config as an INI text that read_config_file/resolve_config read back to the same config.
+// The resolved config as an INI text that read_config_file/resolve_config read back to the same config: every key
+// train takes (not predict's own, such as skip_bad).
 std::string config_to_ini(const TrainConfig& cfg);
 ConfigValues parse_ini_text(const std::string& text, const std::string& source, int priority = 1);
 // Boost.Program_options loops forever formatting an error whose text holds one of its placeholders (%canonical_option%

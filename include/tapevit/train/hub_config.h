@@ -24,14 +24,12 @@ std::vector<std::string> hub_label_names(const std::string& json_path);
 // of the config.json beside a safetensors file; empty when it has none.
 std::vector<std::string> weights_class_names(const std::string& weights_path);
 
-// The preset a model described by its keys starts from: timm's VisionTransformer() defaults (global_pool token, a
-// class token, mlp_ratio 4, qkv_bias, ...), not tapevit's Fashion-MNIST preset.
-inline const char* kTimmDefaultsPreset = "vit_custom";
-
 // With values["init"] set: layers under `values` (priority 0, each naming its source) what the weights file says:
 //   1. the keys its weights decide (ImpliedArchitecture::keys: sizes, tokens, norms, pooling, LayerScale),
 //   2. over them DIR/config.json (timm's Hub layout) when there is one, or a tapevit checkpoint's model keys,
-//   3. and, when no source names a `model`, model = vit_custom: timm's defaults for the rest.
+//   3. and, when no source names a `model`, model = vit_custom_<name> (presets.h): timm's VisionTransformer()
+//      defaults for the rest (global_pool token, a class token, mlp_ratio 4, qkv_bias, ...), not tapevit's
+//      Fashion-MNIST preset, named after config.json's architecture (or model_name), else the weights file.
 // num_heads is not in the weights: without config.json, a checkpoint's config or a preset it must be given, else
 // an Error names it. Returns the start-up lines that say where the model came from. No init: nothing happens.
 std::vector<std::string> layer_init_config(ConfigValues& values);

@@ -12,7 +12,13 @@ namespace tapevit {
 
 std::vector<std::string> preset_names();
 // Sets `vit`'s architecture from the preset `name` (dashes read as underscores); false if there is none.
+// vit_custom_<name> (letters, digits, _ . -) is vit_custom, timm's VisionTransformer() defaults, under a name that
+// says where the model came from (an export's architecture, vit_custom_patch16_32; the weights file's name).
 bool apply_preset(const std::string& name, VitConfig& vit);
+bool is_custom_model(const std::string& name);  // vit_custom or vit_custom_<name>
+// The vit_custom name for a model called `name`: `name` itself when it is one, else vit_custom_<name> (other
+// characters as '_'); vit_custom for "".
+std::string custom_model_name(const std::string& name);
 // The config keys a preset sets: img_size, patch_size, in_chans, num_classes, embed_dim, depth, num_heads.
 const std::vector<std::string>& preset_keys();
 // What `vit` is, honestly: "vit_fmnist: embed_dim 64, depth 4, num_heads 2, patch 4, mlp 256, 28x28x1 -> 10
