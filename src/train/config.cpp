@@ -43,12 +43,18 @@ double parse_double(const std::string& key, const ConfigValue& v) {
   return out;
 }
 
+// The spellings a boolean key takes (any case), true's and false's side by side: the parser and every message
+// that names them read this one table.
+constexpr const char* kBoolWords[][2] = {{"true", "false"}, {"1", "0"}, {"yes", "no"}, {"on", "off"}};
+
 bool parse_bool(const std::string& key, const ConfigValue& v) {
   std::string s = trim(v.value);
   std::transform(s.begin(), s.end(), s.begin(), ::tolower);
-  if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
-  if (s == "false" || s == "0" || s == "no" || s == "off") return false;
-  bad_value(key, v, "true or false");
+  for (const auto& [yes, no] : kBoolWords) {
+    if (s == yes) return true;
+    if (s == no) return false;
+  }
+  bad_value(key, v, bool_spellings().c_str());
 }
 
 std::vector<double> parse_list(const std::string& key, const ConfigValue& v) {
@@ -331,6 +337,13 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
+
+std::string bool_spellings() {
+  std::string also;
+  for (size_t i = 1; i < std::size(kBoolWords); ++i)
+    also += std::string(i > 1 ? ", " : "") + kBoolWords[i][0] + "/" + kBoolWords[i][1];
+  return std::string(kBoolWords[0][0]) + " or " + kBoolWords[0][1] + " (or " + also + ")";
+}
 
 const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = [] {

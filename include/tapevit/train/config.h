@@ -98,6 +98,8 @@ const std::vector<ConfigKey>& config_keys();
 // The names of the keys a command takes, in registry order.
 std::vector<std::string> config_keys_for(ConfigCommand command);
 const ConfigKey* find_config_key(const std::string& name);
+// What a boolean key takes: "true or false (or 1/0, yes/no, on/off)", any case (the parser's own table).
+std::string bool_spellings();
 // "did you mean 'embed_dim'?" for a misspelt key, or "" when nothing is close.
 std::string suggest_config_key(const std::string& name);
 // "unknown key 'x'; did you mean 'y'?", or for a timm flag tapevit does not have, what to do instead.
