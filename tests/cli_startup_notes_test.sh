@@ -41,6 +41,87 @@ expect 0 'done: 1 epochs' -- "$TV" train --config tiny.ini --config lr1.ini --ou
 expect 0 'note: --checkpoint is given 2 times \(runs/twice/last.h5, runs/twice_b/last.h5\): the last is used, runs/twice_b/last.h5' -- \
   "$TV" eval --checkpoint runs/twice/last.h5 --checkpoint runs/twice_b/last.h5 --report reports/twice
 
+# 3. a resume says what it changes: the keys (old -> new), the lr schedule recomputed over a new length (the next
+# step's lr against the checkpoint's schedule: timm's cosine, computed here from its formula, and the lr that step
+# then prints), a fork's new run id and its parent
+tiny_config "$WORK/data" 3 >tiny3.ini  # 256 images, batch 64: 4 steps an epoch; lr 3e-3, warmup 2 steps, min_lr 1e-5
+expect 0 'done: 3 epochs' -- "$TV" train --config tiny3.ini --output runs/r3
+parent=$(sed -n 's/^# tapevit .*, run \([0-9a-f]\{16\}\) started .*/\1/p' runs/r3/config.ini)
+[ ${#parent} = 16 ] || fail "runs/r3/config.ini: no run id in its first line: $(head -1 runs/r3/config.ini)"
+# cosine LR T: timm's CosineLRScheduler at step t of T steps (after warmup), lr 3e-3, min_lr 1e-5; min_lr from T on
+cosine() { awk -v t="$1" -v T="$2" 'BEGIN { lr = t >= T ? 1e-5 : 1e-5 + 0.5 * (3e-3 - 1e-5) * (1 + cos(3.141592653589793 * t / T)); printf "%.2e", lr }'; }
+after=$(cosine 12 20) before=$(cosine 12 12)
+out=$(timeout 300 "$TV" train --resume runs/r3/last.h5 --epochs 5 --log_interval 1 2>&1)
+grep -q '^note: changed from the config of runs/r3/last.h5: epochs 3 -> 5, log_interval 50 -> 1$' <<<"$out" ||
+  fail "resume --epochs 5: no 'changed ... epochs 3 -> 5, log_interval 50 -> 1' note: $out"
+want="note: the lr schedule is recomputed (cosine over 5 epochs, was 3): the next step, 13 (epoch 4), takes lr $after where the checkpoint's config gives $before"
+grep -qxF "$want" <<<"$out" || fail "resume --epochs 5: wanted '$want' in: $out"
+first=$(grep -m1 '^epoch 4/5 step  1/4' <<<"$out" | sed -n 's/.*  lr \([^ ]*\) .*/\1/p')
+[ "$first" = "$after" ] || fail "the note says step 13 takes lr $after, the step printed lr $first"
+grep -q 'a fork' <<<"$out" && fail "a resume beside its checkpoint is not a fork: $out"
+cp -r runs/r3 r3.before
+out=$(timeout 300 "$TV" train --resume runs/r3/last.h5 --lr 1e-4 --epochs 6 --output runs/fork 2>&1)
+child=$(sed -n 's/^# tapevit .*, run \([0-9a-f]\{16\}\) started .*/\1/p' runs/fork/config.ini)
+[ ${#child} = 16 ] && [ "$child" != "$parent" ] || fail "the fork's run id '$child' (parent $parent)"
+grep -q "^note: changed from the config of runs/r3/last.h5: epochs 5 -> 6, lr 0.003 -> 0.0001$" <<<"$out" ||
+  fail "the fork: no 'changed ... epochs 5 -> 6, lr 0.003 -> 0.0001' note: $out"
+grep -qF "note: a fork: a new run, $child, continues run $parent (runs/r3/last.h5) from epoch 5, step 20 in runs/fork; runs/r3 is left as it is" <<<"$out" ||
+  fail "the fork: no note naming run $child and its parent $parent: $out"
+grep -qE "^# tapevit .*, run $child started .*, forked from run $parent at step 20 \(runs/r3/last.h5\)$" runs/fork/config.ini ||
+  fail "runs/fork/config.ini: first line $(head -1 runs/fork/config.ini)"
+expect 0 "run $child \(a fork of run $parent\), started" -- "$TV" info runs/fork
+expect 0 "run $child \(a fork of run $parent\), started" -- "$TV" info runs/fork/last.h5
+for f in last.h5 best.h5 summary.csv config.ini; do cmp -s runs/r3/$f r3.before/$f || fail "the fork changed runs/r3/$f"; done
+# the fork's own resume keeps its id and its parent, and says nothing of a fork
+out=$(timeout 300 "$TV" train --resume runs/fork/last.h5 --epochs 7 --lr 1e-4 2>&1)
+grep -q 'a fork' <<<"$out" && fail "a resume of the fork beside it is no new fork: $out"
+expect 0 "run $child \(a fork of run $parent\), started" -- "$TV" info runs/fork
+# a constant schedule does not change with the length: the changed key only
+expect 0 'done: 1 epochs' -- "$TV" train --config tiny.ini --sched constant --output runs/const
+out=$(timeout 300 "$TV" train --resume runs/const/last.h5 --epochs 2 2>&1)
+grep -q '^note: changed from the config of runs/const/last.h5: epochs 1 -> 2$' <<<"$out" || fail "constant: no changed note: $out"
+grep -q 'schedule' <<<"$out" && fail "constant schedule, longer run: no schedule note expected: $out"
+
+# 4. info shows the EMA (its weights in the file, its decay, its last and best evaluation, as summary.csv's ema_*
+# columns hold them) and the class names (abbreviated past 8; here the class folders, as ls lists them)
+"$MAKE_DATA" --folder "$WORK/imgs" 100 40
+cat >folder.ini <<INI
+[model]
+img_size = 24
+in_chans = 3
+num_classes = 10
+patch_size = 8
+embed_dim = 32
+depth = 2
+num_heads = 2
+[data]
+dataset = folder
+data_dir = $WORK/imgs
+[train]
+epochs = 3
+batch_size = 20
+threads = 2
+model_ema = true
+model_ema_decay = 0.9
+INI
+expect 0 'done: 3 epochs' -- "$TV" train --config folder.ini --output runs/ema
+last_ema=$(awk -F, 'NR > 1 { v = $9 } END { printf "%.2f", v }' runs/ema/summary.csv)
+last_w=$(awk -F, 'NR > 1 { v = $4 } END { printf "%.2f", v }' runs/ema/summary.csv)
+best=$(awk -F, 'NR > 1 && (e == "" || $9 + 0 > b) { b = $9 + 0; e = $1 } END { printf "%.2f%% at epoch %d", b, e }' runs/ema/summary.csv)
+classes=$(ls imgs/train | sort -V | awk '{ a[NR] = $0 } END { printf "%d (%s, %s, %s, %s, ... %d more ..., %s, %s)", NR, a[1], a[2], a[3], a[4], NR - 6, a[NR - 1], a[NR] }')
+for what in runs/ema runs/ema/last.h5 runs/ema/best.h5; do
+  out=$(timeout 60 "$TV" info "$what" 2>&1)
+  grep -qF "  ema: /ema holds the EMA of the weights (model_ema true, model_ema_decay 0.9); eval top1 $last_ema% at epoch 3 (the weights $last_w%), best $best" <<<"$out" ||
+    fail "info $what: no ema line with $last_ema% (weights $last_w%), best $best: $out"
+  grep -qF "  classes: $classes" <<<"$out" || fail "info $what: no 'classes: $classes': $out"
+  grep -qE '^    epoch  train_loss  eval_loss   top1    top5   ema_loss  ema_top1  ema_top5   seconds$' <<<"$out" ||
+    fail "info $what: the metrics have no ema columns: $out"
+done
+expect 0 'their EMA under /ema' -- "$TV" info runs/ema/last.h5
+# a run without EMA and without class names shows neither
+out=$(timeout 60 "$TV" info runs/twice 2>&1)
+grep -qE '  (ema|classes):|ema_top1' <<<"$out" && fail "info runs/twice (no EMA, no folder): $out"
+
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

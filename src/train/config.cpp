@@ -523,6 +523,12 @@ std::string config_get(const TrainConfig& cfg, const std::string& key) {
   return e->get(cfg);
 }
 
+void config_set(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& source) {
+  const Entry* e = find_entry(key);
+  if (!e) fail(source, ": ", unknown_key_message(key));
+  e->set(cfg, {value, source});
+}
+
 std::string config_to_ini(const TrainConfig& cfg) {
   std::ostringstream os;
   os << "# tapevit resolved config: every key, as used by the run\n";

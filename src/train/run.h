@@ -45,6 +45,7 @@ struct Run {
   int64_t steps_per_epoch = 0;
   LrSchedule sched;
   CheckpointMeta meta;  // what every checkpoint of this run records
+  std::vector<std::string> start_notes;  // said under the start-up header ("note: ..."): what a resume changes, ...
   TrainState st;        // where the run is (restored on resume)
   std::string last_path, best_path;
 

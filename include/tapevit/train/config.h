@@ -131,5 +131,8 @@ std::string show_percent(std::string s);
 
 // The value of a key as text, and the default value (for --help).
 std::string config_get(const TrainConfig& cfg, const std::string& key);
+// Set one key from its text, as a config file would (no check across keys: validate() does those). Throws naming
+// the key and `source` for a malformed value.
+void config_set(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& source);
 
 }  // namespace tapevit
