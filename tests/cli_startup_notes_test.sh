@@ -10,6 +10,7 @@ set -uo pipefail
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
 cli_start startup_notes "$1" "$2"
 CONFIGS=$(dirname "$(realpath "$0")")/../configs
+FIXTURES=$(dirname "$(realpath "$0")")/fixtures/images
 
 "$MAKE_DATA" "$WORK/data" 256 64
 tiny_config "$WORK/data" 1 >"$WORK/tiny.ini"
@@ -121,6 +122,40 @@ expect 0 'their EMA under /ema' -- "$TV" info runs/ema/last.h5
 # a run without EMA and without class names shows neither
 out=$(timeout 60 "$TV" info runs/twice 2>&1)
 grep -qE '  (ema|classes):|ema_top1' <<<"$out" && fail "info runs/twice (no EMA, no folder): $out"
+
+# 5. a fine-tuning recipe without init warns at start-up (each configs/finetune_*.ini), and each way out it offers
+# works as written: --recipe scratch, --init WEIGHTS
+recipe_warning='warning: recipe = finetune: these values \(lr [0-9.e-]+, 1 epochs(, layer_decay [0-9.]+)?(, freeze all_but_head)?\) are tuned for pretrained weights, but init is not set: the model starts from random weights. Give --init WEIGHTS \(a timm model.safetensors or a tapevit checkpoint\), or --recipe scratch to train from random weights on purpose'
+expect 0 "$recipe_warning" -- "$TV" train --config "$CONFIGS/finetune_folder.ini" --data_dir imgs --num_classes 10 \
+  --img_size 32 --depth 2 --epochs 1 --output runs/ft_scratch
+for recipe in finetune_fmnist finetune_linear_probe; do
+  expect 0 "$recipe_warning" -- "$TV" train --config tiny.ini --config "$CONFIGS/$recipe.ini" --epochs 1 --output "runs/$recipe"
+  out=$(timeout 300 "$TV" train --config tiny.ini --config "$CONFIGS/$recipe.ini" --epochs 1 --recipe scratch --output "runs/${recipe}_s" 2>&1)
+  grep -q 'done: 1 epochs' <<<"$out" && ! grep -q 'warning: recipe' <<<"$out" || fail "$recipe --recipe scratch: $out"
+  out=$(timeout 300 "$TV" train --config tiny.ini --config "$CONFIGS/$recipe.ini" --epochs 1 --init runs/twice/last.h5 --output "runs/${recipe}_i" 2>&1)
+  grep -q 'done: 1 epochs' <<<"$out" && ! grep -q 'warning: recipe' <<<"$out" || fail "$recipe --init runs/twice/last.h5: $out"
+done
+out=$(timeout 300 "$TV" train --config "$CONFIGS/finetune_folder.ini" --data_dir imgs --num_classes 10 --img_size 32 \
+  --depth 2 --epochs 1 --init runs/ft_scratch/last.h5 --output runs/ft_init 2>&1)
+grep -q 'done: 1 epochs' <<<"$out" && ! grep -q 'warning: recipe' <<<"$out" || fail "finetune_folder.ini --init: $out"
+# a from-scratch config says nothing of it; nor does a resume of the recipe's run (its weights are the checkpoint's)
+grep -q 'recipe' <<<"$(timeout 60 "$TV" train --resume runs/finetune_fmnist/last.h5 --epochs 2 2>&1)" &&
+  fail "a resume of a fine-tuning run warns of the recipe"
+
+# 6. colour images into a one-channel model are said at start-up, naming one; --in_chans 3 (the advice) trains on
+# colour without the note; a folder of grey images (PNG and JPEG, 8- and 16-bit, grey + alpha) says nothing
+colour_note="note: the images are in colour \($WORK/imgs/train/class[0-9]/[0-9]+\.(png|jpg), \.\.\.\) but in_chans = 1: each is converted to grey \(PIL's convert\('L'\)\)\. --in_chans 3 trains on the colours"
+expect 0 "$colour_note" -- "$TV" train --dataset folder --data_dir "$WORK/imgs" --num_classes 10 --epochs 1 --output runs/grey
+out=$(timeout 300 "$TV" train --dataset folder --data_dir "$WORK/imgs" --num_classes 10 --epochs 1 --in_chans 3 --output runs/colour 2>&1)
+grep -q 'done: 1 epochs' <<<"$out" && ! grep -q 'in colour' <<<"$out" || fail "--in_chans 3: $out"
+[ "$(key in_chans runs/colour)" = 3 ] || fail "--in_chans 3: config.ini has in_chans = $(key in_chans runs/colour)"
+for split in train val; do
+  mkdir -p "greys/$split/a" "greys/$split/b"
+  cp "$FIXTURES"/grey_30x41.png "$FIXTURES"/grey16_19x17.png "greys/$split/a/"
+  cp "$FIXTURES"/grey_40x30.jpg "$FIXTURES"/la_21x13.png "greys/$split/b/"
+done
+out=$(timeout 300 "$TV" train --dataset folder --data_dir greys --num_classes 2 --epochs 1 --batch_size 2 --output runs/greys 2>&1)
+grep -q 'done: 1 epochs' <<<"$out" && ! grep -q 'in colour' <<<"$out" || fail "a grey folder: $out"
 
 if ((failures)); then
   echo "$failures failure(s)"

@@ -290,6 +290,7 @@ const std::vector<Entry>& entries() {
       str_key("output", "train", "run directory (empty: runs/<date>-<time>-<model>)", F(output)),
       bool_key("model_ema", "train", "keep an exponential moving average of the weights, evaluated and saved beside them (timm's --model-ema)", F(model_ema)),
       num_key("model_ema_decay", "train", "EMA decay per optimizer step (the first step copies the weights)", F(model_ema_decay)).rate(),
+      str_key("recipe", "train", "what these values are tuned for: scratch (random weights) or finetune (pretrained weights from init; without init the start-up warns)", F(recipe)).one_of({"scratch", "finetune"}),
       // [optim]
       str_key("opt", "optim", "adamw, sgd (Nesterov momentum, as timm) or momentum", F(optim.opt)),
       num_key("lr", "optim", "peak learning rate", F(lr)).positive(),

@@ -117,7 +117,7 @@ void print_header(const Run& run, std::ostream& out) {
   out
       << "run directory: " << cfg.output << (run.opts.resume.empty() ? "" : " (resumed from " + run.opts.resume + ")")
       << "\n";
-  for (const auto& note : run.start_notes) out << "note: " << note << "\n";
+  for (const auto& line : run.start_lines) out << line << "\n";
   out.flush();
 }
 

@@ -382,6 +382,26 @@ void load_data(Run& run) {
   }
 }
 
+// What the start-up says of the config and the data (rank 0): a fine-tuning recipe on a new run without weights to
+// fine-tune, colour images into a one-channel model.
+void notice_recipe_and_colour(Run& run) {
+  const TrainConfig& cfg = run.cfg;
+  if (!dist::is_root()) return;
+  if (cfg.recipe == "finetune" && cfg.init.empty() && run.opts.resume.empty())
+    run.start_lines.push_back(
+        "warning: recipe = finetune: these values (lr " + config_get(cfg, "lr") + ", " + std::to_string(cfg.epochs) +
+        " epochs" + (cfg.layer_decay > 0 ? ", layer_decay " + config_get(cfg, "layer_decay") : "") +
+        (cfg.freeze != "none" ? ", freeze " + cfg.freeze : "") +
+        ") are tuned for pretrained weights, but init is not set: the model starts from random weights. Give --init "
+        "WEIGHTS (a timm model.safetensors or a tapevit checkpoint), or --recipe scratch to train from random weights "
+        "on purpose");
+  if (run.train_set.is_folder() && cfg.vit.in_chans == 1)
+    if (const std::string colour = first_colour_file(run.train_set, 8); !colour.empty())
+      run.start_lines.push_back("note: the images are in colour (" + colour +
+                                ", ...) but in_chans = 1: each is converted to grey (PIL's convert('L')). "
+                                "--in_chans 3 trains on the colours");
+}
+
 // The model (from --init's weights on a new run), what of it trains (freeze), and its EMA (model_ema).
 void build_model(Run& run) {
   const TrainConfig& cfg = run.cfg;
@@ -468,10 +488,10 @@ void describe_resume(Run& run, const Resumed& resumed) {
     changed += (changed.empty() ? "" : ", ") + k.name + " " + b->second.value + " -> " + a->second.value;
     config_set(was, k.name, b->second.value, ckpt);
   }
-  if (!changed.empty()) run.start_notes.push_back("changed from the config of " + ckpt + ": " + changed);
+  if (!changed.empty()) run.start_lines.push_back("note: changed from the config of " + ckpt + ": " + changed);
   if (is_fork(run))
-    run.start_notes.push_back(
-        "a fork: a new run, " + run.meta.run_id + ", continues " +
+    run.start_lines.push_back(
+        "note: a fork: a new run, " + run.meta.run_id + ", continues " +
         (resumed.meta.run_id.empty() ? ckpt : "run " + resumed.meta.run_id + " (" + ckpt + ")") + " from epoch " +
         std::to_string(resumed.st.epoch) + ", step " + std::to_string(resumed.st.global_step) + " in " +
         run.cfg.output + "; " + checkpoint_dir(ckpt) + " is left as it is");
@@ -485,7 +505,7 @@ void describe_resume(Run& run, const Resumed& resumed) {
   const std::string length = old_sched.total_steps == run.sched.total_steps || run.sched.sched == "constant"
                                  ? ""
                                  : " over " + std::to_string(run.cfg.epochs) + " epochs, was " + std::to_string(was.epochs);
-  run.start_notes.push_back("the lr schedule is recomputed (" + run.sched.sched + length + "): the next step, " +
+  run.start_lines.push_back("note: the lr schedule is recomputed (" + run.sched.sched + length + "): the next step, " +
                             std::to_string(next + 1) + " (epoch " + std::to_string(resumed.st.epoch + 1) +
                             "), takes lr " + lr_text(run.sched.at(next)) + " where the checkpoint's config gives " +
                             lr_text(old_sched.at(next)));
@@ -540,6 +560,7 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   if (already_complete(*this, resumed)) return;  // nothing to do: change nothing
   claim_run_dir(*this, resumed);
   load_data(*this);
+  notice_recipe_and_colour(*this);
   build_model(*this);
   build_optimizer(*this);
   plan_steps(*this);

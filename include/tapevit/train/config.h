@@ -74,6 +74,9 @@ struct TrainConfig {
   double lr = 2e-3, min_lr = 1e-5, warmup_lr = 1e-6, warmup_epochs = 1, clip_grad = 0;
   double layer_decay = 0;     // timm's layer-wise lr decay (0 = off; e.g. 0.65 to 0.75 for fine-tuning)
   std::string freeze = "none";  // "none" | "all_but_head" (a linear probe: only head.* trains)
+  // What the config's values are tuned for: "scratch" (random weights) or "finetune" (pretrained weights, from init:
+  // configs/finetune_*.ini say so). A fine-tuning recipe without init is said at start-up; nothing else reads it.
+  std::string recipe = "scratch";
 
   // What resolving the config decided that a user should hear about (a preset overriding a file's keys, a
   // timm flag that has no effect here), for the caller to show. Not a key: not written to config files.
