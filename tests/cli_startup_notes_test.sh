@@ -35,6 +35,12 @@ expect 0 'note: --lr is given 2 times \(1e-3, 2e-3\): the last is used, 2e-3 \(a
 expect 0 'note: --batch_size is given 2 times \(64, 32\): the last is used, 32' -- \
   "$TV" train --config tiny.ini -b 64 --batch-size 32 --output runs/twice_b
 [ "$(key batch_size runs/twice_b)" = 32 ] || fail "-b 64 --batch-size 32: config.ini has batch_size = $(key batch_size runs/twice_b)"
+# a flag alone then with a value: the value; the same value twice (and a switch twice) leaves nothing to choose
+expect 0 'note: --no_aug is given 2 times \(\(alone\), false\): the last is used, false' -- \
+  "$TV" train --config tiny.ini --no_aug --no_aug false --output runs/twice_bool
+[ "$(key no_aug runs/twice_bool)" = false ] || fail "--no_aug --no_aug false: config.ini has no_aug = $(key no_aug runs/twice_bool)"
+out=$(timeout 300 "$TV" train --config tiny.ini --lr 1e-3 --lr 1e-3 --force --force --output runs/twice_same 2>&1)
+grep -q 'done: 1 epochs' <<<"$out" && ! grep -q 'is given' <<<"$out" || fail "--lr 1e-3 --lr 1e-3 --force --force: $out"
 # --config gathers its values: both files apply, in order, without a note
 printf '[optim]\nlr = 1e-3\n' >lr1.ini
 expect 0 'done: 1 epochs' -- "$TV" train --config tiny.ini --config lr1.ini --output runs/two_configs

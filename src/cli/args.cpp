@@ -105,14 +105,13 @@ void keep_last_occurrences(po::parsed_options& parsed, const po::options_descrip
     kept.push_back(std::move(o));
   }
   parsed.options = std::move(kept);
-  for (const auto& flag : order) {
+  for (const auto& flag : order) {  // (the same value repeated leaves nothing to choose: no note)
     const std::vector<std::string>& values = given[flag];
-    if (values.size() < 2) continue;
+    if (std::all_of(values.begin(), values.end(), [&](const std::string& v) { return v == values.front(); })) continue;
     std::string list;
-    for (const auto& v : values) list += (list.empty() ? "" : ", ") + (v.empty() ? "(no value)" : v);
-    notes.push_back("--" + flag + " is given " + std::to_string(values.size()) + " times (" + list +
-                    "): the last is used" + (values.back().empty() ? "" : ", " + values.back()) +
-                    " (as timm's argparse takes the last)");
+    for (const auto& v : values) list += (list.empty() ? "" : ", ") + (v.empty() ? "(alone)" : v);
+    notes.push_back("--" + flag + " is given " + std::to_string(values.size()) + " times (" + list + "): the last is used, " +
+                    (values.back().empty() ? "(alone)" : values.back()) + " (as timm's argparse takes the last)");
   }
 }
 
