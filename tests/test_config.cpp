@@ -101,7 +101,8 @@ TEST_CASE("Config: inconsistent or out-of-range values are errors naming the key
   CHECK(err({{"model", "vit_huge"}}).find("my.ini: key 'model': unknown preset 'vit_huge' (presets: vit_tiny_patch16_224") == 0);
   CHECK(err({{"epochs", "0"}}) == "my.ini: key 'epochs' must be positive, got 0");
   CHECK(err({{"opt_betas", "0.9"}}) == "my.ini: key 'opt_betas': expected two numbers, got '0.9'");
-  CHECK(err({{"qkv_bias", "maybe"}}) == "my.ini: key 'qkv_bias': expected true or false, got 'maybe'");
+  CHECK(err({{"qkv_bias", "maybe"}}) ==
+        "my.ini: key 'qkv_bias': expected true or false (or 1/0, yes/no, on/off), got 'maybe'");
   CHECK(err({{"amp", "true"}, {"amp_dtype", "float16"}}) ==
         "my.ini: key 'amp_dtype' must be bfloat16, got 'float16' (float16 autocast is for GPUs; on the CPU, as in "
         "PyTorch, mixed precision is bfloat16)");
@@ -141,4 +142,41 @@ TEST_CASE("Config: the default run's 2-pixel shifts apply to fashion-mnist only,
   const TrainConfig file = resolve_config(read_config_file(std::string(TAPEVIT_FIXTURES) + "/../../configs/fmnist.ini"));
   CHECK(file.aug.crop_padding == 2);
   CHECK(file.epochs == 26);
+}
+
+TEST_CASE("Config: every boolean key takes exactly the spellings its error message names, in any case") {
+  // the words the message offers, read off the message itself: each must be taken, with the meaning of its side
+  std::string msg;
+  try {
+    ConfigValues v;
+    v["qkv_bias"] = {"maybe", "my.ini"};
+    resolve_config(v);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  REQUIRE(contains(msg, "expected true or false (or 1/0, yes/no, on/off), got 'maybe'"));
+  const std::vector<std::pair<std::string, bool>> words = {{"true", true}, {"false", false}, {"1", true}, {"0", false},
+                                                           {"yes", true}, {"no", false},   {"on", true}, {"off", false}};
+  const TrainConfig defaults = resolve_config({});
+  int bool_keys = 0;
+  for (const ConfigKey& k : config_keys()) {
+    const std::string d = config_get(defaults, k.name);
+    if (d != "true" && d != "false") continue;
+    if (k.name == "amp") continue;  // true needs AVX512_BF16 (its own check)
+    ++bool_keys;
+    for (const auto& [word, meaning] : words)
+      for (const std::string& spelt : {word, std::string(word == "yes" ? "YES" : word == "on" ? "On" : word)}) {
+        ConfigValues v;
+        if (k.name == "distilled") v["global_pool"] = {"token", "my.ini"};  // (DeiT's distillation token needs it)
+        v[k.name] = {spelt, "my.ini"};
+        CHECK_MESSAGE(config_get(resolve_config(v), k.name) == (meaning ? "true" : "false"), k.name, " = ", spelt);
+      }
+    for (const char* bad : {"maybe", "y", "2", ""}) {
+      ConfigValues v;
+      v[k.name] = {bad, "my.ini"};
+      CHECK(error_of([&] { resolve_config(v); }) ==
+            "my.ini: key '" + k.name + "': expected true or false (or 1/0, yes/no, on/off), got '" + bad + "'");
+    }
+  }
+  CHECK(bool_keys >= 10);
 }

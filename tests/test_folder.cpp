@@ -328,3 +328,41 @@ TEST_CASE("Model EMA: the first update copies the weights, then ema += (1 - deca
   r.resume = (root / "plain" / "last.h5").string();
   expect_error([&] { train(config((root / "plain").string()), r); }, {"plain/last.h5", "no EMA weights"});
 }
+
+TEST_CASE("Folder: first_colour_file finds a colour image among grey ones, and takes grey stored as RGB for grey") {
+  const fs::path root = fresh("colour");
+  // an image whose channels spread over `spread` levels at a fraction `share` of its pixels (the others grey)
+  auto image = [](int spread, double share) {
+    Image im = Image::blank(20, 10, 3);
+    for (int64_t p = 0; p < 200; ++p) {
+      uint8_t* px = im.pixels.data() + 3 * p;
+      px[0] = px[1] = px[2] = uint8_t(40 + p % 100);
+      if (double(p) < share * 200) px[0] = uint8_t(px[1] + spread);
+    }
+    return im;
+  };
+  Dataset d;
+  d.name = "folder";
+  for (int i = 0; i < 6; ++i) {
+    const std::string f = (root / ("grey" + std::to_string(i) + ".png")).string();
+    write_png(f, image(0, 0));  // grey, stored as RGB
+    d.files.push_back(f);
+  }
+  write_png((root / "faint.png").string(), image(16, 1.0));  // 16 levels apart: within what a grey JPEG's chroma rounds to
+  write_png((root / "speck.png").string(), image(80, 0.004));  // one pixel of 200 in colour: under 1%
+  std::ofstream(root / "broken.png") << "not a png";
+  write_jpeg((root / "grey.jpg").string(), image(0, 0));  // grey through YCbCr and JPEG's rounding
+  d.files.push_back((root / "grey.jpg").string());
+  d.files.insert(d.files.begin() + 2, {(root / "faint.png").string(), (root / "speck.png").string(),
+                                       (root / "broken.png").string()});
+  d.n = int64_t(d.files.size());
+  CHECK(first_colour_file(d, 100) == "");
+  write_png((root / "colour.png").string(), image(17, 0.01));  // 2 pixels of 200, 17 levels apart
+  d.files.push_back((root / "colour.png").string());
+  CHECK(first_colour_file(d, 100) == (root / "colour.png").string());
+  // the samples spread over the files: 2 of 11 are files 0 and 5, neither the colour one (file 10)
+  d.n = int64_t(d.files.size());
+  CHECK(first_colour_file(d, 2) == "");
+  d.files[5] = (root / "colour.png").string();
+  CHECK(first_colour_file(d, 2) == (root / "colour.png").string());
+}

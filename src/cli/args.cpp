@@ -84,6 +84,37 @@ std::vector<std::string> normalise(const std::vector<std::string>& args, std::ve
   return out;
 }
 
+// A flag that takes one value, given more than once: the last occurrence is kept, as timm's argparse does, and
+// a note names the flag, its values and the one used. Flags that gather values (--config) keep every occurrence.
+void keep_last_occurrences(po::parsed_options& parsed, const po::options_description& desc,
+                           std::vector<std::string>& notes) {
+  std::map<std::string, std::vector<std::string>> given;  // flag -> its values, in order
+  std::vector<std::string> order;                          // the flags, as first given
+  for (const auto& o : parsed.options) {
+    if (o.string_key.empty() || o.position_key >= 0) continue;
+    const po::option_description* d = desc.find_nothrow(o.string_key, false);
+    if (!d || dynamic_cast<const po::typed_value<std::vector<std::string>>*>(d->semantic().get())) continue;
+    if (!given.count(o.string_key)) order.push_back(o.string_key);
+    given[o.string_key].push_back(o.value.empty() ? "" : o.value.front());
+  }
+  std::map<std::string, size_t> seen;
+  std::vector<po::option> kept;
+  for (auto& o : parsed.options) {
+    const auto it = given.find(o.string_key);
+    if (o.position_key < 0 && it != given.end() && ++seen[o.string_key] < it->second.size()) continue;
+    kept.push_back(std::move(o));
+  }
+  parsed.options = std::move(kept);
+  for (const auto& flag : order) {  // (the same value repeated leaves nothing to choose: no note)
+    const std::vector<std::string>& values = given[flag];
+    if (std::all_of(values.begin(), values.end(), [&](const std::string& v) { return v == values.front(); })) continue;
+    std::string list;
+    for (const auto& v : values) list += (list.empty() ? "" : ", ") + (v.empty() ? "(alone)" : v);
+    notes.push_back("--" + flag + " is given " + std::to_string(values.size()) + " times (" + list + "): the last is used, " +
+                    (values.back().empty() ? "(alone)" : values.back()) + " (as timm's argparse takes the last)");
+  }
+}
+
 }  // namespace
 
 void add_config_keys(po::options_description& desc, const std::vector<std::string>& keys) {
@@ -105,6 +136,7 @@ void print_keys_help(std::ostream& os, const std::vector<std::string>& keys, con
     os << "    " << std::left << std::setw(34) << arg << " " << k.help << " (default: " << (def.empty() ? "\"\"" : def)
        << ")\n";
   }
+  os << "  A [true|false] key takes " << bool_spellings() << ", in any case; given alone (--no_aug), true.\n";
 }
 
 ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_description& desc, po::variables_map& vm,
@@ -122,6 +154,7 @@ ConfigValues parse_args(const std::vector<std::string>& raw, const po::options_d
       for (auto& v : o.value) v = show_percent(v);
       for (auto& t : o.original_tokens) t = show_percent(t);
     }
+    keep_last_occurrences(parsed, desc, notes);
     po::store(parsed, vm);
     po::notify(vm);
   } catch (const po::unknown_option& e) {

@@ -1,5 +1,7 @@
 // src/cli/cmd_info.cpp: looking at what a run left: `tapevit info` (a run directory, a checkpoint, a safetensors
 // file or any HDF5 file; --verify checks a checkpoint's digest) and `tapevit plot` (curves.svg from summary.csv files).
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -45,14 +47,57 @@ void print_tensors(const H5File& f, const std::string& group, std::ostream& os, 
   if (shown < total) os << "    ... " << total - shown << " more (--tensors lists every tensor)\n";
 }
 
+// Some epoch has the EMA weights' evaluation (model_ema runs).
+bool has_ema_metrics(const TrainState& st) {
+  return std::any_of(st.metrics.begin(), st.metrics.end(), [](const EpochMetrics& m) { return std::isfinite(m.ema_top1); });
+}
+
 void print_metrics(const TrainState& st, std::ostream& os) {
   if (st.metrics.empty()) return;
-  os << "  metrics:\n    epoch  train_loss  eval_loss   top1    top5   seconds\n";
-  for (const auto& m : st.metrics)
+  const bool ema = has_ema_metrics(st);
+  os << "  metrics:\n    epoch  train_loss  eval_loss   top1    top5" << (ema ? "   ema_loss  ema_top1  ema_top5" : "")
+     << "   seconds\n";
+  for (const auto& m : st.metrics) {
     os << std::fixed << "    " << std::setw(5) << int64_t(m.epoch) << std::setprecision(4) << std::setw(12) << m.train_loss
-       << std::setw(11) << m.eval_loss << std::setprecision(2) << std::setw(8) << m.eval_top1 << std::setw(8)
-       << m.eval_top5 << std::setprecision(1) << std::setw(10) << m.seconds << "\n"
-       << std::defaultfloat;
+       << std::setw(11) << m.eval_loss << std::setprecision(2) << std::setw(8) << m.eval_top1 << std::setw(8) << m.eval_top5;
+    if (ema)
+      os << std::setprecision(4) << std::setw(11) << m.ema_loss << std::setprecision(2) << std::setw(10) << m.ema_top1
+         << std::setw(10) << m.ema_top5;
+    os << std::setprecision(1) << std::setw(10) << m.seconds << "\n" << std::defaultfloat;
+  }
+}
+
+// "4 (a, b, c, d)"; past 8 names the first 4 and the last 2: "100 (a, b, c, d, ... 94 more ..., y, z)".
+std::string class_list(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names.size() > 8 && i == 4) {
+      s += ", ... " + std::to_string(names.size() - 6) + " more ...";
+      i = names.size() - 3;
+      continue;
+    }
+    s += (i ? ", " : "") + names[i];
+  }
+  return std::to_string(names.size()) + " (" + s + ")";
+}
+
+// The EMA of the weights (model_ema): whether the file holds it (/ema), its decay, and its evaluations: the last
+// epoch's and its best, beside the weights' own.
+void print_ema(const std::string& ckpt, const TrainConfig& cfg, const TrainState& st, std::ostream& os) {
+  const bool weights = checkpoint_has_ema(ckpt);
+  if (!weights && !cfg.model_ema && !has_ema_metrics(st)) return;
+  os << "  ema: " << (weights ? "/ema holds the EMA of the weights" : "no /ema in this file") << " (model_ema "
+     << (cfg.model_ema ? "true" : "false") << ", model_ema_decay " << cfg.model_ema_decay << ")";
+  const EpochMetrics* best = nullptr;
+  for (const auto& m : st.metrics)
+    if (std::isfinite(m.ema_top1) && (!best || m.ema_top1 > best->ema_top1)) best = &m;
+  if (best) {
+    const EpochMetrics& last = st.metrics.back();
+    os << std::fixed << std::setprecision(2) << "; eval top1 " << last.ema_top1 << "% at epoch " << int64_t(last.epoch)
+       << " (the weights " << last.eval_top1 << "%), best " << best->ema_top1 << "% at epoch " << int64_t(best->epoch)
+       << std::defaultfloat << " (eval --ema, predict --ema use it)";
+  }
+  os << "\n";
 }
 
 // The run a checkpoint belongs to: architecture, data, where it is, best epoch, provenance.
@@ -66,12 +111,19 @@ void print_run_summary(const std::string& ckpt, std::ostream& os) {
      << "  data: " << cfg.dataset << ", batch " << cfg.batch_size << ", " << cfg.optim.opt << " lr " << cfg.lr << "\n"
      << "  progress: epoch " << st.epoch << " of " << cfg.epochs << (st.step_in_epoch ? " (+" + std::to_string(st.step_in_epoch) + " batches)" : "")
      << ", step " << st.global_step << (st.epoch >= cfg.epochs ? ", complete" : "") << "\n";
-  if (st.best_epoch > 0)
+  if (st.best_epoch > 0) {
+    // best.h5 is the epoch whose better top-1, the weights' or the EMA's, is best
+    const bool by_ema = st.best_epoch <= int64_t(st.metrics.size()) &&
+                        st.metrics[size_t(st.best_epoch - 1)].ema_top1 > st.metrics[size_t(st.best_epoch - 1)].eval_top1;
     os << "  best: epoch " << st.best_epoch << ", eval top1 " << std::fixed << std::setprecision(2) << st.best_top1
-       << "%" << std::defaultfloat << "\n";
+       << "%" << (by_ema ? " (the EMA's)" : "") << std::defaultfloat << "\n";
+  }
+  print_ema(ckpt, cfg, st, os);
+  if (!meta.class_names.empty()) os << "  classes: " << class_list(meta.class_names) << "\n";
   if (!meta.run_id.empty())
-    os << "  run " << meta.run_id << ", started " << meta.created << ", tapevit " << meta.tapevit_version << " (commit "
-       << meta.tapevit_commit << ")\n";
+    os << "  run " << meta.run_id << (meta.parent_run_id.empty() ? "" : " (a fork of run " + meta.parent_run_id + ")")
+       << ", started " << meta.created << ", tapevit " << meta.tapevit_version << " (commit " << meta.tapevit_commit
+       << ")\n";
   if (!meta.command_line.empty()) os << "  command: " << meta.command_line << "\n";
   print_metrics(st, os);
 }
@@ -105,7 +157,8 @@ void info_checkpoint(const std::string& path, bool all, bool config, std::ostrea
   }
   int64_t shown = 0, total = 0;
   list_datasets(f, "params", os, shown, -1, total);
-  os << "  tensors: " << total << " parameters under /params, optimizer state under /optimizer, metrics under /metrics"
+  os << "  tensors: " << total << " parameters under /params, optimizer state under /optimizer, "
+     << (f.exists("ema") ? "their EMA under /ema, " : "") << "metrics under /metrics"
      << (all ? ":\n" : " (--tensors lists them)\n");
   if (all) print_tensors(f, "/", os, true);
 }

@@ -202,4 +202,26 @@ void decode_all(Dataset& d) {
   }
 }
 
+std::string first_colour_file(const Dataset& d, int64_t samples) {
+  const int64_t n = int64_t(d.files.size()), k = std::min(n, samples);
+  for (int64_t i = 0; i < k; ++i) {
+    const std::string& file = d.files[size_t(i * n / k)];
+    Image rgb;
+    try {
+      rgb = read_image(file, 3);
+    } catch (const Error&) {
+      continue;  // the loader names a file it cannot read when it gets there
+    }
+    // colour: 1% of the pixels or more whose channels spread over more than 16 levels (a grey image stored as
+    // RGB, with a JPEG's rounding in its chroma, has none)
+    int64_t coloured = 0;
+    for (size_t p = 0; p + 2 < rgb.pixels.size(); p += 3) {
+      const uint8_t* px = rgb.pixels.data() + p;
+      coloured += std::max({px[0], px[1], px[2]}) - std::min({px[0], px[1], px[2]}) > 16;
+    }
+    if (coloured * 100 >= rgb.width * rgb.height && coloured > 0) return file;
+  }
+  return "";
+}
+
 }  // namespace tapevit

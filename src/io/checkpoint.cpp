@@ -56,6 +56,7 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta, const 
     f.set_attr("created", meta.created);
     f.set_attr("command_line", meta.command_line);
     if (!meta.class_names.empty()) f.set_attr("class_names", join_lines(meta.class_names));
+    if (!meta.parent_run_id.empty()) f.set_attr("parent_run_id", meta.parent_run_id);
     f.set_attr("optimizer_steps", opt ? opt->steps() : int64_t(0));
     visit_fields(st, [&](const char* name, const auto& field, auto) {
       if constexpr (std::is_floating_point_v<std::decay_t<decltype(field)>>) f.set_attr(name, double(field));
@@ -130,6 +131,7 @@ CheckpointMeta read_checkpoint_meta(const std::string& path) {
   CheckpointMeta m{f.attr_string("config"),        f.attr_string("model_config"),      f.attr_string("optimizer"),
                    attr_or_empty(f, "run_id"),     attr_or_empty(f, "tapevit_version"), attr_or_empty(f, "tapevit_commit"),
                    attr_or_empty(f, "created"),    attr_or_empty(f, "command_line")};
+  m.parent_run_id = attr_or_empty(f, "parent_run_id");
   const std::string names = attr_or_empty(f, "class_names");
   for (size_t a = 0; !names.empty() && a <= names.size();) {
     const size_t b = std::min(names.find('\n', a), names.size());

@@ -43,12 +43,18 @@ double parse_double(const std::string& key, const ConfigValue& v) {
   return out;
 }
 
+// The spellings a boolean key takes (any case), true's and false's side by side: the parser and every message
+// that names them read this one table.
+constexpr const char* kBoolWords[][2] = {{"true", "false"}, {"1", "0"}, {"yes", "no"}, {"on", "off"}};
+
 bool parse_bool(const std::string& key, const ConfigValue& v) {
   std::string s = trim(v.value);
   std::transform(s.begin(), s.end(), s.begin(), ::tolower);
-  if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
-  if (s == "false" || s == "0" || s == "no" || s == "off") return false;
-  bad_value(key, v, "true or false");
+  for (const auto& [yes, no] : kBoolWords) {
+    if (s == yes) return true;
+    if (s == no) return false;
+  }
+  bad_value(key, v, bool_spellings().c_str());
 }
 
 std::vector<double> parse_list(const std::string& key, const ConfigValue& v) {
@@ -290,6 +296,7 @@ const std::vector<Entry>& entries() {
       str_key("output", "train", "run directory (empty: runs/<date>-<time>-<model>)", F(output)),
       bool_key("model_ema", "train", "keep an exponential moving average of the weights, evaluated and saved beside them (timm's --model-ema)", F(model_ema)),
       num_key("model_ema_decay", "train", "EMA decay per optimizer step (the first step copies the weights)", F(model_ema_decay)).rate(),
+      str_key("recipe", "train", "what these values are tuned for: scratch (random weights) or finetune (pretrained weights from init; without init the start-up warns)", F(recipe)).one_of({"scratch", "finetune"}),
       // [optim]
       str_key("opt", "optim", "adamw, sgd (Nesterov momentum, as timm) or momentum", F(optim.opt)),
       num_key("lr", "optim", "peak learning rate", F(lr)).positive(),
@@ -368,6 +375,13 @@ void fit_stats_to_channels(TrainConfig& c, const ConfigValues& values, int model
 }
 
 }  // namespace
+
+std::string bool_spellings() {
+  std::string also;
+  for (size_t i = 1; i < std::size(kBoolWords); ++i)
+    also += std::string(i > 1 ? ", " : "") + kBoolWords[i][0] + "/" + kBoolWords[i][1];
+  return std::string(kBoolWords[0][0]) + " or " + kBoolWords[0][1] + " (or " + also + ")";
+}
 
 const std::vector<ConfigKey>& config_keys() {
   static const std::vector<ConfigKey> keys = [] {
@@ -556,6 +570,12 @@ std::string config_get(const TrainConfig& cfg, const std::string& key) {
   const Entry* e = find_entry(key);
   if (!e) fail("unknown config key '", key, "'");
   return e->get(cfg);
+}
+
+void config_set(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& source) {
+  const Entry* e = find_entry(key);
+  if (!e) fail(source, ": ", unknown_key_message(key));
+  e->set(cfg, {value, source});
 }
 
 std::string config_to_ini(const TrainConfig& cfg) {

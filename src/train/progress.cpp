@@ -119,6 +119,7 @@ void print_header(const Run& run, std::ostream& out) {
   out
       << "run directory: " << cfg.output << (run.opts.resume.empty() ? "" : " (resumed from " + run.opts.resume + ")")
       << "\n";
+  for (const auto& line : run.start_lines) out << line << "\n";
   out.flush();
 }
 

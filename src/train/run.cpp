@@ -404,6 +404,26 @@ void load_data(Run& run, const Resumed& resumed) {
   }
 }
 
+// What the start-up says of the config and the data (rank 0): a fine-tuning recipe on a new run without weights to
+// fine-tune, colour images into a one-channel model.
+void notice_recipe_and_colour(Run& run) {
+  const TrainConfig& cfg = run.cfg;
+  if (!dist::is_root()) return;
+  if (cfg.recipe == "finetune" && cfg.init.empty() && run.opts.resume.empty())
+    run.start_lines.push_back(
+        "warning: recipe = finetune: these values (lr " + config_get(cfg, "lr") + ", " + std::to_string(cfg.epochs) +
+        " epochs" + (cfg.layer_decay > 0 ? ", layer_decay " + config_get(cfg, "layer_decay") : "") +
+        (cfg.freeze != "none" ? ", freeze " + cfg.freeze : "") +
+        ") are tuned for pretrained weights, but init is not set: the model starts from random weights. Give --init "
+        "WEIGHTS (a timm model.safetensors or a tapevit checkpoint), or --recipe scratch to train from random weights "
+        "on purpose");
+  if (run.train_set.is_folder() && cfg.vit.in_chans == 1)
+    if (const std::string colour = first_colour_file(run.train_set, 8); !colour.empty())
+      run.start_lines.push_back("note: the images are in colour (" + colour +
+                                ", ...) but in_chans = 1: each is converted to grey (PIL's convert('L')). "
+                                "--in_chans 3 trains on the colours");
+}
+
 // The model (from --init's weights on a new run), what of it trains (freeze), and its EMA (model_ema).
 void build_model(Run& run) {
   const TrainConfig& cfg = run.cfg;
@@ -434,6 +454,12 @@ void plan_steps(Run& run) {
   run.sched = make_schedule(cfg, run.steps_per_epoch);
 }
 
+// A resume written elsewhere than beside its checkpoint: a run of its own from then on.
+bool is_fork(const Run& run) {
+  std::error_code ec;
+  return !run.opts.resume.empty() && !fs::equivalent(checkpoint_dir(run.opts.resume), run.cfg.output, ec);
+}
+
 // What every checkpoint of the run records about it (CheckpointMeta), config.ini's text among it.
 void describe_run(Run& run, const Resumed& resumed) {
   const TrainConfig& cfg = run.cfg;
@@ -441,18 +467,70 @@ void describe_run(Run& run, const Resumed& resumed) {
   CheckpointMeta& meta = run.meta;
   meta.optimizer = cfg.optim.opt;
   meta.model_config_json = vit_config_to_json(cfg.vit).dump();
-  // A resume written elsewhere than beside its checkpoint is a fork: a run of its own from then on.
-  std::error_code ec;
-  const bool fork = !opts.resume.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec);
+  // A resume written elsewhere than beside its checkpoint is a fork: a run of its own from then on, started now,
+  // recording the run it came from.
+  const bool fork = is_fork(run);
   meta.run_id = resumed.meta.run_id.empty() || fork ? new_run_id() : resumed.meta.run_id;
-  meta.created = resumed.meta.created.empty() ? now_text() : resumed.meta.created;
+  meta.parent_run_id = fork ? resumed.meta.run_id : resumed.meta.parent_run_id;
+  meta.created = resumed.meta.created.empty() || fork ? now_text() : resumed.meta.created;
   meta.tapevit_version = version();
   meta.tapevit_commit = commit();
   meta.command_line = opts.command_line;
   meta.class_names = run.train_set.class_names;
+  const std::string forked_from =
+      fork ? ", forked from " + (resumed.meta.run_id.empty() ? "" : "run " + resumed.meta.run_id + " ") + "at step " +
+                 std::to_string(resumed.st.global_step) + " (" + opts.resume + ")"
+           : "";
   meta.config_ini = "# tapevit " + meta.tapevit_version + " (commit " + meta.tapevit_commit + "), run " + meta.run_id +
-                    " started " + meta.created + (opts.resume.empty() ? "" : ", resumed " + now_text()) + "\n" +
+                    " started " + meta.created + forked_from +
+                    (opts.resume.empty() || fork ? "" : ", resumed " + now_text()) + "\n" +
                     (opts.command_line.empty() ? "" : "# command: " + opts.command_line + "\n") + config_to_ini(cfg);
+}
+
+std::string lr_text(double lr) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2e", lr);  // as the progress and epoch lines print it
+  return buf;
+}
+
+// What a resume changes, said under the start-up header (rank 0): the keys whose values differ from the
+// checkpoint's config (old -> new), a fork's new run id and the run it came from, and the lr of the next step when
+// the schedule is recomputed (a longer run's cosine, another lr, ...).
+void describe_resume(Run& run, const Resumed& resumed) {
+  const std::string& ckpt = run.opts.resume;
+  if (ckpt.empty() || !dist::is_root()) return;
+  const ConfigValues before = parse_ini_text(resumed.meta.config_ini, ckpt, 0);
+  const ConfigValues now = parse_ini_text(config_to_ini(run.cfg), "this run", 0);
+  TrainConfig was = run.cfg;  // this run's config with the checkpoint's values put back
+  std::string changed;
+  for (const ConfigKey& k : config_keys()) {
+    if (k.name == "output") continue;  // where the run writes: the run directory line says
+    const auto b = before.find(k.name), a = now.find(k.name);
+    if (b == before.end() || a == now.end() || b->second.value == a->second.value) continue;
+    changed += (changed.empty() ? "" : ", ") + k.name + " " + b->second.value + " -> " + a->second.value;
+    config_set(was, k.name, b->second.value, ckpt);
+  }
+  if (!changed.empty()) run.start_lines.push_back("note: changed from the config of " + ckpt + ": " + changed);
+  if (is_fork(run))
+    run.start_lines.push_back(
+        "note: a fork: a new run, " + run.meta.run_id + ", continues " +
+        (resumed.meta.run_id.empty() ? ckpt : "run " + resumed.meta.run_id + " (" + ckpt + ")") + " from epoch " +
+        std::to_string(resumed.st.epoch) + ", step " + std::to_string(resumed.st.global_step) + " in " +
+        run.cfg.output + "; " + checkpoint_dir(ckpt) + " is left as it is");
+  // The schedule the checkpoint's config gives against this run's, from the next step on.
+  const LrSchedule old_sched = make_schedule(was, run.steps_per_epoch);
+  const int64_t next = resumed.st.global_step;
+  bool differs = false;
+  for (int64_t s = next; s < std::max(old_sched.total_steps, run.sched.total_steps) && !differs; ++s)
+    differs = old_sched.at(s) != run.sched.at(s);
+  if (!differs) return;
+  const std::string length = old_sched.total_steps == run.sched.total_steps || run.sched.sched == "constant"
+                                 ? ""
+                                 : " over " + std::to_string(run.cfg.epochs) + " epochs, was " + std::to_string(was.epochs);
+  run.start_lines.push_back("note: the lr schedule is recomputed (" + run.sched.sched + length + "): the next step, " +
+                            std::to_string(next + 1) + " (epoch " + std::to_string(resumed.st.epoch + 1) +
+                            "), takes lr " + lr_text(run.sched.at(next)) + " where the checkpoint's config gives " +
+                            lr_text(old_sched.at(next)));
 }
 
 // A resumed run's weights, optimizer state, EMA and training state, from its checkpoint (rank 0), checked against
@@ -504,10 +582,12 @@ Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config
   if (already_complete(*this, resumed)) return;  // nothing to do: change nothing
   claim_run_dir(*this, resumed);
   load_data(*this, resumed);
+  notice_recipe_and_colour(*this);
   build_model(*this);
   build_optimizer(*this);
   plan_steps(*this);
   describe_run(*this, resumed);
+  describe_resume(*this, resumed);
   restore(*this);
   share_start(*this);
   write_config(*this);

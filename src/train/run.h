@@ -45,6 +45,9 @@ struct Run {
   int64_t steps_per_epoch = 0;
   LrSchedule sched;
   CheckpointMeta meta;  // what every checkpoint of this run records
+  // Said under the start-up header, each a "note: ..." or "warning: ..." line: what a resume changes, a fine-tuning
+  // recipe without weights, colour images into one channel.
+  std::vector<std::string> start_lines;
   TrainState st;        // where the run is (restored on resume)
   std::string last_path, best_path;
 

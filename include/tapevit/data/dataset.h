@@ -65,6 +65,10 @@ std::string folder_split_dir(const std::string& root, const FolderOptions& opts,
 std::vector<std::string> folder_class_names(const std::string& split);
 // Decode every file of a folder data set into d.decoded (on all cores); errors name the file.
 void decode_all(Dataset& d);
+// The first file in colour among `samples` files spread over a folder data set (decoded as RGB: 1% of its pixels or
+// more with channels over 16 levels apart), or "" when those are grey (files that do not decode are passed over).
+// For saying that a 1-channel model turns colour photos grey.
+std::string first_colour_file(const Dataset& d, int64_t samples);
 // The file names an image folder takes: .jpg, .jpeg, .png in any case (timm's IMG_EXTENSIONS).
 bool is_image_name(const std::string& path);
 // timm's natural_key order: lower-cased, runs of digits compared as numbers.

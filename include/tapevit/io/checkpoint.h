@@ -8,7 +8,8 @@
 //                                           (NaN without EMA; older checkpoints lack the ema columns)
 //   attributes on /: format ("tapevit-checkpoint"), version, config (the resolved INI), model_config (JSON,
 //   timm argument names), optimizer, optimizer_steps, TrainState's fields (visit_fields, below: global_step,
-//   epoch, ...); run_id, tapevit_version, tapevit_commit, created, command_line, class_names (see CheckpointMeta).
+//   epoch, ...); run_id, tapevit_version, tapevit_commit, created, command_line, class_names, parent_run_id (see
+//   CheckpointMeta).
 // Data order, augmentation and dropout draws are pure functions of (seed, epoch, step), so these attributes
 // are the whole RNG state. Saving writes a temporary file beside the target, syncs it and renames it over
 // the target, so a crash at any moment leaves the previous checkpoint intact.
@@ -85,6 +86,9 @@ struct CheckpointMeta {
   std::string tapevit_version = {}, tapevit_commit = {}, created = {}, command_line = {};
   // The class names of the labels (folder data sets: the class folders or class_map), for predictions by name.
   std::vector<std::string> class_names = {};
+  // A fork (a resume written to another directory) is a run of its own: the run_id of the run it was resumed from.
+  // "" for a run started from scratch or --init (and in older checkpoints); kept by the fork's own resumes.
+  std::string parent_run_id = {};
 };
 
 // ema: the EMA of the weights (same names and shapes), or nullptr.

@@ -75,6 +75,9 @@ struct TrainConfig {
   double lr = 2e-3, min_lr = 1e-5, warmup_lr = 1e-6, warmup_epochs = 1, clip_grad = 0;
   double layer_decay = 0;     // timm's layer-wise lr decay (0 = off; e.g. 0.65 to 0.75 for fine-tuning)
   std::string freeze = "none";  // "none" | "all_but_head" (a linear probe: only head.* trains)
+  // What the config's values are tuned for: "scratch" (random weights) or "finetune" (pretrained weights, from init:
+  // configs/finetune_*.ini say so). A fine-tuning recipe without init is said at start-up; nothing else reads it.
+  std::string recipe = "scratch";
 
   // What resolving the config decided that a user should hear about (a preset overriding a file's keys, a
   // timm flag that has no effect here), for the caller to show. Not a key: not written to config files.
@@ -99,6 +102,8 @@ const std::vector<ConfigKey>& config_keys();
 // The names of the keys a command takes, in registry order.
 std::vector<std::string> config_keys_for(ConfigCommand command);
 const ConfigKey* find_config_key(const std::string& name);
+// What a boolean key takes: "true or false (or 1/0, yes/no, on/off)", any case (the parser's own table).
+std::string bool_spellings();
 // "did you mean 'embed_dim'?" for a misspelt key, or "" when nothing is close; among: the keys a command takes
 // (empty: every key), so that the suggestion is one the command accepts.
 std::string suggest_config_key(const std::string& name, const std::vector<std::string>& among = {});
@@ -132,5 +137,8 @@ std::string show_percent(std::string s);
 
 // The value of a key as text, and the default value (for --help).
 std::string config_get(const TrainConfig& cfg, const std::string& key);
+// Set one key from its text, as a config file would (no check across keys: validate() does those). Throws naming
+// the key and `source` for a malformed value.
+void config_set(TrainConfig& cfg, const std::string& key, const std::string& value, const std::string& source);
 
 }  // namespace tapevit
