@@ -17,6 +17,7 @@
 #include <sstream>
 #include <filesystem>
 
+#include "progress.h"
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/pretrained.h"
 #include "tapevit/io/vit_json.h"
@@ -376,9 +377,14 @@ void load_data(Run& run) {
   check_data_fits(cfg, train_set);
   check_data_fits(cfg, eval_set);
   check_ranks_agree(run.opts, train_set, eval_set);
-  if (cfg.cache && train_set.is_folder()) {
-    decode_all(train_set);
-    decode_all(eval_set);
+  if (!train_set.is_folder()) return;
+  // every file of both splits now, not a bad one an epoch later: decoded whole with cache, else checked
+  std::ostream* out = run.opts.out;
+  if (cfg.cache) {
+    decode_all(train_set, out ? file_progress(run, *out, "decoding train images (cache)") : FileProgress{});
+    decode_all(eval_set, out ? file_progress(run, *out, "decoding eval images (cache)") : FileProgress{});
+  } else {
+    check_images({&train_set, &eval_set}, out ? file_progress(run, *out, "checking images") : FileProgress{});
   }
 }
 
