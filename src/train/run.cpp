@@ -427,8 +427,8 @@ void describe_run(Run& run, const Resumed& resumed) {
   meta.model_config_json = vit_config_to_json(cfg.vit).dump();
   // A resume written elsewhere than beside its checkpoint is a fork: a run of its own from then on.
   std::error_code ec;
-  const bool fork = !opts.resume.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec);
-  meta.run_id = resumed.meta.run_id.empty() || fork ? new_run_id() : resumed.meta.run_id;
+  run.fork = !opts.resume.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec);
+  meta.run_id = resumed.meta.run_id.empty() || run.fork ? new_run_id() : resumed.meta.run_id;
   meta.created = resumed.meta.created.empty() ? now_text() : resumed.meta.created;
   meta.tapevit_version = version();
   meta.tapevit_commit = commit();
@@ -475,9 +475,12 @@ void start_batches(Run& run) {
 }  // namespace
 
 void Run::save(const std::string& path) {
-  if (!dist::is_root()) return;
-  save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
-  dir_lock->keep();  // the run has a checkpoint: what its start wrote stays, whatever happens next
+  if (dist::is_root()) {
+    save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
+    dir_lock->keep();  // the run has a checkpoint: what its start wrote stays, whatever happens next
+  }
+  saved = {path, st.global_step, st.epoch, st.step_in_epoch};
+  publish_kept_checkpoint(*this);
 }
 
 Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {

@@ -45,8 +45,14 @@ struct Run {
   int64_t steps_per_epoch = 0;
   LrSchedule sched;
   CheckpointMeta meta;  // what every checkpoint of this run records
+  bool fork = false;    // resumed into another directory than its checkpoint's: a run of its own from then on
   TrainState st;        // where the run is (restored on resume)
   std::string last_path, best_path;
+  // The checkpoint this session wrote last (path "" until it writes one) and where in the run it is.
+  struct Saved {
+    std::string path;
+    int64_t global_step = 0, epoch = 0, step_in_epoch = 0;
+  } saved;
 
   Tape<float> tape;  // what a step records on
   TapeFootprint eval_footprint;  // under an address-space limit: what an evaluation's tape reserves (plan_memory)
@@ -62,11 +68,20 @@ struct Run {
   bool line_open = false;           // a live progress line is on the terminal (end it before anything else)
 
   Params<float>& params() { return model->params(); }
-  // Rank 0 writes (the others hold the same weights and state).
+  // Rank 0 writes (the others hold the same weights and state); every rank records it in `saved` and publishes
+  // checkpoint_on_disk().
   void save(const std::string& path);
   // stop_after_steps (tests: an interruption at a chosen step) has been reached.
   bool stop_requested() const { return opts.stop_after_steps > 0 && st.global_step >= opts.stop_after_steps; }
 };
+
+// The checkpoint a failure or a stop leaves the run with (`saved`, else the resumed one as it was), as the end of a
+// message: "The last good checkpoint is runs/x/last.h5 (step 20: the end of epoch 2); resume with: tapevit train
+// --resume runs/x/last.h5", or "No checkpoint was written yet ...". `when` goes before the resume command ("once the
+// image is fixed, "). (train.cpp)
+std::string kept_checkpoint(const Run& run, const std::string& when = "");
+// Publishes kept_checkpoint(run) for checkpoint_on_disk(). (train.cpp)
+void publish_kept_checkpoint(const Run& run);
 
 // Forward and backward of `rows` rows (images (rows, C, H, W), soft targets (rows, K)) on `tape`: the parameters'
 // gradients zeroed, then those of `share` x the rows' mean loss. Returns the mean loss. (train.cpp)
