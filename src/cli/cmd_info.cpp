@@ -1,6 +1,7 @@
 // src/cli/cmd_info.cpp: looking at what a run left: `tapevit info` (a run directory, a checkpoint, a safetensors
 // file or any HDF5 file; --verify checks a checkpoint's digest) and `tapevit plot` (curves.svg from summary.csv files).
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -78,6 +79,15 @@ void print_run_summary(const std::string& ckpt, std::ostream& os) {
 
 void info_run_directory(const std::string& dir, bool all, std::ostream& os) {
   const fs::path last = fs::path(dir) / "last.h5";
+  const fs::path config = fs::path(dir) / "config.ini";
+  if (!fs::exists(last) && !fs::exists(fs::path(dir) / "best.h5") && fs::exists(config)) {
+    // a run that ended before its first checkpoint (killed, or a second Ctrl-C): its config.ini's header says which
+    os << dir << ": no checkpoint, nothing to resume: config.ini is from a run that ended before its first "
+       << "checkpoint (killed, or stopped by a second signal); a new run may write here\n";
+    std::ifstream f(config);
+    for (std::string line; std::getline(f, line) && line.rfind("# ", 0) == 0;) os << "  " << line.substr(2) << "\n";
+    return;
+  }
   if (!fs::exists(last)) fail(dir, ": not a run directory (no last.h5)");
   os << dir << ": a tapevit run\n";
   print_run_summary(last.string(), os);

@@ -107,12 +107,39 @@ std::string checkpoint_dir(const std::string& ckpt) {
   return dir.empty() ? "." : dir.string();
 }
 
-// The files in `dir` that hold a run (config.ini too: a run in its first epoch has no checkpoint yet).
+// The files in `dir` that hold a run: its checkpoints, and summary.csv (a run's record even when its checkpoints were
+// deleted). A config.ini alone is no run: a first run killed (or stopped by a second Ctrl-C) before its first
+// checkpoint leaves it, and a new run may write there (claim_run_dir says so).
 std::vector<std::string> run_files(const fs::path& dir) {
   std::vector<std::string> out;
-  for (const char* f : {"last.h5", "best.h5", "summary.csv", "config.ini"})
-    if (fs::exists(dir / f)) out.push_back(f);
+  std::error_code ec;
+  for (const char* f : {"last.h5", "best.h5", "summary.csv"})
+    if (fs::exists(dir / f, ec)) out.push_back(f);
   return out;
+}
+
+// The checkpoint a run in `dir` resumes from: last.h5, else best.h5 (its best epoch), else "" (none left).
+std::string resumable_checkpoint(const fs::path& dir) {
+  std::error_code ec;
+  for (const char* f : {"last.h5", "best.h5"})
+    if (fs::is_regular_file(dir / f, ec)) return (dir / f).string();
+  return "";
+}
+
+// `output` must name a directory, or a path whose first existing part is one: a file there is an Error naming the
+// key (not the lock file's "Not a directory").
+void check_output_path(const std::string& output) {
+  std::error_code ec;
+  for (fs::path p = fs::path(output).lexically_normal(); !p.empty(); p = p.parent_path()) {
+    if (!p.has_filename()) continue;  // "runs/x/": its directory
+    const fs::file_status s = fs::status(p, ec);
+    if (!fs::exists(s)) continue;
+    if (fs::is_directory(s)) return;
+    fail("key 'output' = '", output, "': ", p.string() == fs::path(output).lexically_normal().string()
+                                                ? std::string("it is a file")
+                                                : p.string() + " is a file",
+         ", not a directory (a run writes a directory: config.ini, last.h5, best.h5, ...). Choose another --output");
+  }
 }
 
 std::string joined(const std::vector<std::string>& xs) {
@@ -147,19 +174,25 @@ void choose_output(TrainConfig& cfg, const TrainOptions& opts, const CheckpointM
                    const TrainState& resumed) {
   if (opts.resume.empty()) {
     if (cfg.output.empty()) cfg.output = default_run_dir(cfg.model);
+    check_output_path(cfg.output);
     const auto found = run_files(cfg.output);
-    if (!found.empty() && !opts.force)
-      fail("output directory ", cfg.output, " already holds a run (", joined(found), "); resume it with --resume ",
-           (fs::path(cfg.output) / "last.h5").string(), ", choose another --output, or pass --force to overwrite it");
+    if (!found.empty() && !opts.force) {
+      const std::string ckpt = resumable_checkpoint(cfg.output);
+      fail("output directory ", cfg.output, " already holds a run (", joined(found), "); ",
+           ckpt.empty() ? "its checkpoints are gone, so it cannot be resumed. Choose another --output"
+                        : "resume it with --resume " + ckpt + ", choose another --output",
+           ", or pass --force to overwrite it");
+    }
     return;
   }
   if (cfg.output.empty()) cfg.output = checkpoint_dir(opts.resume);
+  check_output_path(cfg.output);
   const fs::path last = fs::path(cfg.output) / "last.h5";
   std::error_code ec;
   if (opts.force || fs::equivalent(last, opts.resume, ec)) return;  // resuming a directory's own last.h5
   if (!fs::exists(last)) {
     const auto found = run_files(cfg.output);
-    if (!found.empty())
+    if (!found.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec))  // (its own: best.h5 alone)
       fail("output directory ", cfg.output, " holds another run's files (", joined(found), "); resuming ", opts.resume,
            " there would overwrite them. Choose another --output, or pass --force");
     return;
@@ -170,7 +203,7 @@ void choose_output(TrainConfig& cfg, const TrainOptions& opts, const CheckpointM
     fail("output directory ", cfg.output, " holds another run (its last.h5: seed ", there_state.seed, ", step ",
          there_state.global_step, ", epoch ", there_state.epoch,
          there.created.empty() ? std::string() : ", started " + there.created, "); resuming ", opts.resume,
-         " there would overwrite its last.h5, best.h5, summary.csv and config.ini. Choose another --output (or leave "
+         " there would overwrite its ", joined(run_files(cfg.output)), ". Choose another --output (or leave "
          "it out to write beside ", opts.resume, "), or pass --force to overwrite that run");
   if (there_state.global_step > resumed.global_step)
     fail(last.string(), " is at step ", there_state.global_step, ", further than ", opts.resume, " (step ",
@@ -352,6 +385,11 @@ void claim_run_dir(Run& run, const Resumed& resumed) {
     if (run.opts.out)
       *run.opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
                     << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
+  const fs::path left_config = fs::path(cfg.output) / "config.ini";
+  std::error_code ec;
+  if (run.opts.out && fs::exists(left_config, ec) && resumable_checkpoint(cfg.output).empty())
+    *run.opts.out << "note: " << left_config.string() << " is from a run that ended before its first checkpoint "
+                  << "(nothing to resume); this run replaces it\n";
 }
 
 // The training set and the eval split (val_fraction, classes, train_per_class, val_per_class), checked against the
