@@ -85,7 +85,8 @@ void info_run_directory(const std::string& dir, bool all, std::ostream& os) {
     os << dir << ": no checkpoint, nothing to resume: config.ini is from a run that ended before its first "
        << "checkpoint (killed, or stopped by a second signal); a new run may write here\n";
     std::ifstream f(config);
-    for (std::string line; std::getline(f, line) && line.rfind("# ", 0) == 0;) os << "  " << line.substr(2) << "\n";
+    std::string line;  // "# tapevit VERSION (commit C), run ID started DATE", "# command: ..."
+    for (int n = 0; n < 2 && std::getline(f, line) && line.rfind("# ", 0) == 0; ++n) os << "  " << line.substr(2) << "\n";
     return;
   }
   if (!fs::exists(last)) fail(dir, ": not a run directory (no last.h5)");
