@@ -1,5 +1,6 @@
 // src/cli/cmd_train.cpp: `tapevit train` and `tapevit eval`.
 #include <omp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -127,8 +128,16 @@ int cmd_train(const std::vector<std::string>& args) {
   // SIGINT / SIGTERM (Ctrl-C, Slurm, cloud preemption): finish the step, write last.h5, say how to resume; a second
   // signal exits at once, saying which checkpoint is on disk (it stays valid: checkpoints are replaced atomically, a
   // write under way is abandoned)
+  static pthread_t main_thread;
+  main_thread = pthread_self();
   struct sigaction sa {};
   sa.sa_handler = [](int sig) {
+    // handled on the main thread, which writes the checkpoints: never while it goes on writing one, so the note
+    // below names what is on disk (pthread_kill and pthread_self are async-signal-safe)
+    if (!pthread_equal(pthread_self(), main_thread)) {
+      pthread_kill(main_thread, sig);
+      return;
+    }
     if (stop_requested_by() != 0) {
       auto say = [](const char* s) {  // write(2) only: async-signal-safe
         const ssize_t n = ::write(STDERR_FILENO, s, std::strlen(s));

@@ -513,12 +513,14 @@ void start_batches(Run& run) {
 }  // namespace
 
 void Run::save(const std::string& path) {
+  const Saved next{path, st.global_step, st.epoch, st.step_in_epoch};
+  const char* note = stage_kept_checkpoint(*this, next);
   if (dist::is_root()) {
     save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
     dir_lock->keep();  // the run has a checkpoint: what its start wrote stays, whatever happens next
   }
-  saved = {path, st.global_step, st.epoch, st.step_in_epoch};
-  publish_kept_checkpoint(*this);
+  publish_kept_checkpoint(note);
+  saved = next;
 }
 
 Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {

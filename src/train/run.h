@@ -80,8 +80,12 @@ struct Run {
 // --resume runs/x/last.h5", or "No checkpoint was written yet ...". `when` goes before the resume command ("once the
 // image is fixed, "). (train.cpp)
 std::string kept_checkpoint(const Run& run, const std::string& when = "");
-// Publishes kept_checkpoint(run) for checkpoint_on_disk(). (train.cpp)
-void publish_kept_checkpoint(const Run& run);
+std::string kept_checkpoint(const Run& run, const Run::Saved& saved, const std::string& when = "");
+// checkpoint_on_disk()'s text for `saved`, formatted ahead (into the buffer not shown), then published by one atomic
+// store: Run::save stages before writing and publishes right after, so that the text changes within instructions of
+// the file. (train.cpp)
+const char* stage_kept_checkpoint(const Run& run, const Run::Saved& saved);
+void publish_kept_checkpoint(const char* staged);
 
 // Forward and backward of `rows` rows (images (rows, C, H, W), soft targets (rows, K)) on `tape`: the parameters'
 // gradients zeroed, then those of `share` x the rows' mean loss. Returns the mean loss. (train.cpp)

@@ -233,8 +233,9 @@ void request_stop(int sig) { g_stop_signal.store(sig); }
 int stop_requested_by() { return g_stop_signal.load(); }
 const char* checkpoint_on_disk() { return g_kept.load(); }
 
-std::string kept_checkpoint(const Run& run, const std::string& when) {
-  const Run::Saved& s = run.saved;
+std::string kept_checkpoint(const Run& run, const std::string& when) { return kept_checkpoint(run, run.saved, when); }
+
+std::string kept_checkpoint(const Run& run, const Run::Saved& s, const std::string& when) {
   if (s.path.empty() && run.opts.resume.empty()) return "No checkpoint was written yet";
   std::string path = s.path, command = "tapevit train --resume " + s.path;
   std::string state = "left as it was";
@@ -251,18 +252,20 @@ std::string kept_checkpoint(const Run& run, const std::string& when) {
   return "The last good checkpoint is " + path + " (" + state + "); " + when + "resume with: " + command;
 }
 
-void publish_kept_checkpoint(const Run& run) {
+const char* stage_kept_checkpoint(const Run& run, const Run::Saved& s) {
   char* buf = g_kept_text[g_kept.load() == g_kept_text[0] ? 1 : 0];
-  std::string text = kept_checkpoint(run);
-  if (run.saved.path.empty() && run.opts.resume.empty()) text += " (nothing to resume: the same command starts the run again)";
+  std::string text = kept_checkpoint(run, s);
+  if (s.path.empty() && run.opts.resume.empty()) text += " (nothing to resume: the same command starts the run again)";
   std::snprintf(buf, sizeof g_kept_text[0], "%s", text.c_str());
-  g_kept.store(buf);
+  return buf;
 }
+
+void publish_kept_checkpoint(const char* staged) { g_kept.store(staged); }
 
 TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
   const auto t_start = Clock::now();
   Run run(std::move(cfg), opts);
-  publish_kept_checkpoint(run);
+  publish_kept_checkpoint(stage_kept_checkpoint(run, run.saved));
   if (run.complete) {
     TrainSummary sum = summarise(run, since(t_start));
     sum.already_complete = true;
