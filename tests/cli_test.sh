@@ -65,7 +65,7 @@ expect 1 'nothing.h5: no such file' -- "$TV" info "$WORK/nothing.h5" --verify
 
 # nothing overwritten: a new run into a used directory is refused; a corrupt checkpoint is refused
 cp "$WORK/run/last.h5" "$WORK/last.copy"
-expect_no_new_paths 1 'already holds a run \(last.h5, best.h5, summary.csv, config.ini\)' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
+expect_no_new_paths 1 'already holds a run \(last.h5, best.h5, summary.csv\); resume it with --resume .*/run/last.h5, choose another --output' -- "$TV" train --config "$WORK/tiny.ini" --output "$WORK/run"
 head -c 5000 "$WORK/run/last.h5" >"$WORK/corrupt.h5"
 expect_no_new_paths 1 'corrupt.h5: damaged: truncated \(5000 bytes, [0-9]+ when written\)' -- "$TV" train --resume "$WORK/corrupt.h5"
 expect_no_new_paths 1 'corrupt.h5: damaged: truncated \(5000 bytes, [0-9]+ when written\)' -- "$TV" eval --checkpoint "$WORK/corrupt.h5"

@@ -366,3 +366,44 @@ TEST_CASE("Folder: first_colour_file finds a colour image among grey ones, and t
   d.files[5] = (root / "colour.png").string();
   CHECK(first_colour_file(d, 2) == (root / "colour.png").string());
 }
+
+TEST_CASE("Folder check: every unreadable file of both splits named at once, in file order, before any batch") {
+  const fs::path root = fresh("check");
+  write_stripes_folder(root, 40, 20);
+  FolderOptions fo;
+  fo.img_size = 16;
+  {
+    Dataset train = load_folder(root.string(), fo, true), val = load_folder(root.string(), fo, false);
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    check_images({&train, &val}, [&](int64_t done, int64_t total) { calls.emplace_back(done, total); });
+    REQUIRE(!calls.empty());
+    CHECK(calls.back() == std::pair<int64_t, int64_t>(60, 60));  // the last call: all done
+    for (size_t i = 1; i < calls.size(); ++i) CHECK(calls[i].first >= calls[i - 1].first);
+  }
+  put(root / "train" / "class3", "truncated.jpg", "zz_cut.jpg");       // cut short: found by decoding it
+  put(root / "val" / "class1", "empty.png", "a_empty.png");
+  put(root / "val" / "class0", "not_image.jpg", "b_text.jpg");
+  put(root / "val" / "class2", "corrupt.png", "c_damaged.png");         // complete, damaged inside: not found
+  {  // a complete JPEG with bytes after its end decodes: it passes
+    std::ifstream in(kImages + "photo_160x120.jpg", std::ios::binary);
+    std::ofstream(root / "train" / "class2" / "tail.jpg", std::ios::binary) << in.rdbuf() << "trailing bytes";
+  }
+  Dataset train = load_folder(root.string(), fo, true), val = load_folder(root.string(), fo, false);
+  const std::string msg = error_of([&] { check_images({&train, &val}); });
+  INFO(msg);
+  CHECK(contains(msg, "3 of the 65 images of " + (root / "train").string() + " and " + (root / "val").string() + " are unreadable"));
+  const size_t cut = msg.find("zz_cut.jpg"), text = msg.find("b_text.jpg"), empty = msg.find("a_empty.png");
+  CHECK(cut < text);  // train first, then val in natural path order: class0/b_text before class1/a_empty
+  CHECK(text < empty);
+  CHECK(empty != std::string::npos);
+  CHECK(contains(msg, "truncated"));
+  CHECK(contains(msg, "not a JPEG or PNG"));
+  CHECK(contains(msg, "empty file"));
+  CHECK(!contains(msg, "tail.jpg"));
+  CHECK(!contains(msg, "c_damaged.png"));
+  // decoding everything (cache = true) finds the damaged one too, and also names every file
+  const std::string all = error_of([&] { decode_all(val); });
+  CHECK(contains(all, "3 of the 23 images"));
+  CHECK(contains(all, "c_damaged.png"));
+  CHECK(val.decoded.empty());
+}

@@ -359,3 +359,54 @@ TEST_CASE("Colour jitter: deterministic per key, off at 0, only PIL's enhance op
   t.color_jitter = 1.5;
   CHECK(contains(error_of([&] { t.validate(); }), "color_jitter"));
 }
+
+TEST_CASE("Image header: format and size without decoding, decoding's header errors, and whether the file ends whole") {
+  H5File f(kPil, H5File::Mode::Read);
+  for (const auto& n : f.list("/decode")) {  // every complete fixture: PIL's size, and its format's end marker
+    INFO(n);
+    const ImageHeader h = read_image_header(kImages + n);
+    const Image pil = pil_image(f, "/decode/" + n + "/rgb");
+    CHECK(h.width == pil.width);
+    CHECK(h.height == pil.height);
+    CHECK(h.format == (fs::path(n).extension() == ".png" ? "PNG" : "JPEG"));
+    CHECK(h.ends_whole);
+  }
+  // cut short after the header: the header reads, the end is missing (decoding then fails: read_image's test above)
+  for (const char* n : {"truncated.jpg", "truncated.png"}) {
+    INFO(n);
+    const ImageHeader h = read_image_header(kImages + n);
+    CHECK(h.width == (std::string(n) == "truncated.jpg" ? 64 : 37));
+    CHECK(!h.ends_whole);
+  }
+  // damage inside a complete file is only found by decoding it whole
+  CHECK(read_image_header(kImages + "corrupt.png").ends_whole);
+  CHECK(contains(error_of([] { read_image_header(kImages + "empty.png"); }), "empty file"));
+  CHECK(contains(error_of([] { read_image_header(kImages + "not_image.jpg"); }), "not a JPEG or PNG"));
+  CHECK(contains(error_of([] { read_image_header(kImages + "no_such_file.png"); }), "cannot open"));
+
+  const fs::path dir = fs::temp_directory_path() / "tapevit_image_header";
+  fs::create_directories(dir);
+  std::ifstream in(kImages + "photo_160x120.jpg", std::ios::binary);
+  const std::string jpg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto write = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream((dir / name).string(), std::ios::binary) << bytes;
+    return (dir / name).string();
+  };
+  // cut inside the header: an error naming the file and the truncation
+  const std::string cut = write("cut.jpg", jpg.substr(0, 100));
+  const std::string msg = error_of([&] { read_image_header(cut); });
+  CHECK((contains(msg, cut) && contains(msg, "truncated")));
+  // 120 KB of comment segments before the frame header (as large EXIF or ICC data): read past the first 64 KiB
+  std::string big = jpg.substr(0, 2);
+  for (int k = 0; k < 2; ++k) big += std::string("\xFF\xFE\xEA\x60", 4) + std::string(60000 - 2, 'x');
+  big += jpg.substr(2);
+  const ImageHeader hb = read_image_header(write("big_header.jpg", big));
+  CHECK(hb.width == 160);
+  CHECK(hb.height == 120);
+  CHECK(hb.ends_whole);
+  // bytes after the end marker (as some cameras append): not "whole", though it decodes as the original does
+  const std::string tail = write("tail.jpg", jpg + "trailing bytes");
+  CHECK(!read_image_header(tail).ends_whole);
+  CHECK(read_image(tail, 3).pixels == from_file("photo_160x120.jpg", 3).pixels);
+  fs::remove_all(dir);
+}

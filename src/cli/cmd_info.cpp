@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -130,6 +131,16 @@ void print_run_summary(const std::string& ckpt, std::ostream& os) {
 
 void info_run_directory(const std::string& dir, bool all, std::ostream& os) {
   const fs::path last = fs::path(dir) / "last.h5";
+  const fs::path config = fs::path(dir) / "config.ini";
+  if (!fs::exists(last) && !fs::exists(fs::path(dir) / "best.h5") && fs::exists(config)) {
+    // a run that ended before its first checkpoint (killed, or a second Ctrl-C): its config.ini's header says which
+    os << dir << ": no checkpoint, nothing to resume: config.ini is from a run that ended before its first "
+       << "checkpoint (killed, or stopped by a second signal); a new run may write here\n";
+    std::ifstream f(config);
+    std::string line;  // "# tapevit VERSION (commit C), run ID started DATE", "# command: ..."
+    for (int n = 0; n < 2 && std::getline(f, line) && line.rfind("# ", 0) == 0; ++n) os << "  " << line.substr(2) << "\n";
+    return;
+  }
   if (!fs::exists(last)) fail(dir, ": not a run directory (no last.h5)");
   os << dir << ": a tapevit run\n";
   print_run_summary(last.string(), os);

@@ -1,9 +1,11 @@
 // src/cli/cmd_train.cpp: `tapevit train` and `tapevit eval`.
 #include <omp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -124,10 +126,29 @@ int cmd_train(const std::vector<std::string>& args) {
   opts.columns = opts.tty ? terminal_columns() : 0;
   opts.command_line = command_line("train", args);
   // SIGINT / SIGTERM (Ctrl-C, Slurm, cloud preemption): finish the step, write last.h5, say how to resume; a second
-  // signal exits at once (the last checkpoint on disk stays valid: checkpoints are replaced atomically)
+  // signal exits at once, saying which checkpoint is on disk (it stays valid: checkpoints are replaced atomically, a
+  // write under way is abandoned)
+  static pthread_t main_thread;
+  main_thread = pthread_self();
   struct sigaction sa {};
   sa.sa_handler = [](int sig) {
-    if (stop_requested_by() != 0) _exit(128 + sig);
+    // handled on the main thread, which writes the checkpoints: never while it goes on writing one, so the note
+    // below names what is on disk (pthread_kill and pthread_self are async-signal-safe)
+    if (!pthread_equal(pthread_self(), main_thread)) {
+      pthread_kill(main_thread, sig);
+      return;
+    }
+    if (stop_requested_by() != 0) {
+      auto say = [](const char* s) {  // write(2) only: async-signal-safe
+        const ssize_t n = ::write(STDERR_FILENO, s, std::strlen(s));
+        (void)n;  // nothing to do if stderr is gone
+      };
+      say(sig == SIGINT ? "\ntapevit train: a second SIGINT: exiting at once, without a new checkpoint. "
+                        : "\ntapevit train: a second signal: exiting at once, without a new checkpoint. ");
+      say(checkpoint_on_disk());
+      say("\n");
+      _exit(128 + sig);
+    }
     request_stop(sig);
   };
   sigemptyset(&sa.sa_mask);

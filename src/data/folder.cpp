@@ -2,7 +2,6 @@
 // dataset_factory's split search); see load_folder in tapevit/data/dataset.h.
 #include <algorithm>
 #include <cctype>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -182,24 +181,6 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
   }
   d.n = int64_t(d.files.size());
   return d;
-}
-
-void decode_all(Dataset& d) {
-  d.decoded.assign(size_t(d.n), Image{});
-  std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 16)
-  for (int64_t i = 0; i < d.n; ++i) {
-    try {
-      d.decoded[size_t(i)] = read_image(d.files[size_t(i)], int(d.channels));
-    } catch (...) {
-#pragma omp critical(decode_all_error)
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) {
-    d.decoded.clear();
-    std::rethrow_exception(error);
-  }
 }
 
 std::string first_colour_file(const Dataset& d, int64_t samples) {

@@ -69,7 +69,8 @@ inline uint8_t cmyk_channel(int c, int nk) {
   return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-bool decode_jpeg(const uint8_t* data, size_t size, int channels, Image& out, std::string& err) {
+// header_only: the header's width and height into out (no pixels), as far as decoding would check it.
+bool decode_jpeg(const uint8_t* data, size_t size, int channels, Image& out, std::string& err, bool header_only) {
   jpeg_decompress_struct cinfo;
   JpegError jerr;
   cinfo.err = jpeg_std_error(&jerr.mgr);
@@ -88,9 +89,10 @@ bool decode_jpeg(const uint8_t* data, size_t size, int channels, Image& out, std
   cinfo.out_color_space = cmyk ? JCS_CMYK : grey ? JCS_GRAYSCALE : JCS_RGB;
   bool ok = false;
   check_size(cinfo.image_width, cinfo.image_height, "JPEG", err, ok);
-  if (!ok) {
+  if (!ok || header_only) {
+    if (header_only) out.width = cinfo.image_width, out.height = cinfo.image_height, out.pixels.clear();
     jpeg_destroy_decompress(&cinfo);
-    return false;
+    return ok;
   }
   jpeg_start_decompress(&cinfo);
   const int64_t W = cinfo.output_width, H = cinfo.output_height, n = cinfo.output_components;
@@ -145,7 +147,7 @@ void png_read_memory(png_structp png, png_bytep dst, png_size_t n) {
 
 // raw: the rows as libpng gives them (bit depths below 8 unpacked to a byte per sample), converted here.
 bool decode_png(const uint8_t* data, size_t size, int channels, Image& out, std::vector<uint8_t>& raw,
-                std::vector<png_bytep>& rows, std::string& err) {
+                std::vector<png_bytep>& rows, std::string& err, bool header_only) {
   PngSource src{data, size, 0, {0}};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_fail, png_warn);
   if (!png) {
@@ -165,9 +167,10 @@ bool decode_png(const uint8_t* data, size_t size, int channels, Image& out, std:
   const int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
   bool ok = false;
   check_size(W, H, "PNG", err, ok);
-  if (!ok) {
+  if (!ok || header_only) {
+    if (header_only) out.width = W, out.height = H, out.pixels.clear();
     png_destroy_read_struct(&png, &info, nullptr);
-    return false;
+    return ok;
   }
   if (depth < 8) png_set_packing(png);
   png_set_interlace_handling(png);
@@ -213,26 +216,22 @@ bool decode_png(const uint8_t* data, size_t size, int channels, Image& out, std:
   return true;
 }
 
-}  // namespace
+const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+bool is_jpeg(const uint8_t* data, size_t size) { return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF; }
+bool is_png(const uint8_t* data, size_t size) { return size >= 8 && std::memcmp(data, kPng, 8) == 0; }
 
-Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name) {
-  Image im;
-  decode_image(data, size, channels, name, im);
-  return im;
-}
-
-void decode_image(const uint8_t* data, size_t size, int channels, const std::string& name, Image& im) {
+// Decoding (or, header_only, its header: width and height into im) by the format the first bytes name.
+void decode(const uint8_t* data, size_t size, int channels, const std::string& name, Image& im, bool header_only) {
   if (channels != 1 && channels != 3)
     fail("image '", name, "': can convert to 1 (L) or 3 (RGB) channels, not ", channels);
-  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   std::string err;
   bool ok = false;
-  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
-    ok = decode_jpeg(data, size, channels, im, err);
-  } else if (size >= 8 && std::memcmp(data, kPng, 8) == 0) {
+  if (is_jpeg(data, size)) {
+    ok = decode_jpeg(data, size, channels, im, err, header_only);
+  } else if (is_png(data, size)) {
     std::vector<uint8_t> raw;
     std::vector<png_bytep> rows;
-    ok = decode_png(data, size, channels, im, raw, rows, err);
+    ok = decode_png(data, size, channels, im, raw, rows, err, header_only);
   } else {
     char head[64] = "an empty file";
     if (size > 0) {
@@ -242,6 +241,61 @@ void decode_image(const uint8_t* data, size_t size, int channels, const std::str
     fail("image '", name, "': not a JPEG or PNG file (", head, ")");
   }
   if (!ok) fail("image '", name, "': ", err);
+}
+
+// Up to n bytes of the open file f from offset; an Error names path.
+size_t read_at(std::FILE* f, const std::string& path, long offset, uint8_t* dst, size_t n) {
+  if (std::fseek(f, offset, SEEK_SET) != 0) fail("image '", path, "': read error (", std::strerror(errno), ")");
+  const size_t got = std::fread(dst, 1, n, f);
+  if (std::ferror(f)) fail("image '", path, "': read error (", std::strerror(errno), ")");
+  return got;
+}
+
+}  // namespace
+
+Image decode_image(const uint8_t* data, size_t size, int channels, const std::string& name) {
+  Image im;
+  decode_image(data, size, channels, name, im);
+  return im;
+}
+
+void decode_image(const uint8_t* data, size_t size, int channels, const std::string& name, Image& im) {
+  decode(data, size, channels, name, im, /*header_only=*/false);
+}
+
+ImageHeader read_image_header(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail("image '", path, "': cannot open it (", std::strerror(errno), ")");
+  struct Closer {
+    std::FILE* f;
+    ~Closer() { std::fclose(f); }
+  } closer{f};
+  if (std::fseek(f, 0, SEEK_END) != 0) fail("image '", path, "': read error (", std::strerror(errno), ")");
+  const long size = std::ftell(f);
+  if (size < 0) fail("image '", path, "': read error (", std::strerror(errno), ")");
+  // The header lies in the first 64 KiB unless large metadata (EXIF, ICC) comes first: then the whole file.
+  std::vector<uint8_t> bytes(size_t(std::min<long>(size, 65536)));
+  bytes.resize(read_at(f, path, 0, bytes.data(), bytes.size()));
+  Image im;
+  ImageHeader h;
+  try {
+    decode(bytes.data(), bytes.size(), 3, path, im, /*header_only=*/true);
+  } catch (const Error&) {
+    if (long(bytes.size()) >= size) throw;
+    bytes.resize(size_t(size));
+    bytes.resize(read_at(f, path, 0, bytes.data(), bytes.size()));
+    decode(bytes.data(), bytes.size(), 3, path, im, /*header_only=*/true);
+  }
+  h.format = is_jpeg(bytes.data(), bytes.size()) ? "JPEG" : "PNG";
+  h.width = im.width, h.height = im.height;
+  // How the format ends: JPEG's EOI marker, PNG's IEND chunk (length 0, type, CRC)
+  static const uint8_t kEoi[2] = {0xFF, 0xD9};
+  static const uint8_t kIend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  const uint8_t* end = h.format == "JPEG" ? kEoi : kIend;
+  const size_t n = h.format == "JPEG" ? sizeof kEoi : sizeof kIend;
+  uint8_t tail[12] = {0};
+  h.ends_whole = size >= long(n) && read_at(f, path, size - long(n), tail, n) == n && std::memcmp(tail, end, n) == 0;
+  return h;
 }
 
 Image read_image(const std::string& path, int channels) {

@@ -123,6 +123,23 @@ void print_header(const Run& run, std::ostream& out) {
   out.flush();
 }
 
+FileProgress file_progress(Run& run, std::ostream& out, const std::string& what) {
+  const Clock::time_point start = Clock::now();
+  double logged = 0;  // (not a terminal) when the last line was written
+  return [&run, &out, what, start, logged](int64_t done, int64_t total) mutable {
+    const double t = since(start);
+    if (run.opts.tty) {
+      if (t < 0.5) return;
+      if (done < total) draw(run, out, status_line(run.opts.columns > 0 ? run.opts.columns : 80, what,
+                                                   double(done) / double(total), {{std::to_string(done) + "/" + std::to_string(total), 0}}));
+      else if (run.line_open) out << "\r\033[K" << std::flush, run.line_open = false;
+    } else if (total >= 1000 && (done == total || t - logged >= 30)) {
+      out << what << ": " << done << "/" << total << (done == total ? " in " + hms(t) : std::string()) << "\n" << std::flush;
+      logged = t;
+    }
+  };
+}
+
 void print_progress(Run& run, std::ostream& out) {
   const TrainConfig& cfg = run.cfg;
   const TrainState& st = run.st;

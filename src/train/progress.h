@@ -21,6 +21,10 @@ struct StatusField {
 };
 std::string status_line(int columns, const std::string& head, double fraction, const std::vector<StatusField>& fields);
 
+// The pass over a folder's files as the run starts (check_images; decode_all with cache), called `what` ("checking
+// images"): on a terminal a live line once it has taken half a second, cleared when done; otherwise, for a thousand
+// files or more, a line every 30 s and one at the end.
+FileProgress file_progress(Run& run, std::ostream& out, const std::string& what);
 void print_header(const Run& run, std::ostream& out);
 // After each training step; prints only when it is time to (see above).
 void print_progress(Run& run, std::ostream& out);

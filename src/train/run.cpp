@@ -17,6 +17,7 @@
 #include <sstream>
 #include <filesystem>
 
+#include "progress.h"
 #include "tapevit/io/atomic_file.h"
 #include "tapevit/io/pretrained.h"
 #include "tapevit/io/vit_json.h"
@@ -111,12 +112,39 @@ std::string checkpoint_dir(const std::string& ckpt) {
   return dir.empty() ? "." : dir.string();
 }
 
-// The files in `dir` that hold a run (config.ini too: a run in its first epoch has no checkpoint yet).
+// The files in `dir` that hold a run: its checkpoints, and summary.csv (a run's record even when its checkpoints were
+// deleted). A config.ini alone is no run: a first run killed (or stopped by a second Ctrl-C) before its first
+// checkpoint leaves it, and a new run may write there (claim_run_dir says so).
 std::vector<std::string> run_files(const fs::path& dir) {
   std::vector<std::string> out;
-  for (const char* f : {"last.h5", "best.h5", "summary.csv", "config.ini"})
-    if (fs::exists(dir / f)) out.push_back(f);
+  std::error_code ec;
+  for (const char* f : {"last.h5", "best.h5", "summary.csv"})
+    if (fs::exists(dir / f, ec)) out.push_back(f);
   return out;
+}
+
+// The checkpoint a run in `dir` resumes from: last.h5, else best.h5 (its best epoch), else "" (none left).
+std::string resumable_checkpoint(const fs::path& dir) {
+  std::error_code ec;
+  for (const char* f : {"last.h5", "best.h5"})
+    if (fs::is_regular_file(dir / f, ec)) return (dir / f).string();
+  return "";
+}
+
+// `output` must name a directory, or a path whose first existing part is one: a file there is an Error naming the
+// key (not the lock file's "Not a directory").
+void check_output_path(const std::string& output) {
+  std::error_code ec;
+  for (fs::path p = fs::path(output).lexically_normal(); !p.empty(); p = p.parent_path()) {
+    if (!p.has_filename()) continue;  // "runs/x/": its directory
+    const fs::file_status s = fs::status(p, ec);
+    if (!fs::exists(s)) continue;
+    if (fs::is_directory(s)) return;
+    fail("key 'output' = '", output, "': ", p.string() == fs::path(output).lexically_normal().string()
+                                                ? std::string("it is a file")
+                                                : p.string() + " is a file",
+         ", not a directory (a run writes a directory: config.ini, last.h5, best.h5, ...). Choose another --output");
+  }
 }
 
 std::string joined(const std::vector<std::string>& xs) {
@@ -151,19 +179,25 @@ void choose_output(TrainConfig& cfg, const TrainOptions& opts, const CheckpointM
                    const TrainState& resumed) {
   if (opts.resume.empty()) {
     if (cfg.output.empty()) cfg.output = default_run_dir(cfg.model);
+    check_output_path(cfg.output);
     const auto found = run_files(cfg.output);
-    if (!found.empty() && !opts.force)
-      fail("output directory ", cfg.output, " already holds a run (", joined(found), "); resume it with --resume ",
-           (fs::path(cfg.output) / "last.h5").string(), ", choose another --output, or pass --force to overwrite it");
+    if (!found.empty() && !opts.force) {
+      const std::string ckpt = resumable_checkpoint(cfg.output);
+      fail("output directory ", cfg.output, " already holds a run (", joined(found), "); ",
+           ckpt.empty() ? "its checkpoints are gone, so it cannot be resumed. Choose another --output"
+                        : "resume it with --resume " + ckpt + ", choose another --output",
+           ", or pass --force to overwrite it");
+    }
     return;
   }
   if (cfg.output.empty()) cfg.output = checkpoint_dir(opts.resume);
+  check_output_path(cfg.output);
   const fs::path last = fs::path(cfg.output) / "last.h5";
   std::error_code ec;
   if (opts.force || fs::equivalent(last, opts.resume, ec)) return;  // resuming a directory's own last.h5
   if (!fs::exists(last)) {
     const auto found = run_files(cfg.output);
-    if (!found.empty())
+    if (!found.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec))  // (its own: best.h5 alone)
       fail("output directory ", cfg.output, " holds another run's files (", joined(found), "); resuming ", opts.resume,
            " there would overwrite them. Choose another --output, or pass --force");
     return;
@@ -174,7 +208,7 @@ void choose_output(TrainConfig& cfg, const TrainOptions& opts, const CheckpointM
     fail("output directory ", cfg.output, " holds another run (its last.h5: seed ", there_state.seed, ", step ",
          there_state.global_step, ", epoch ", there_state.epoch,
          there.created.empty() ? std::string() : ", started " + there.created, "); resuming ", opts.resume,
-         " there would overwrite its last.h5, best.h5, summary.csv and config.ini. Choose another --output (or leave "
+         " there would overwrite its ", joined(run_files(cfg.output)), ". Choose another --output (or leave "
          "it out to write beside ", opts.resume, "), or pass --force to overwrite that run");
   if (there_state.global_step > resumed.global_step)
     fail(last.string(), " is at step ", there_state.global_step, ", further than ", opts.resume, " (step ",
@@ -356,6 +390,11 @@ void claim_run_dir(Run& run, const Resumed& resumed) {
     if (run.opts.out)
       *run.opts.out << "note: removed " << (fs::path(cfg.output) / name).string()
                     << ", a partial file left by a run stopped while writing it (the finished files are intact)\n";
+  const fs::path left_config = fs::path(cfg.output) / "config.ini";
+  std::error_code ec;
+  if (run.opts.out && fs::exists(left_config, ec) && resumable_checkpoint(cfg.output).empty())
+    *run.opts.out << "note: " << left_config.string() << " is from a run that ended before its first checkpoint "
+                  << "(nothing to resume); this run replaces it\n";
 }
 
 // The class names the run's labels follow (rank 0 decides, every rank loads by them): a resumed run's own (its
@@ -398,9 +437,14 @@ void load_data(Run& run, const Resumed& resumed) {
   check_data_fits(cfg, train_set);
   check_data_fits(cfg, eval_set);
   check_ranks_agree(run.opts, train_set, eval_set);
-  if (cfg.cache && train_set.is_folder()) {
-    decode_all(train_set);
-    decode_all(eval_set);
+  if (!train_set.is_folder()) return;
+  // every file of both splits now, not a bad one an epoch later: decoded whole with cache, else checked
+  std::ostream* out = run.opts.out;
+  if (cfg.cache) {
+    decode_all(train_set, out ? file_progress(run, *out, "decoding train images (cache)") : FileProgress{});
+    decode_all(eval_set, out ? file_progress(run, *out, "decoding eval images (cache)") : FileProgress{});
+  } else {
+    check_images({&train_set, &eval_set}, out ? file_progress(run, *out, "checking images") : FileProgress{});
   }
 }
 
@@ -454,12 +498,6 @@ void plan_steps(Run& run) {
   run.sched = make_schedule(cfg, run.steps_per_epoch);
 }
 
-// A resume written elsewhere than beside its checkpoint: a run of its own from then on.
-bool is_fork(const Run& run) {
-  std::error_code ec;
-  return !run.opts.resume.empty() && !fs::equivalent(checkpoint_dir(run.opts.resume), run.cfg.output, ec);
-}
-
 // What every checkpoint of the run records about it (CheckpointMeta), config.ini's text among it.
 void describe_run(Run& run, const Resumed& resumed) {
   const TrainConfig& cfg = run.cfg;
@@ -469,21 +507,22 @@ void describe_run(Run& run, const Resumed& resumed) {
   meta.model_config_json = vit_config_to_json(cfg.vit).dump();
   // A resume written elsewhere than beside its checkpoint is a fork: a run of its own from then on, started now,
   // recording the run it came from.
-  const bool fork = is_fork(run);
-  meta.run_id = resumed.meta.run_id.empty() || fork ? new_run_id() : resumed.meta.run_id;
-  meta.parent_run_id = fork ? resumed.meta.run_id : resumed.meta.parent_run_id;
-  meta.created = resumed.meta.created.empty() || fork ? now_text() : resumed.meta.created;
+  std::error_code ec;
+  run.fork = !opts.resume.empty() && !fs::equivalent(checkpoint_dir(opts.resume), cfg.output, ec);
+  meta.run_id = resumed.meta.run_id.empty() || run.fork ? new_run_id() : resumed.meta.run_id;
+  meta.parent_run_id = run.fork ? resumed.meta.run_id : resumed.meta.parent_run_id;
+  meta.created = resumed.meta.created.empty() || run.fork ? now_text() : resumed.meta.created;
   meta.tapevit_version = version();
   meta.tapevit_commit = commit();
   meta.command_line = opts.command_line;
   meta.class_names = run.train_set.class_names;
   const std::string forked_from =
-      fork ? ", forked from " + (resumed.meta.run_id.empty() ? "" : "run " + resumed.meta.run_id + " ") + "at step " +
+      run.fork ? ", forked from " + (resumed.meta.run_id.empty() ? "" : "run " + resumed.meta.run_id + " ") + "at step " +
                  std::to_string(resumed.st.global_step) + " (" + opts.resume + ")"
            : "";
   meta.config_ini = "# tapevit " + meta.tapevit_version + " (commit " + meta.tapevit_commit + "), run " + meta.run_id +
                     " started " + meta.created + forked_from +
-                    (opts.resume.empty() || fork ? "" : ", resumed " + now_text()) + "\n" +
+                    (opts.resume.empty() || run.fork ? "" : ", resumed " + now_text()) + "\n" +
                     (opts.command_line.empty() ? "" : "# command: " + opts.command_line + "\n") + config_to_ini(cfg);
 }
 
@@ -511,7 +550,7 @@ void describe_resume(Run& run, const Resumed& resumed) {
     config_set(was, k.name, b->second.value, ckpt);
   }
   if (!changed.empty()) run.start_lines.push_back("note: changed from the config of " + ckpt + ": " + changed);
-  if (is_fork(run))
+  if (run.fork)
     run.start_lines.push_back(
         "note: a fork: a new run, " + run.meta.run_id + ", continues " +
         (resumed.meta.run_id.empty() ? ckpt : "run " + resumed.meta.run_id + " (" + ckpt + ")") + " from epoch " +
@@ -569,9 +608,14 @@ void start_batches(Run& run) {
 }  // namespace
 
 void Run::save(const std::string& path) {
-  if (!dist::is_root()) return;
-  save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
-  dir_lock->keep();  // the run has a checkpoint: what its start wrote stays, whatever happens next
+  const Saved next{path, st.global_step, st.epoch, st.step_in_epoch};
+  const char* note = stage_kept_checkpoint(*this, next);
+  if (dist::is_root()) {
+    save_checkpoint(path, meta, params(), opt.get(), st, ema ? &ema->params() : nullptr);
+    dir_lock->keep();  // the run has a checkpoint: what its start wrote stays, whatever happens next
+  }
+  publish_kept_checkpoint(note);
+  saved = next;
 }
 
 Run::Run(TrainConfig config, const TrainOptions& options) : cfg(std::move(config)), opts(options) {

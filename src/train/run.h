@@ -48,8 +48,14 @@ struct Run {
   // Said under the start-up header, each a "note: ..." or "warning: ..." line: what a resume changes, a fine-tuning
   // recipe without weights, colour images into one channel.
   std::vector<std::string> start_lines;
+  bool fork = false;    // resumed into another directory than its checkpoint's: a run of its own from then on
   TrainState st;        // where the run is (restored on resume)
   std::string last_path, best_path;
+  // The checkpoint this session wrote last (path "" until it writes one) and where in the run it is.
+  struct Saved {
+    std::string path;
+    int64_t global_step = 0, epoch = 0, step_in_epoch = 0;
+  } saved;
 
   Tape<float> tape;  // what a step records on
   TapeFootprint eval_footprint;  // under an address-space limit: what an evaluation's tape reserves (plan_memory)
@@ -65,11 +71,24 @@ struct Run {
   bool line_open = false;           // a live progress line is on the terminal (end it before anything else)
 
   Params<float>& params() { return model->params(); }
-  // Rank 0 writes (the others hold the same weights and state).
+  // Rank 0 writes (the others hold the same weights and state); every rank records it in `saved` and publishes
+  // checkpoint_on_disk().
   void save(const std::string& path);
   // stop_after_steps (tests: an interruption at a chosen step) has been reached.
   bool stop_requested() const { return opts.stop_after_steps > 0 && st.global_step >= opts.stop_after_steps; }
 };
+
+// The checkpoint a failure or a stop leaves the run with (`saved`, else the resumed one as it was), as the end of a
+// message: "The last good checkpoint is runs/x/last.h5 (step 20: the end of epoch 2); resume with: tapevit train
+// --resume runs/x/last.h5", or "No checkpoint was written yet ...". `when` goes before the resume command ("once the
+// image is fixed, "). (train.cpp)
+std::string kept_checkpoint(const Run& run, const std::string& when = "");
+std::string kept_checkpoint(const Run& run, const Run::Saved& saved, const std::string& when = "");
+// checkpoint_on_disk()'s text for `saved`, formatted ahead (into the buffer not shown), then published by one atomic
+// store: Run::save stages before writing and publishes right after, so that the text changes within instructions of
+// the file. (train.cpp)
+const char* stage_kept_checkpoint(const Run& run, const Run::Saved& saved);
+void publish_kept_checkpoint(const char* staged);
 
 // Forward and backward of `rows` rows (images (rows, C, H, W), soft targets (rows, K)) on `tape`: the parameters'
 // gradients zeroed, then those of `share` x the rows' mean loss. Returns the mean loss. (train.cpp)

@@ -27,6 +27,10 @@ namespace {
 
 std::atomic<int> g_stop_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "request_stop must be async-signal-safe");
+// checkpoint_on_disk's text: written into the buffer not being shown, then published by one atomic store
+char g_kept_text[2][4096];
+std::atomic<const char*> g_kept{""};
+static_assert(std::atomic<const char*>::is_always_lock_free, "checkpoint_on_disk must be async-signal-safe");
 
 // Per-step dropout / drop-path stream: a function of (seed, step) only, so resuming replays it exactly.
 Rng step_rng(uint64_t seed, int64_t step) { return Rng{splitmix64(seed ^ 0xD1B54A32D192ED03ull) ^ splitmix64(uint64_t(step)), 0}; }
@@ -86,7 +90,13 @@ namespace {
 double train_step(Run& run) {
   TrainState& st = run.st;
   const VitConfig& v = run.cfg.vit;
-  const Prefetcher::Batch& b = run.batches->get(st.epoch, st.step_in_epoch);
+  const Prefetcher::Batch* batch = nullptr;
+  try {
+    batch = &run.batches->get(st.epoch, st.step_in_epoch);
+  } catch (const Error& e) {  // an image that cannot be decoded (the start checks headers only), a read error
+    fail(e.what(), "\n", kept_checkpoint(run, "once that is fixed, "));
+  }
+  const Prefetcher::Batch& b = *batch;
   const int64_t ranks = dist::size(), A = run.cfg.grad_accum_steps;
   const int64_t rows = run.cfg.batch_size / ranks, m = rows / A;
   const int64_t img = v.in_chans * v.img_size * v.img_size, K = v.num_classes;
@@ -120,10 +130,8 @@ double train_step(Run& run) {
   run.stop_signal = stop_from_votes(shared + 1);
   if (!std::isfinite(lv))
     fail("non-finite loss (", lv, ") at step ", st.global_step + 1, " (epoch ", st.epoch + 1, ", batch ",
-         st.step_in_epoch + 1, " of ", run.steps_per_epoch, "); training stopped. ",
-         fs::exists(run.last_path) ? "The last good checkpoint is " + run.last_path + " (left as it was)"
-                                   : std::string("No checkpoint was written yet"),
-         ". Lower lr or set clip_grad.");
+         st.step_in_epoch + 1, " of ", run.steps_per_epoch, "); training stopped. Lower lr or set clip_grad. ",
+         kept_checkpoint(run, "with lower lr (--lr) or clip_grad set, "));
   dist::allreduce_sum(grad + g0, g1 - g0, "the gradients of step " + std::to_string(st.global_step + 1));
   clip_grad_norm(p, run.cfg.clip_grad);
   st.lr = run.sched.at(st.global_step);
@@ -221,10 +229,41 @@ TrainSummary summarise(const Run& run, double seconds) {
 
 void request_stop(int sig) { g_stop_signal.store(sig); }
 int stop_requested_by() { return g_stop_signal.load(); }
+const char* checkpoint_on_disk() { return g_kept.load(); }
+
+std::string kept_checkpoint(const Run& run, const std::string& when) { return kept_checkpoint(run, run.saved, when); }
+
+std::string kept_checkpoint(const Run& run, const Run::Saved& s, const std::string& when) {
+  if (s.path.empty() && run.opts.resume.empty()) return "No checkpoint was written yet";
+  std::string path = s.path, command = "tapevit train --resume " + s.path;
+  std::string state = "left as it was";
+  if (s.path.empty()) {  // this session wrote none: the checkpoint it resumed from is as it was
+    path = run.opts.resume;
+    command = "tapevit train --resume " + path + (run.fork ? " --output " + run.cfg.output : "");  // (the fork again)
+  } else {
+    state = "step " + std::to_string(s.global_step) + ": ";
+    if (s.step_in_epoch == 0) state += "the end of epoch " + std::to_string(s.epoch);
+    else if (s.step_in_epoch == run.steps_per_epoch) state += "epoch " + std::to_string(s.epoch + 1) + " trained, not yet evaluated";
+    else state += "batch " + std::to_string(s.step_in_epoch) + " of " + std::to_string(run.steps_per_epoch) +
+                  " of epoch " + std::to_string(s.epoch + 1);
+  }
+  return "The last good checkpoint is " + path + " (" + state + "); " + when + "resume with: " + command;
+}
+
+const char* stage_kept_checkpoint(const Run& run, const Run::Saved& s) {
+  char* buf = g_kept_text[g_kept.load() == g_kept_text[0] ? 1 : 0];
+  std::string text = kept_checkpoint(run, s);
+  if (s.path.empty() && run.opts.resume.empty()) text += " (nothing to resume: the same command starts the run again)";
+  std::snprintf(buf, sizeof g_kept_text[0], "%s", text.c_str());
+  return buf;
+}
+
+void publish_kept_checkpoint(const char* staged) { g_kept.store(staged); }
 
 TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
   const auto t_start = Clock::now();
   Run run(std::move(cfg), opts);
+  publish_kept_checkpoint(stage_kept_checkpoint(run, run.saved));
   if (run.complete) {
     TrainSummary sum = summarise(run, since(t_start));
     sum.already_complete = true;
@@ -244,12 +283,21 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
         return sum;
       }
       const auto t_eval = Clock::now();
-      const EvalResult ev = evaluate(*run.model, run.eval_set, run.cfg,
-                                     opts.out ? eval_progress(run, *opts.out) : EvalProgress{}, run.eval_footprint);
-      EvalResult ema_ev;
-      if (run.ema)
-        ema_ev = evaluate(*run.ema, run.eval_set, run.cfg, opts.out ? eval_progress(run, *opts.out) : EvalProgress{},
-                          run.eval_footprint);
+      EvalResult ev, ema_ev;
+      try {
+        ev = evaluate(*run.model, run.eval_set, run.cfg, opts.out ? eval_progress(run, *opts.out) : EvalProgress{},
+                      run.eval_footprint);
+        if (run.ema)
+          ema_ev = evaluate(*run.ema, run.eval_set, run.cfg, opts.out ? eval_progress(run, *opts.out) : EvalProgress{},
+                            run.eval_footprint);
+      } catch (const Error& e) {
+        // Keep the epoch's training: last.h5 at its last step, which a resume evaluates before going on. (Written
+        // here, not before every evaluation: a ViT-B's checkpoint is a gigabyte.)
+        run.st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
+        run.save(run.last_path);
+        fail("evaluating epoch ", run.st.epoch + 1, " on ", run.eval_name, ": ", e.what(), "\n",
+             kept_checkpoint(run, "once that is fixed, "), " (it evaluates epoch ", run.st.epoch + 1, " first)");
+      }
       run.last_eval_seconds = since(t_eval);
       end_epoch(run, ev, run.ema ? &ema_ev : nullptr);
       if (run.stop_requested()) break;

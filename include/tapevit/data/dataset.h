@@ -7,6 +7,7 @@
 // (or once, into `decoded`, with cache = true).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -63,8 +64,17 @@ Dataset load_folder(const std::string& root, const FolderOptions& opts, bool tra
 std::string folder_split_dir(const std::string& root, const FolderOptions& opts, bool train);
 // The class folders of a split folder, in natural order.
 std::vector<std::string> folder_class_names(const std::string& split);
-// Decode every file of a folder data set into d.decoded (on all cores); errors name the file.
-void decode_all(Dataset& d);
+// Passes over every file of folder data sets on all OpenMP threads (src/data/folder_check.cpp). progress(done,
+// total), when given, is called from one thread about every 0.1 s and once at the end. A failure is one Error
+// listing every file that failed, each with its cause, in file order.
+using FileProgress = std::function<void(int64_t done, int64_t total)>;
+// Decode every file of a folder data set into d.decoded.
+void decode_all(Dataset& d, const FileProgress& progress = {});
+// Check every file before a run uses it: the header as decoding reads it (read_image_header: format, size, PIL's
+// limit), and a file that does not end as a whole image of its format does (a truncated one) decoded in full. So
+// unreadable, non-image, empty and truncated files are found when the data is loaded, not an epoch later; what
+// only decoding every pixel finds (damage inside a complete file) is not.
+void check_images(const std::vector<const Dataset*>& sets, const FileProgress& progress = {});
 // The first file in colour among `samples` files spread over a folder data set (decoded as RGB: 1% of its pixels or
 // more with channels over 16 levels apart), or "" when those are grey (files that do not decode are passed over).
 // For saying that a 1-channel model turns colour photos grey.

@@ -45,6 +45,18 @@ Image read_image(const std::string& path, int channels);
 void read_image(const std::string& path, int channels, Image& out, std::vector<uint8_t>& bytes);
 void decode_image(const uint8_t* data, size_t size, int channels, const std::string& name, Image& out);
 
+// What a file's first bytes and header say, read without decoding its pixels (libjpeg's jpeg_read_header, libpng's
+// png_read_info), with the checks decoding makes there (the format, a complete and valid header, a non-empty size
+// within PIL's limit): an Error as read_image's, naming the path. ends_whole: the file ends as a complete image of
+// its format does (JPEG's EOI marker, PNG's IEND chunk); a truncated file does not, nor does one with bytes after
+// that end (which decodes: only decoding tells the two apart).
+struct ImageHeader {
+  std::string format;  // "JPEG" or "PNG"
+  int64_t width = 0, height = 0;
+  bool ends_whole = false;
+};
+ImageHeader read_image_header(const std::string& path);
+
 // PIL's RGB -> L conversion of one pixel.
 inline uint8_t luma(uint8_t r, uint8_t g, uint8_t b) {
   return uint8_t((uint32_t(r) * 19595u + uint32_t(g) * 38470u + uint32_t(b) * 7471u + 0x8000u) >> 16);

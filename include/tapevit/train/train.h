@@ -37,6 +37,10 @@ struct TrainOptions {
 // the command installs it as its SIGINT/SIGTERM handler.
 void request_stop(int sig);
 int stop_requested_by();  // the signal of a pending request, 0 if none
+// What the running train() has on disk, for a handler that exits at once on a second signal: the checkpoint to resume
+// from and the command that does, or that none was written yet. Async-signal-safe to read (a buffer published
+// whole, after each checkpoint); "" before train() has set its run up.
+const char* checkpoint_on_disk();
 
 struct TrainSummary {
   std::string run_dir;
@@ -47,7 +51,9 @@ struct TrainSummary {
 };
 
 // Throws an Error for bad data, inconsistent configs, a non-finite loss (naming the step) and I/O failures;
-// the last good checkpoint is never overwritten by a partial one. A run never writes into a directory that holds
+// the last good checkpoint is never overwritten by a partial one, and an error during training or evaluation says
+// which checkpoint is kept and how to resume from it. last.h5 is written when an epoch's last step is done, before
+// its evaluation (an evaluation that fails keeps the epoch: its resume evaluates it first), and again after it. A run never writes into a directory that holds
 // another run (a new run: any last.h5, best.h5 or summary.csv; a resume: another run's, or a later checkpoint of
 // its own) unless opts.force. Resuming a run that has done cfg.epochs epochs changes nothing.
 TrainSummary train(TrainConfig cfg, const TrainOptions& opts);
