@@ -147,7 +147,7 @@ TEST_CASE("Config: mean/std for other channels than in_chans, from an earlier so
   expect_error([&] { resolve_config(v); }, {"key 'mean' has 3 values, expected 4 (one per channel, in_chans 4) or 1 (for all)"});
 }
 
-TEST_CASE("Presets: vit_custom_<name> is timm's VisionTransformer defaults under a name; other unknown names are errors") {
+TEST_CASE("Presets: vit_custom_<name> is timm's VisionTransformer defaults under a name, other unknown names are errors") {
   VitConfig a, b;
   CHECK(apply_preset("vit_custom_patch8_24", a));
   CHECK(apply_preset("vit_custom", b));
