@@ -10,18 +10,9 @@ cli_start folder "$1" "$2"
 FIXTURES=$(dirname "$(realpath "$0")")/fixtures/images
 
 "$MAKE_DATA" --folder "$WORK/imgs" 200 50
-cat >"$WORK/folder.ini" <<INI
-[model]
-img_size = 24
-in_chans = 3
-num_classes = 10
-patch_size = 8
-embed_dim = 32
-depth = 2
-num_heads = 2
-[data]
-dataset = folder
-data_dir = $WORK/imgs
+{
+  folder_config "$WORK/imgs" 10
+  cat <<INI
 scale = 0.5, 1
 aa = rand-m5-mstd0.5-inc1
 reprob = 0.25
@@ -32,6 +23,7 @@ threads = 2
 model_ema = true
 model_ema_decay = 0.9
 INI
+} >"$WORK/folder.ini"
 cd "$WORK"
 echo "not an image" >imgs/train/class3/notes.txt
 

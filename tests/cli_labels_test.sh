@@ -11,18 +11,9 @@ cli_start labels "$1" "$2"
 cd "$WORK"
 
 "$MAKE_DATA" --folder imgs 200 50  # 10 classes class0..class9, 20 train and 5 val images each
-cat >folder.ini <<INI
-[model]
-img_size = 24
-in_chans = 3
-num_classes = 4
-patch_size = 8
-embed_dim = 32
-depth = 2
-num_heads = 2
-[data]
-dataset = folder
-data_dir = imgs
+{
+  folder_config "imgs" 4
+  cat <<INI
 [train]
 epochs = 6
 batch_size = 20
@@ -30,6 +21,7 @@ threads = 2
 [optim]
 lr = 3e-3
 INI
+} >folder.ini
 # "eval ... top1 X%  top5 Y%": the numbers of an eval line
 scores() { grep -oE 'loss [0-9.]+  top1 [0-9.]+%  top5 [0-9.]+%' <<<"$1"; }
 # the same tree with one class folder renamed in both splits: copy_renamed FROM TO OLD NEW

@@ -49,6 +49,24 @@ expect_no_new_paths() {
   fi
 }
 
+# folder_config DATA_DIR CLASSES: the [model] of a tiny 24-px RGB model and the [data] of an image folder, as INI
+# on stdout; a caller adds its own keys after it ([data] ones first, then other sections)
+folder_config() {
+  cat <<INI
+[model]
+img_size = 24
+in_chans = 3
+num_classes = $2
+patch_size = 8
+embed_dim = 32
+depth = 2
+num_heads = 2
+[data]
+dataset = folder
+data_dir = $1
+INI
+}
+
 # tiny_config DATA_DIR EPOCHS: a tiny model on the stripes task in DATA_DIR (make_fake_data), as an INI on stdout
 tiny_config() {
   cat <<INI

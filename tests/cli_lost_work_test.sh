@@ -12,18 +12,9 @@ cli_start lost_work "$1" "$2"
 FIXTURES=$(dirname "$(realpath "$0")")/fixtures/images
 
 "$MAKE_DATA" --folder "$WORK/imgs" 200 50 >/dev/null
-cat >"$WORK/folder.ini" <<INI
-[model]
-img_size = 24
-in_chans = 3
-num_classes = 10
-patch_size = 8
-embed_dim = 32
-depth = 2
-num_heads = 2
-[data]
-dataset = folder
-data_dir = imgs
+{
+  folder_config "imgs" 10
+  cat <<INI
 [train]
 epochs = 2
 batch_size = 20
@@ -31,6 +22,7 @@ threads = 2
 model_ema = true
 model_ema_decay = 0.9
 INI
+} >"$WORK/folder.ini"
 "$MAKE_DATA" "$WORK/data" 2560 160 >/dev/null
 tiny_config "$WORK/data" 1 >"$WORK/tiny.ini"
 cd "$WORK"

@@ -15,23 +15,15 @@ cd "$WORK"
 # a 4-class folder of RGB images (PNG and JPEG), and a small 3-channel model trained on it for an epoch
 "$MAKE_DATA" --folder imgs 80 20
 for s in train val; do rm -r imgs/$s/class[4-9]; done
-cat >rgb.ini <<INI
-[model]
-img_size = 24
-in_chans = 3
-num_classes = 4
-patch_size = 8
-embed_dim = 32
-depth = 2
-num_heads = 2
-[data]
-dataset = folder
-data_dir = imgs
+{
+  folder_config "imgs" 4
+  cat <<INI
 [train]
 epochs = 1
 batch_size = 16
 threads = 2
 INI
+} >rgb.ini
 first_image() { ls "$1"/* | head -1; }  # the first image of a class folder (a .png or a .jpg)
 f=$(first_image imgs/val/class2)
 cp "$f" "imgs/train/stray.${f##*.}"  # an image beside the class folders: in no class

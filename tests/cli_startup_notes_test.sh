@@ -92,18 +92,9 @@ grep -q 'schedule' <<<"$out" && fail "constant schedule, longer run: no schedule
 # 4. info shows the EMA (its weights in the file, its decay, its last and best evaluation, as summary.csv's ema_*
 # columns hold them) and the class names (abbreviated past 8; here the class folders, as ls lists them)
 "$MAKE_DATA" --folder "$WORK/imgs" 100 40
-cat >folder.ini <<INI
-[model]
-img_size = 24
-in_chans = 3
-num_classes = 10
-patch_size = 8
-embed_dim = 32
-depth = 2
-num_heads = 2
-[data]
-dataset = folder
-data_dir = $WORK/imgs
+{
+  folder_config "$WORK/imgs" 10
+  cat <<INI
 [train]
 epochs = 3
 batch_size = 20
@@ -111,6 +102,7 @@ threads = 2
 model_ema = true
 model_ema_decay = 0.9
 INI
+} >folder.ini
 expect 0 'done: 3 epochs' -- "$TV" train --config folder.ini --output runs/ema
 last_ema=$(awk -F, 'NR > 1 { v = $9 } END { printf "%.2f", v }' runs/ema/summary.csv)
 last_w=$(awk -F, 'NR > 1 { v = $4 } END { printf "%.2f", v }' runs/ema/summary.csv)
