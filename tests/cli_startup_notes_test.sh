@@ -79,6 +79,9 @@ grep -qE "^# tapevit .*, run $child started .*, forked from run $parent at step 
 expect 0 "run $child \(a fork of run $parent\), started" -- "$TV" info runs/fork
 expect 0 "run $child \(a fork of run $parent\), started" -- "$TV" info runs/fork/last.h5
 for f in last.h5 best.h5 summary.csv config.ini; do cmp -s runs/r3/$f r3.before/$f || fail "the fork changed runs/r3/$f"; done
+# a fork is a run of its own: its first epoch is its best so far, in its own best.h5 (at lr 1e-4 it need not beat
+# the parent's best)
+expect 0 'progress: epoch 6 of 6' -- "$TV" info runs/fork/best.h5
 # the fork's own resume keeps its id and its parent, and says nothing of a fork
 out=$(timeout 300 "$TV" train --resume runs/fork/last.h5 --epochs 7 --lr 1e-4 2>&1)
 grep -q 'a fork' <<<"$out" && fail "a resume of the fork beside it is no new fork: $out"

@@ -584,6 +584,9 @@ void restore(Run& run) {
          "model_ema; start a new run with --init ", ckpt, " to add one)");
   TrainState& st = run.st;
   st = load_checkpoint(ckpt, run.params(), run.opt.get(), run.ema ? &run.ema->params() : nullptr);
+  // A fork is a run of its own: its best.h5 is the best of its epochs (the parent's best stays in the parent's
+  // directory), so its first evaluated epoch writes one.
+  if (run.fork) st.best_top1 = -1, st.best_epoch = -1;
   if (st.seed != cfg.seed)
     fail(ckpt, ": checkpoint was trained with seed ", st.seed, ", the config says seed = ", cfg.seed);
   if (st.global_step != st.epoch * run.steps_per_epoch + st.step_in_epoch)
