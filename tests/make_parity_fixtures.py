@@ -10,7 +10,7 @@ optional LayerScale, and the options timm's pretrained families use: the prefix 
 pos_embed added after it is concatenated or, with no_embed_class, to the patches before; pre_norm (norm_pre, no
 patch_embed bias); LayerNorm eps; act_layer gelu (erf) / gelu_tanh / quick_gelu; fc_norm auto|true|false and
 final_norm; 'token' pool (x[:, 0]) or 'avg' over the patch tokens (the prefix excluded); a floor patch grid when
-the patch does not divide the image. Parameters are drawn in general
+the patch does not divide the image; num_heads = 1 (single-head attention). Parameters are drawn in general
 position (not timm's init) so every gradient is exercised. Each case stores the weights, the input, the
 targets, and for float32 and float64 the logits, the loss, d(loss)/d(input) and every parameter gradient.
 """
@@ -272,6 +272,10 @@ CASES = {
     'floor_grid': dict(cfg=dict(img_size=14, patch_size=4, in_chans=2, num_classes=3, embed_dim=16, depth=1, num_heads=2,
                                 mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='token'),
                        batch=2, smoothing=0.0, soft=False),
+    # single-head attention (issue 29): num_heads = 1, D = C, scale C^-0.5; the case Keras' Attention layer covers
+    'single_head': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=12, depth=2,
+                                 num_heads=1, mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='token'),
+                        batch=3, smoothing=0.1, soft=False),
 }
 
 
