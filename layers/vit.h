@@ -27,6 +27,7 @@ namespace tapevit {
 struct VitConfig {
   int64_t img_size = 224, patch_size = 16, in_chans = 3, num_classes = 1000;
   int64_t embed_dim = 768, depth = 12, num_heads = 12;
+  int64_t num_kv_heads = 0;  // key/value heads of the blocks' attention (attention.h); 0: num_heads, 1: multi-query
   double mlp_ratio = 4.0;
   bool qkv_bias = true;
   double drop_rate = 0;       // head dropout (timm's drop_rate)
@@ -48,6 +49,7 @@ struct VitConfig {
 
   // Throws an Error naming the offending key (embed_dim vs num_heads, img_size vs patch_size, ranges, ...).
   void validate() const;
+  int64_t kv_heads() const { return num_kv_heads > 0 ? num_kv_heads : num_heads; }
   int64_t grid() const { return img_size / patch_size; }  // floor, as the stride-P convolution
   int64_t num_patches() const { return grid() * grid(); }
   int64_t num_prefix_tokens() const { return (class_token ? 1 : 0) + (distilled ? 1 : 0) + reg_tokens; }
