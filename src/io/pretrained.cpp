@@ -186,6 +186,7 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
   if (v.fc_norm != "auto") args["fc_norm"] = v.fc_norm == "true";
   if (!v.final_norm) args["final_norm"] = false;
   if (v.act_layer != "gelu") args["act_layer"] = v.act_layer;
+  if (v.kv_heads() != v.num_heads) args["num_kv_heads"] = v.kv_heads();  // tapevit's own: timm_cannot_build
   if (v.norm_eps != 1e-6) j["norm_eps"] = v.norm_eps;  // timm takes it from the architecture (CLIP: 1e-5)
   j["pretrained_cfg"] = {{"input_size", {v.in_chans, v.img_size, v.img_size}},
                          {"interpolation", data.interpolation},
@@ -198,6 +199,17 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
                          {"classifier", "head"}};
   if (!data.label_names.empty()) j["pretrained_cfg"]["label_names"] = data.label_names;
   return j.dump(2) + "\n";
+}
+
+std::string timm_cannot_build(const VitConfig& v) {
+  if (v.kv_heads() == v.num_heads) return "";
+  const int64_t D = v.embed_dim / v.num_heads;
+  std::ostringstream os;
+  os << "num_kv_heads " << v.kv_heads() << " (grouped-query attention): timm's VisionTransformer has no such argument, "
+     << "so timm cannot build this model: its blocks.*.attn.qkv.weight would be [" << 3 * v.embed_dim << ", "
+     << v.embed_dim << "], these are [" << (v.num_heads + 2 * v.kv_heads()) * D << ", " << v.embed_dim
+     << "] (q, then k and v of " << v.kv_heads() << (v.kv_heads() == 1 ? " head)" : " heads each)");
+  return os.str();
 }
 
 std::string ImpliedArchitecture::describe() const {

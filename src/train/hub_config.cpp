@@ -75,7 +75,7 @@ ConfigValues read_hub_config(const std::string& path) {
       static const std::set<std::string> direct = {
           "img_size",    "patch_size", "in_chans",    "num_classes", "embed_dim",      "depth",    "num_heads",
           "mlp_ratio",   "qkv_bias",   "global_pool", "init_values", "class_token",    "reg_tokens", "no_embed_class",
-          "pre_norm",    "final_norm", "act_layer"};
+          "pre_norm",    "final_norm", "act_layer",   "num_kv_heads"};
       if (direct.count(k)) {
         if (!v.is_null()) set(k, v);
         continue;

@@ -82,7 +82,12 @@ struct HubDataConfig {
 // architecture (the preset name when it is a timm one), num_classes, num_features, global_pool, label_names,
 // model_args (every architecture argument, so timm.create_model rebuilds it) and pretrained_cfg (input_size, mean,
 // std, interpolation, crop_pct, label_names, first_conv, classifier).
+// num_kv_heads (when not num_heads) is written in model_args too, for tapevit to read back: timm has no such argument
+// (timm_cannot_build says so).
 std::string timm_hub_config(const std::string& architecture, const VitConfig& vit, const HubDataConfig& data);
+// Why timm's VisionTransformer cannot hold a model of this config (empty: it can): grouped-query attention
+// (num_kv_heads), which timm's ViT has no argument for.
+std::string timm_cannot_build(const VitConfig& vit);
 
 LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict = true);
 
