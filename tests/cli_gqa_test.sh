@@ -36,10 +36,16 @@ advice=$("$TV" export --checkpoint runs/mqa/last.h5 --out hub/model.safetensors 
 [ "$advice" = "--init hub/model.safetensors" ] || fail "export --hub_config advice: got '$advice'"
 expect 0 "epoch 1" -- "$TV" train $advice --dataset mnist --data_dir "$WORK/data" --epochs 1 --batch_size 64 --threads 2 --output runs/from_hub
 grep -q '^num_kv_heads = 1' runs/from_hub/config.ini || fail "a run from the export lost num_kv_heads"
-# without config.json: the note names the keys to give
-advice=$("$TV" export --checkpoint runs/mqa/last.h5 --out bare/w.safetensors | sed -n 's/.*tapevit reads them back: //p')
-[ "$advice" = "--init bare/w.safetensors --num_heads 4 --num_kv_heads 1" ] || fail "export advice: got '$advice'"
-expect 0 "epoch 1" -- "$TV" train $advice --dataset mnist --data_dir "$WORK/data" --epochs 1 --batch_size 64 --threads 2 --output runs/from_bare
+# without config.json: the note names the key to give; the qkv rows, (4 + 2 num_kv_heads) 8 = 48, tell num_kv_heads
+advice=$("$TV" export --checkpoint runs/mqa/last.h5 --out bare/w.safetensors | sed -n 's/.*tapevit reads them back: \(.*\) (the qkv rows then give num_kv_heads 1)$/\1/p')
+[ "$advice" = "--init bare/w.safetensors --num_heads 4" ] || fail "export advice: got '$advice'"
+expect 0 "qkv rows 48 \(not 3 x embed_dim: grouped-query attention" -- "$TV" info bare/w.safetensors
+# a num_kv_heads the weights do not have: the misfit names the qkv rows and the value to set, which then works
+bad=("$TV" train --init bare/w.safetensors --num_heads 4 --num_kv_heads 2 --dataset mnist --data_dir "$WORK/data" --epochs 1 --batch_size 64 --threads 2 --output runs/kv)
+expect_no_new_paths 1 "attention's qkv rows \(\(num_heads \+ 2 num_kv_heads\) head_dim\): the file has 48 \(blocks.0.attn.qkv.weight\), the config builds 64 \(num_heads 4, num_kv_heads 2\)" -- "${bad[@]}"
+expect_no_new_paths 1 "^  set num_kv_heads = 1 \(and num_heads as the weights were trained" -- "${bad[@]}"
+expect 0 "epoch 1" -- "$TV" train --init bare/w.safetensors --num_heads 4 --num_kv_heads 1 --dataset mnist --data_dir "$WORK/data" --epochs 1 --batch_size 64 --threads 2 --output runs/kv
+expect 0 "num_kv_heads 1 \(blocks.0.attn.qkv.weight \[48, 32\] with num_heads 4\)" -- "$TV" train $advice --dataset mnist --data_dir "$WORK/data" --epochs 1 --batch_size 64 --threads 2 --output runs/from_bare
 grep -q '^num_kv_heads = 1' runs/from_bare/config.ini || fail "a run from the bare export lost num_kv_heads"
 expect 0 "blocks.1.attn.qkv.weight +\[48, 32\]" -- "$TV" info runs/from_bare/last.h5 --tensors
 # a multi-head model's export says nothing of it

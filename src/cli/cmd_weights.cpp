@@ -74,8 +74,8 @@ int cmd_export(const std::vector<std::string>& args) {
     std::cout << "note: " << not_timm << ". tapevit reads them back: --init " << out
               << (vm["hub_config"].as<bool>()
                       ? " (config.json beside it gives num_kv_heads)"
-                      : " --num_heads " + std::to_string(cfg.vit.num_heads) + " --num_kv_heads " +
-                            std::to_string(cfg.vit.kv_heads()))
+                      : " --num_heads " + std::to_string(cfg.vit.num_heads) + " (the qkv rows then give num_kv_heads " +
+                            std::to_string(cfg.vit.kv_heads()) + ")")
               << "\n";
   return 0;
 }
