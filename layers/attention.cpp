@@ -369,9 +369,14 @@ void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int
   const int64_t C = H * D, L = (H + 2 * Hkv) * D, NN = N * N, G = H / Hkv;
   const T scale = T(1) / std::sqrt(T(D));
   const T inv_keep = T(1.0 / (1.0 - attn_drop));
+  // One kv head and its G query heads per iteration; with fewer (batch, kv head) pairs than threads (multi-query
+  // inference on a small batch), each pair's query heads are split into S runs, each preparing k and v itself.
+  const int64_t pairs = B * Hkv, threads = omp_get_max_threads();
+  const int64_t S = pairs >= threads ? 1 : std::min(G, (threads + pairs - 1) / pairs), run = (G + S - 1) / S;
 #pragma omp parallel for schedule(static)
-  for (int64_t bg = 0; bg < B * Hkv; ++bg) {  // one kv head and its G query heads per iteration
-    const int64_t b = bg / Hkv, g = bg % Hkv;
+  for (int64_t it = 0; it < pairs * S; ++it) {
+    const int64_t b = it / S / Hkv, g = it / S % Hkv, h0 = g * G + it % S * run, h1 = std::min(h0 + run, (g + 1) * G);
+    if (h0 >= h1) continue;
     T* s0 = scratch + int64_t(omp_get_thread_num()) * attention_scratch(N, D);
     T* kt = s0 + 2 * NN;
     const T* x = qkv + b * N * L;  // rows of stride L: (B, N, H + 2 Hkv, D) split into q, k, v heads
@@ -379,7 +384,7 @@ void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int
     const T* v = x + C + Hkv * D + g * D;
     transpose(kt, k, L, N, D);
     const HeadOperand<T> Kt = head_operand<10>(kt, N, D, N), V = head_operand<11>(v, L, N, D);
-    for (int64_t h = g * G; h < (g + 1) * G; ++h) {
+    for (int64_t h = h0; h < h1; ++h) {
       const int64_t bh = b * H + h;
       T* P = probs ? probs + bh * NN : s0;
       head_product<T>(N, N, D, scale, x + h * D, L, 1, Kt, 0, P, N);  // S = q k^T * D^-0.5

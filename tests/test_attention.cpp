@@ -61,8 +61,10 @@ TEST_CASE("Attention core, grouped-query: equals multi-head attention on k and v
   // the repeated heads' gradients. Run on the same kernels (float tiles, amp's bfloat16 tiles, double's gemm), with
   // attention dropout (its mask is keyed by the query head, the same in both).
   struct Case { int64_t B, N, H, Hkv, D; double drop; };
+  // B 1 with one kv head: fewer (batch, kv head) pairs than threads, so the forward splits the query heads (3 into
+  // runs of 2 and 1 on 2 threads).
   for (const Case c : {Case{2, 7, 4, 1, 8, 0}, Case{2, 9, 6, 2, 16, 0.1}, Case{1, 50, 6, 3, 64, 0},
-                       Case{1, 33, 4, 2, 33, 0.2}}) {
+                       Case{1, 33, 4, 2, 33, 0.2}, Case{1, 9, 3, 1, 16, 0.1}}) {
     CAPTURE(c.N);
     CAPTURE(c.H);
     CAPTURE(c.Hkv);
@@ -169,7 +171,7 @@ TEST_CASE("Attention core: float (AVX-512 head kernels when built with them) mat
   struct Case { int64_t B, N, H, Hkv, D; double drop; };
   for (const Case c : {Case{1, 1, 2, 2, 16, 0}, Case{2, 7, 3, 3, 24, 0}, Case{2, 50, 3, 3, 64, 0},
                        Case{1, 70, 2, 2, 32, 0.1}, Case{1, 197, 1, 1, 64, 0}, Case{2, 7, 6, 2, 24, 0},
-                       Case{2, 50, 6, 1, 64, 0.1}, Case{1, 33, 4, 2, 33, 0}}) {
+                       Case{2, 50, 6, 1, 64, 0.1}, Case{1, 33, 4, 2, 33, 0}, Case{1, 33, 3, 1, 33, 0}}) {
     CAPTURE(c.N);
     CAPTURE(c.H);
     CAPTURE(c.Hkv);
@@ -278,7 +280,8 @@ TEST_CASE("Attention core: amp's bfloat16 head products match a reference that r
   // Grouped- and multi-query (Hkv < H): the k and v pairs packed once per kv head serve each of its query heads.
   struct Case { int64_t B, N, H, Hkv, D; };
   for (const Case c : {Case{1, 1, 2, 2, 16}, Case{2, 7, 3, 3, 7}, Case{1, 33, 2, 2, 33}, Case{2, 50, 3, 3, 64},
-                       Case{1, 197, 1, 1, 64}, Case{2, 7, 6, 2, 7}, Case{2, 50, 6, 1, 64}, Case{1, 33, 4, 2, 33}}) {
+                       Case{1, 197, 1, 1, 64}, Case{2, 7, 6, 2, 7}, Case{2, 50, 6, 1, 64}, Case{1, 33, 4, 2, 33},
+                       Case{1, 20, 3, 1, 16}}) {
     CAPTURE(c.N);
     CAPTURE(c.H);
     CAPTURE(c.Hkv);
