@@ -17,7 +17,8 @@ namespace tapevit {
 int64_t attention_scratch(int64_t N, int64_t D);
 
 // The core on a fused qkv buffer (B, N, (H + 2 Hkv) D), parallel over (batch, kv head): the kv head's k and v are
-// transposed (and, for amp, packed) once and used by its H / Hkv query heads. out: (B, N, H D). Each head's six
+// transposed (and, for amp, packed) once and used by its H / Hkv query heads (the forward splits them into runs when
+// there are fewer pairs than threads). out: (B, N, H D). Each head's six
 // products are C = A B with B's rows contiguous; float with AVX-512 runs them in register tiles straight from the
 // strided qkv rows, with a vectorised softmax (inside a Bf16Scope, amp, the tiles take bfloat16 operands rounded as
 // they are packed, float32 sums); double (the gradient checks) uses gemm().

@@ -6,6 +6,8 @@
 // pool of the patch tokens (attention_pool.h). fc_norm 'auto'
 // is (global_pool == avg); with final_norm, the final LayerNorm is `fc_norm` after pooling when fc_norm is on and
 // `norm` before pooling otherwise (timm). act_layer: the MLPs' activation; norm_eps: every LayerNorm's eps.
+// num_kv_heads: the blocks' grouped-query attention (attention.h; not a timm argument): blocks.i.attn.qkv.weight
+// ((num_heads + 2 num_kv_heads) head_dim, C).
 // images: (B, in_chans, img_size, img_size) -> logits: (B, num_classes)  (num_classes 0: pooled features (B, C)).
 // Parameter names and shapes are timm's state_dict: cls_token (1,1,C), reg_token (1,R,C), pos_embed (1,P+Np,C) or
 // (1,Np,C), patch_embed.proj.*, norm_pre.*, blocks.i.*, norm.* | fc_norm.*, head.*.
