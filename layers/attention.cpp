@@ -30,15 +30,26 @@ namespace {
 // One head's pieces, on the calling thread (the callers run one (batch, head) per OpenMP iteration). Generic
 // versions for double (the gradient checks) and for builds without AVX-512; float versions with AVX-512 below.
 
-// C (M, Nc) = alpha * A B + beta * C: A(i, k) at A[i * ars + k * acs] (rows or columns of a stored matrix), B row k
-// at B + k * ldb, contiguous. Every product of the head has this form once K and V are transposed (kt, vt below).
+// The right operand B (K, Nc) of a head product: row k at p + k * ld, contiguous. Those made from k and v are the
+// same for every query head of a kv head, so they are made once per kv head (head_operand below): with amp, that is
+// where they are rounded into bfloat16 pairs (`words`, row stride ldw), once, not once per query head.
 template <class T>
-void head_product(int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t ars, int64_t acs, const T* B,
-                  int64_t ldb, T beta, T* C, int64_t ldc) {
+struct HeadOperand {
+  const T* p = nullptr;
+  int64_t ld = 0;
+  const uint32_t* words = nullptr;
+  int64_t ldw = 0;
+};
+
+// C (M, Nc) = alpha * A B + beta * C: A(i, k) at A[i * ars + k * acs] (rows or columns of a stored matrix). Every
+// product of the head has this form once K and V are transposed (kt, vt below).
+template <class T>
+void head_product(int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t ars, int64_t acs,
+                  const HeadOperand<T>& B, T beta, T* C, int64_t ldc) {
   if (acs == 1)
-    gemm<T>(false, false, M, Nc, K, alpha, A, ars, B, ldb, beta, C, ldc);
+    gemm<T>(false, false, M, Nc, K, alpha, A, ars, B.p, B.ld, beta, C, ldc);
   else
-    gemm<T>(true, false, M, Nc, K, alpha, A, acs, B, ldb, beta, C, ldc);
+    gemm<T>(true, false, M, Nc, K, alpha, A, acs, B.p, B.ld, beta, C, ldc);
 }
 
 // p (n) = softmax(p)
@@ -169,7 +180,7 @@ void pack_pairs(uint32_t* dst, int64_t ldw, const float* src, int64_t ld, int64_
     const bool second = 2 * kp + 1 < K;
     for (int64_t j = 0; j < n; j += 16) {
       const __mmask16 m = lanes(n, j);
-      prefetch_floats(r0, 8 * ld + j, 16);  // rows sit 3C apart in qkv: ask ahead, as the GEMM's packers do
+      prefetch_floats(r0, 8 * ld + j, 16);  // rows sit (H + 2 Hkv) D apart in qkv: ask ahead, as the GEMM's packers do
       prefetch_floats(r0, 9 * ld + j, 16);
       const __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + j);
       const __m512 x1 = second ? _mm512_maskz_loadu_ps(m, r0 + ld + j) : _mm512_setzero_ps();
@@ -178,13 +189,12 @@ void pack_pairs(uint32_t* dst, int64_t ldw, const float* src, int64_t ld, int64_
   }
 }
 
+// B's pairs are packed already (head_operand); A is packed here.
 void head_product_bf16(int64_t M, int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs,
-                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                       const uint32_t* Bw, int64_t ldw_b, float beta, float* C, int64_t ldc) {
   using namespace detail::avx512;
-  const int64_t pairs = (K + 1) / 2, ldw_a = (M + 15) / 16 * 16, ldw_b = (Nc + 15) / 16 * 16;
+  const int64_t pairs = (K + 1) / 2, ldw_a = (M + 15) / 16 * 16;
   uint32_t* Aw = scratch<uint32_t, 4>(pairs * ldw_a);
-  uint32_t* Bw = scratch<uint32_t, 5>(pairs * ldw_b);
-  pack_pairs(Bw, ldw_b, B, ldb, Nc, K);
   if (acs != 1) {
     pack_pairs(Aw, ldw_a, A, acs, M, K);
     head_tiles<uint32_t>(M, Nc, pairs, alpha, Aw, 1, ldw_a, Bw, ldw_b, beta, C, ldc);
@@ -197,11 +207,11 @@ void head_product_bf16(int64_t M, int64_t Nc, int64_t K, float alpha, const floa
 
 template <>
 void head_product<float>(int64_t M, int64_t Nc, int64_t K, float alpha, const float* A, int64_t ars, int64_t acs,
-                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                         const HeadOperand<float>& B, float beta, float* C, int64_t ldc) {
 #if defined(TAPEVIT_ATTENTION_BF16)
-  if (gemm_bf16()) return head_product_bf16(M, Nc, K, alpha, A, ars, acs, B, ldb, beta, C, ldc);
+  if (B.words) return head_product_bf16(M, Nc, K, alpha, A, ars, acs, B.words, B.ldw, beta, C, ldc);
 #endif
-  head_tiles<float>(M, Nc, K, alpha, A, ars, acs, B, ldb, beta, C, ldc);
+  head_tiles<float>(M, Nc, K, alpha, A, ars, acs, B.p, B.ld, beta, C, ldc);
 }
 
 // e^x for x <= 88: e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its Taylor series to r^7
@@ -331,82 +341,119 @@ void transpose<float>(float* dst, const float* src, int64_t ld, int64_t N, int64
   }
 }
 #endif
+
+// B (K, Nc), row k at p + k * ld, as the operand of head products; with amp, rounded into bfloat16 pairs in this
+// thread's buffer `Slot` (5: an operand used once; 10 and 11: the two a kv head's query heads share).
+template <int Slot, class T>
+HeadOperand<T> head_operand(const T* p, int64_t ld, [[maybe_unused]] int64_t K, [[maybe_unused]] int64_t Nc) {
+  HeadOperand<T> b{p, ld};
+#if defined(TAPEVIT_ATTENTION_BF16)
+  if constexpr (std::is_same_v<T, float>) {
+    if (gemm_bf16()) {
+      b.ldw = (Nc + 15) / 16 * 16;
+      uint32_t* w = detail::avx512::scratch<uint32_t, Slot>((K + 1) / 2 * b.ldw);
+      pack_pairs(w, b.ldw, p, ld, Nc, K);
+      b.words = w;
+    }
+  }
+#endif
+  return b;
+}
 }  // namespace
 
 int64_t attention_scratch(int64_t N, int64_t D) { return 2 * N * N + N * D; }
 
 template <class T>
-void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int64_t H, int64_t D, double attn_drop,
-                       uint64_t key, T* scratch, uint64_t first) {
-  const int64_t C = H * D, C3 = 3 * C, NN = N * N;
+void attention_forward(T* out, T* probs, const T* qkv, int64_t B, int64_t N, int64_t H, int64_t Hkv, int64_t D,
+                       double attn_drop, uint64_t key, T* scratch, uint64_t first) {
+  const int64_t C = H * D, L = (H + 2 * Hkv) * D, NN = N * N, G = H / Hkv;
   const T scale = T(1) / std::sqrt(T(D));
   const T inv_keep = T(1.0 / (1.0 - attn_drop));
+  // One kv head and its G query heads per iteration; with fewer (batch, kv head) pairs than threads (multi-query
+  // inference on a small batch), each pair's query heads are split into S runs, each preparing k and v itself.
+  const int64_t pairs = B * Hkv, threads = omp_get_max_threads();
+  const int64_t S = pairs >= threads ? 1 : std::min(G, (threads + pairs - 1) / pairs), run = (G + S - 1) / S;
 #pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    const int64_t b = bh / H, h = bh % H;
+  for (int64_t it = 0; it < pairs * S; ++it) {
+    const int64_t b = it / S / Hkv, g = it / S % Hkv, h0 = g * G + it % S * run, h1 = std::min(h0 + run, (g + 1) * G);
+    if (h0 >= h1) continue;
     T* s0 = scratch + int64_t(omp_get_thread_num()) * attention_scratch(N, D);
     T* kt = s0 + 2 * NN;
-    const T* q = qkv + b * N * C3 + h * D;  // rows of stride 3C: (B, N, 3, H, D) split
-    const T* k = q + C;
-    const T* v = q + 2 * C;
-    T* P = probs ? probs + bh * NN : s0;
-    transpose(kt, k, C3, N, D);
-    head_product<T>(N, N, D, scale, q, C3, 1, kt, N, 0, P, N);  // S = q k^T * D^-0.5
-    for (int64_t i = 0; i < N; ++i) softmax_row(P + i * N, N);
-    const T* Pd = P;
-    if (attn_drop > 0) {  // dropout on the probabilities, mask keyed by (b, h, i, j)
-      T* s1 = s0 + NN;
-      for (int64_t i = 0; i < NN; ++i) s1[i] = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop) ? P[i] * inv_keep : T(0);
-      Pd = s1;
+    const T* x = qkv + b * N * L;  // rows of stride L: (B, N, H + 2 Hkv, D) split into q, k, v heads
+    const T* k = x + C + g * D;
+    const T* v = x + C + Hkv * D + g * D;
+    transpose(kt, k, L, N, D);
+    const HeadOperand<T> Kt = head_operand<10>(kt, N, D, N), V = head_operand<11>(v, L, N, D);
+    for (int64_t h = h0; h < h1; ++h) {
+      const int64_t bh = b * H + h;
+      T* P = probs ? probs + bh * NN : s0;
+      head_product<T>(N, N, D, scale, x + h * D, L, 1, Kt, 0, P, N);  // S = q k^T * D^-0.5
+      for (int64_t i = 0; i < N; ++i) softmax_row(P + i * N, N);
+      const T* Pd = P;
+      if (attn_drop > 0) {  // dropout on the probabilities, mask keyed by (b, h, i, j)
+        T* s1 = s0 + NN;
+        for (int64_t i = 0; i < NN; ++i) s1[i] = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop) ? P[i] * inv_keep : T(0);
+        Pd = s1;
+      }
+      head_product<T>(N, D, N, 1, Pd, N, 1, V, 0, out + b * N * C + h * D, C);  // o = attn v, heads concatenated
     }
-    head_product<T>(N, D, N, 1, Pd, N, 1, v, C3, 0, out + b * N * C + h * D, C);  // o = attn v, heads concatenated
   }
 }
 
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, int64_t B, int64_t N, int64_t H,
-                        int64_t D, double attn_drop, uint64_t key, T* scratch, bool assign, uint64_t first) {
-  const int64_t C = H * D, C3 = 3 * C, NN = N * N;
-  const T beta = assign ? T(0) : T(1);  // every dq, dk, dv element is written by exactly one product
+                        int64_t Hkv, int64_t D, double attn_drop, uint64_t key, T* scratch, bool assign,
+                        uint64_t first) {
+  const int64_t C = H * D, L = (H + 2 * Hkv) * D, NN = N * N, G = H / Hkv;
+  // every dq element is written by one product, every dk, dv element by the G products of its query heads
+  const T beta = assign ? T(0) : T(1);
   const T scale = T(1) / std::sqrt(T(D));
   const T inv_keep = T(1.0 / (1.0 - attn_drop));
 #pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    const int64_t b = bh / H, h = bh % H;
+  for (int64_t bg = 0; bg < B * Hkv; ++bg) {
+    const int64_t b = bg / Hkv, g = bg % Hkv;
     T* dP = scratch + int64_t(omp_get_thread_num()) * attention_scratch(N, D);
     T* vt = dP + 2 * NN;
-    const T* q = qkv + b * N * C3 + h * D;
-    const T* k = q + C;
-    const T* v = q + 2 * C;
-    T* dq = dqkv + b * N * C3 + h * D;
-    T* dk = dq + C;
-    T* dv = dq + 2 * C;
-    const T* dO = dout + b * N * C + h * D;
-    const T* P = probs + bh * NN;
-    transpose(vt, v, C3, N, D);
-    head_product<T>(N, N, D, 1, dO, C, 1, vt, N, 0, dP, N);  // d(attn after dropout) = dO v^T
-    const T* Pd = P;
-    if (attn_drop > 0) {
-      T* s1 = dP + NN;
-      for (int64_t i = 0; i < NN; ++i) {
-        const bool kept = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop);
-        s1[i] = kept ? P[i] * inv_keep : T(0);
-        dP[i] = kept ? dP[i] * inv_keep : T(0);
+    const T* x = qkv + b * N * L;
+    const T* k = x + C + g * D;
+    const T* v = x + C + Hkv * D + g * D;
+    T* dx = dqkv + b * N * L;
+    T* dk = dx + C + g * D;
+    T* dv = dx + C + Hkv * D + g * D;
+    transpose(vt, v, L, N, D);
+    const HeadOperand<T> Vt = head_operand<10>(vt, N, D, N), K = head_operand<11>(k, L, N, D);
+    for (int64_t h = g * G; h < (g + 1) * G; ++h) {
+      const int64_t bh = b * H + h;
+      const T beta_kv = h == g * G ? beta : T(1);  // the group's first query head assigns or accumulates, the rest add
+      const T* q = x + h * D;
+      const T* dO = dout + b * N * C + h * D;
+      const T* P = probs + bh * NN;
+      head_product<T>(N, N, D, 1, dO, C, 1, Vt, 0, dP, N);  // d(attn after dropout) = dO v^T
+      const T* Pd = P;
+      if (attn_drop > 0) {
+        T* s1 = dP + NN;
+        for (int64_t i = 0; i < NN; ++i) {
+          const bool kept = Rng::keep(key, first + uint64_t(bh * NN + i), attn_drop);
+          s1[i] = kept ? P[i] * inv_keep : T(0);
+          dP[i] = kept ? dP[i] * inv_keep : T(0);
+        }
+        Pd = s1;
       }
-      Pd = s1;
+      head_product<T>(N, D, N, 1, Pd, 1, N, head_operand<5>(dO, C, N, D), beta_kv, dv, L);  // dv += attn^T dO
+      for (int64_t i = 0; i < N; ++i) softmax_backward_row(dP + i * N, P + i * N, N);  // dP -> dS
+      head_product<T>(N, D, N, scale, dP, N, 1, K, beta, dx + h * D, L);  // dq += dS k * scale
+      head_product<T>(N, D, N, scale, dP, 1, N, head_operand<5>(q, L, N, D), beta_kv, dk, L);  // dk += dS^T q * scale
     }
-    head_product<T>(N, D, N, 1, Pd, 1, N, dO, C, beta, dv, C3);  // dv += attn^T dO (attn after dropout)
-    for (int64_t i = 0; i < N; ++i) softmax_backward_row(dP + i * N, P + i * N, N);  // dP -> dS
-    head_product<T>(N, D, N, scale, dP, N, 1, k, C3, beta, dq, C3);  // dq += dS k * scale
-    head_product<T>(N, D, N, scale, dP, 1, N, q, C3, beta, dk, C3);  // dk += dS^T q * scale
   }
 }
 
 template <class T>
-Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const std::string& name) {
-  if (qkv->shape.rank != 3 || qkv->shape[2] % (3 * H) != 0)
-    fail("Attention '", name, "' qkv: got ", qkv->shape, ", expected [B, N, 3 * ", H, " * head_dim]");
-  const int64_t B = qkv->shape[0], N = qkv->shape[1], C = qkv->shape[2] / 3, D = C / H;
+Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, int64_t Hkv, double attn_drop, const std::string& name) {
+  if (H <= 0 || Hkv <= 0 || H % Hkv != 0)
+    fail("Attention '", name, "': num_heads ", H, " is not divisible by num_kv_heads ", Hkv);
+  if (qkv->shape.rank != 3 || qkv->shape[2] % (H + 2 * Hkv) != 0)
+    fail("Attention '", name, "' qkv: got ", qkv->shape, ", expected [B, N, (", H, " + 2 * ", Hkv, ") * head_dim]");
+  const int64_t B = qkv->shape[0], N = qkv->shape[1], D = qkv->shape[2] / (H + 2 * Hkv), C = H * D;
   const bool drop = t.training && attn_drop > 0;
   const uint64_t key = drop ? t.rng.next_stream() : 0;
   const double p = drop ? attn_drop : 0.0;
@@ -415,7 +462,7 @@ Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const
   T* probs = out->requires_grad ? t.scratch(B * H * N * N) : nullptr;
   const int64_t scratch_n = int64_t(omp_get_max_threads()) * attention_scratch(N, D);
   T* scratch = t.temp(scratch_n);
-  attention_forward(out->data, probs, qkv->data, B, N, H, D, p, key, scratch, first);
+  attention_forward(out->data, probs, qkv->data, B, N, H, Hkv, D, p, key, scratch, first);
   t.release(scratch, scratch_n);
   if (out->requires_grad) {
     Tape<T>* tp = &t;
@@ -425,7 +472,7 @@ Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const
       T* dqkv = tp->grad_or_fresh(qkv, qkv->shape, fresh);
       if (!dqkv) return;
       T* s = tp->temp(scratch_n);
-      attention_backward(dqkv, out->grad, qkv->data, probs, B, N, H, D, p, key, s, fresh, first);
+      attention_backward(dqkv, out->grad, qkv->data, probs, B, N, H, Hkv, D, p, key, s, fresh, first);
       tp->release(s, scratch_n);
     });
   }
@@ -434,10 +481,14 @@ Var<T> attention_core(Tape<T>& t, Var<T> qkv, int64_t H, double attn_drop, const
 
 template <class T>
 MultiHeadSelfAttention<T>::MultiHeadSelfAttention(Params<T>& p, const std::string& name_, int64_t dim_,
-                                                  int64_t heads, bool qkv_bias, double attn_drop_, double proj_drop_)
-    : name(name_), dim(dim_), num_heads(heads), attn_drop(attn_drop_), proj_drop(proj_drop_) {
+                                                  int64_t heads, bool qkv_bias, double attn_drop_, double proj_drop_,
+                                                  int64_t kv_heads)
+    : name(name_), dim(dim_), num_heads(heads), num_kv_heads(kv_heads ? kv_heads : heads), attn_drop(attn_drop_),
+      proj_drop(proj_drop_) {
   if (heads <= 0 || dim % heads != 0) fail("Attention '", name, "': dim ", dim, " is not divisible by num_heads ", heads);
-  qkv = Linear<T>(p, name + ".qkv", dim, 3 * dim, qkv_bias);
+  if (num_kv_heads <= 0 || heads % num_kv_heads != 0)
+    fail("Attention '", name, "': num_heads ", heads, " is not divisible by num_kv_heads ", num_kv_heads);
+  qkv = Linear<T>(p, name + ".qkv", dim, (heads + 2 * num_kv_heads) * (dim / heads), qkv_bias);  // q, k, v rows
   proj = Linear<T>(p, name + ".proj", dim, dim, true);
 }
 
@@ -445,16 +496,16 @@ template <class T>
 Var<T> MultiHeadSelfAttention<T>::operator()(Tape<T>& t, Var<T> x) const {
   if (x->shape.rank != 3 || x->shape[2] != dim)
     fail("Attention '", name, "' input: got ", x->shape, ", expected [B, N, ", dim, "]");
-  Var<T> o = attention_core(t, qkv(t, x), num_heads, attn_drop, name);
+  Var<T> o = attention_core(t, qkv(t, x), num_heads, num_kv_heads, attn_drop, name);
   return dropout(t, proj(t, o), proj_drop);
 }
 
 #define TAPEVIT_INSTANTIATE(T)                                                                                   \
-  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, double, uint64_t, T*,   \
-                                     uint64_t);                                                                   \
+  template void attention_forward<T>(T*, T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, double,      \
+                                     uint64_t, T*, uint64_t);                                                     \
   template void attention_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t,      \
-                                      double, uint64_t, T*, bool, uint64_t);                                         \
-  template Var<T> attention_core<T>(Tape<T>&, Var<T>, int64_t, double, const std::string&);                      \
+                                      int64_t, double, uint64_t, T*, bool, uint64_t);                             \
+  template Var<T> attention_core<T>(Tape<T>&, Var<T>, int64_t, int64_t, double, const std::string&);             \
   template struct MultiHeadSelfAttention<T>;
 TAPEVIT_INSTANTIATE(float)
 TAPEVIT_INSTANTIATE(double)

@@ -10,7 +10,7 @@ TransformerBlock<T>::TransformerBlock(Params<T>& p, const std::string& name, con
     : cfg(c),
       norm1(p, name + ".norm1", c.dim, c.norm_eps),
       norm2(),
-      attn(p, name + ".attn", c.dim, c.num_heads, c.qkv_bias, c.attn_drop, c.proj_drop) {
+      attn(p, name + ".attn", c.dim, c.num_heads, c.qkv_bias, c.attn_drop, c.proj_drop, c.num_kv_heads) {
   // Registration order follows timm's state_dict: norm1, attn, ls1, norm2, mlp, ls2.
   if (c.init_values > 0) ls1 = LayerScale<T>(p, name + ".ls1", c.dim, c.init_values);
   norm2 = LayerNorm<T>(p, name + ".norm2", c.dim, c.norm_eps);
@@ -24,7 +24,8 @@ Var<T> TransformerBlock<T>::operator()(Tape<T>& t, Var<T> x) const {
   if (!ls1.gamma && !ls2.gamma && !proj_dropout) {  // fused nodes (layers/fused.h): the same math, less memory
     if (x->shape.rank != 3 || x->shape[2] != cfg.dim)
       fail("Block '", attn.name, "' input: got ", x->shape, ", expected [B, N, ", cfg.dim, "]");
-    Var<T> o = attention_core(t, norm_linear(t, x, norm1, attn.qkv), cfg.num_heads, cfg.attn_drop, attn.name);
+    Var<T> o = attention_core(t, norm_linear(t, x, norm1, attn.qkv), attn.num_heads, attn.num_kv_heads, cfg.attn_drop,
+                                 attn.name);
     x = residual_linear(t, x, o, attn.proj, Act::Identity, cfg.drop_path);
     return residual_linear(t, x, norm_linear(t, x, norm2, mlp.fc1), mlp.fc2, cfg.act, cfg.drop_path);
   }

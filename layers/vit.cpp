@@ -24,6 +24,10 @@ void VitConfig::validate() const {
   if (num_classes < 0) fail("key 'num_classes' must be >= 0, got ", num_classes);
   if (img_size < patch_size) fail("img_size ", img_size, " is smaller than patch_size ", patch_size);
   if (embed_dim % num_heads != 0) fail("embed_dim ", embed_dim, " is not divisible by num_heads ", num_heads);
+  if (num_kv_heads < 0) fail("key 'num_kv_heads' must be >= 0 (0 = num_heads), got ", num_kv_heads);
+  if (num_kv_heads > 0 && num_heads % num_kv_heads != 0)
+    fail("num_heads ", num_heads, " is not divisible by num_kv_heads ", num_kv_heads,
+         " (each key/value head serves num_heads / num_kv_heads query heads)");
   // sizes a CPU can hold: also keeps int(embed_dim * mlp_ratio) and the products of sizes far from overflow
   constexpr int64_t kMaxDim = int64_t(1) << 20;
   for (auto [k, v] : {std::pair{"img_size", img_size}, {"patch_size", patch_size}, {"in_chans", in_chans},
@@ -69,6 +73,7 @@ VisionTransformer<T>::VisionTransformer(const VitConfig& cfg, uint64_t seed) : c
     BlockConfig bc;
     bc.dim = C;
     bc.num_heads = cfg_.num_heads;
+    bc.num_kv_heads = cfg_.kv_heads();
     bc.mlp_hidden = cfg_.mlp_hidden();
     bc.qkv_bias = cfg_.qkv_bias;
     bc.proj_drop = cfg_.proj_drop_rate;

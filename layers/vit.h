@@ -6,6 +6,8 @@
 // pool of the patch tokens (attention_pool.h). fc_norm 'auto'
 // is (global_pool == avg); with final_norm, the final LayerNorm is `fc_norm` after pooling when fc_norm is on and
 // `norm` before pooling otherwise (timm). act_layer: the MLPs' activation; norm_eps: every LayerNorm's eps.
+// num_kv_heads: the blocks' grouped-query attention (attention.h; not a timm argument): blocks.i.attn.qkv.weight
+// ((num_heads + 2 num_kv_heads) head_dim, C).
 // images: (B, in_chans, img_size, img_size) -> logits: (B, num_classes)  (num_classes 0: pooled features (B, C)).
 // Parameter names and shapes are timm's state_dict: cls_token (1,1,C), reg_token (1,R,C), pos_embed (1,P+Np,C) or
 // (1,Np,C), patch_embed.proj.*, norm_pre.*, blocks.i.*, norm.* | fc_norm.*, head.*.
@@ -27,6 +29,7 @@ namespace tapevit {
 struct VitConfig {
   int64_t img_size = 224, patch_size = 16, in_chans = 3, num_classes = 1000;
   int64_t embed_dim = 768, depth = 12, num_heads = 12;
+  int64_t num_kv_heads = 0;  // key/value heads of the blocks' attention (attention.h); 0: num_heads, 1: multi-query
   double mlp_ratio = 4.0;
   bool qkv_bias = true;
   double drop_rate = 0;       // head dropout (timm's drop_rate)
@@ -48,6 +51,7 @@ struct VitConfig {
 
   // Throws an Error naming the offending key (embed_dim vs num_heads, img_size vs patch_size, ranges, ...).
   void validate() const;
+  int64_t kv_heads() const { return num_kv_heads > 0 ? num_kv_heads : num_heads; }
   int64_t grid() const { return img_size / patch_size; }  // floor, as the stride-P convolution
   int64_t num_patches() const { return grid() * grid(); }
   int64_t num_prefix_tokens() const { return (class_token ? 1 : 0) + (distilled ? 1 : 0) + reg_tokens; }

@@ -10,7 +10,8 @@ optional LayerScale, and the options timm's pretrained families use: the prefix 
 pos_embed added after it is concatenated or, with no_embed_class, to the patches before; pre_norm (norm_pre, no
 patch_embed bias); LayerNorm eps; act_layer gelu (erf) / gelu_tanh / quick_gelu; fc_norm auto|true|false and
 final_norm; 'token' pool (x[:, 0]) or 'avg' over the patch tokens (the prefix excluded); a floor patch grid when
-the patch does not divide the image. Parameters are drawn in general
+the patch does not divide the image; num_heads = 1 (single-head attention); num_kv_heads (grouped- and multi-query
+attention, k and v repeat_interleave'd as scaled_dot_product_attention(enable_gqa=True) does). Parameters are drawn in general
 position (not timm's init) so every gradient is exercised. Each case stores the weights, the input, the
 targets, and for float32 and float64 the logits, the loss, d(loss)/d(input) and every parameter gradient.
 """
@@ -25,18 +26,30 @@ import torch.nn.functional as F
 
 
 class Attention(nn.Module):
-    def __init__(self, dim, num_heads, qkv_bias):
+    """timm.layers.Attention; with num_kv_heads < num_heads, grouped-query attention as PyTorch's
+    F.scaled_dot_product_attention(enable_gqa=True) computes it: the fused qkv rows are q (num_heads heads), k and v
+    (num_kv_heads heads each), and k, v are repeat_interleave'd num_heads / num_kv_heads times, so query head h reads
+    kv head h // (num_heads / num_kv_heads). num_kv_heads = num_heads is timm's (B, N, 3, H, D) split exactly."""
+
+    def __init__(self, dim, num_heads, qkv_bias, num_kv_heads=None):
         super().__init__()
         self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads or num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.qkv = nn.Linear(dim, (num_heads + 2 * self.num_kv_heads) * self.head_dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x):
         B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
+        H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
+        if Hkv == H:
+            q, k, v = self.qkv(x).reshape(B, N, 3, H, D).permute(2, 0, 3, 1, 4).unbind(0)
+        else:
+            q, k, v = self.qkv(x).split([H * D, Hkv * D, Hkv * D], dim=-1)
+            q = q.reshape(B, N, H, D).transpose(1, 2)
+            k = k.reshape(B, N, Hkv, D).transpose(1, 2).repeat_interleave(H // Hkv, dim=1)
+            v = v.reshape(B, N, Hkv, D).transpose(1, 2).repeat_interleave(H // Hkv, dim=1)
         attn = (q * self.scale) @ k.transpose(-2, -1)
         attn = attn.softmax(dim=-1)
         x = (attn @ v).transpose(1, 2).reshape(B, N, C)
@@ -73,10 +86,10 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, num_heads, mlp_ratio, qkv_bias, init_values, eps=1e-6, act_layer='gelu'):
+    def __init__(self, dim, num_heads, mlp_ratio, qkv_bias, init_values, eps=1e-6, act_layer='gelu', num_kv_heads=None):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
-        self.attn = Attention(dim, num_heads, qkv_bias)
+        self.attn = Attention(dim, num_heads, qkv_bias, num_kv_heads)
         self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer)
@@ -125,7 +138,8 @@ class AttentionPoolLatent(nn.Module):
 class VisionTransformer(nn.Module):
     def __init__(self, img_size, patch_size, in_chans, num_classes, embed_dim, depth, num_heads, mlp_ratio,
                  qkv_bias, init_values, global_pool, class_token=True, reg_tokens=0, no_embed_class=False,
-                 pre_norm=False, norm_eps=1e-6, act_layer='gelu', fc_norm='auto', final_norm=True, distilled=False):
+                 pre_norm=False, norm_eps=1e-6, act_layer='gelu', fc_norm='auto', final_norm=True, distilled=False,
+                 num_kv_heads=None):
         super().__init__()
         self.global_pool = global_pool
         self.no_embed_class = no_embed_class
@@ -144,7 +158,8 @@ class VisionTransformer(nn.Module):
         if pre_norm:
             self.norm_pre = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.blocks = nn.ModuleList(
-            [Block(embed_dim, num_heads, mlp_ratio, qkv_bias, init_values, norm_eps, act_layer) for _ in range(depth)])
+            [Block(embed_dim, num_heads, mlp_ratio, qkv_bias, init_values, norm_eps, act_layer, num_kv_heads)
+             for _ in range(depth)])
         use_fc_norm = global_pool == 'avg' if fc_norm == 'auto' else fc_norm == 'true'
         if final_norm and not use_fc_norm:
             self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
@@ -272,6 +287,21 @@ CASES = {
     'floor_grid': dict(cfg=dict(img_size=14, patch_size=4, in_chans=2, num_classes=3, embed_dim=16, depth=1, num_heads=2,
                                 mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='token'),
                        batch=2, smoothing=0.0, soft=False),
+    # single-head attention (issue 29): num_heads = 1, D = C, scale C^-0.5; the case Keras' Attention layer covers
+    'single_head': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=12, depth=2,
+                                 num_heads=1, mlp_ratio=2.0, qkv_bias=True, init_values=0.0, global_pool='token'),
+                        batch=3, smoothing=0.1, soft=False),
+    # grouped-query attention (issue 29): 4 query heads on 2 kv heads, 9 tokens (avg pool, no class token), LayerScale
+    'gqa': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=5, embed_dim=24, depth=2, num_heads=4,
+                         num_kv_heads=2, mlp_ratio=2.0, qkv_bias=True, init_values=0.1, global_pool='avg',
+                         class_token=False),
+                batch=3, smoothing=0.0, soft=True),
+    # multi-query attention: one kv head for 4 query heads, with registers and the attention pool (which keeps
+    # num_heads kv heads: timm's AttentionPoolLatent); 12 tokens, no qkv bias
+    'mqa_reg_map': dict(cfg=dict(img_size=12, patch_size=4, in_chans=3, num_classes=4, embed_dim=16, depth=2,
+                                 num_heads=4, num_kv_heads=1, mlp_ratio=2.0, qkv_bias=False, init_values=0.0,
+                                 global_pool='map', reg_tokens=2),
+                        batch=2, smoothing=0.1, soft=False),
 }
 
 

@@ -92,7 +92,8 @@ void run_parity(const H5File& f, const std::string& cs, const char* tag, double 
 TEST_CASE("Parity with PyTorch: logits, loss and every gradient (float32 <= 1e-5, float64 <= 1e-12)") {
   H5File f(std::string(TAPEVIT_FIXTURES) + "/parity_vit.h5", H5File::Read);
   for (const char* cs : {"token", "avg_ls", "deit3", "dinov2_reg", "clip_quickgelu", "siglip_gap", "betwixt_reg_gap",
-                         "floor_grid", "siglip_map", "map_cls_reg", "deit_distilled"}) {
+                         "floor_grid", "siglip_map", "map_cls_reg", "deit_distilled", "single_head", "gqa",
+                         "mqa_reg_map"}) {
     SUBCASE(cs) {
       run_parity<float>(f, cs, "f32", 1e-5);
       run_parity<double>(f, cs, "f64", 1e-12);

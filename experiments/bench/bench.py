@@ -55,6 +55,10 @@ MODELS = {
     'vit_base_patch16_224': dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=768, depth=12,
                                  num_heads=12, batch=32, steps=3, warmup=1, search_steps=1),
 }
+# Multi-query attention (num_kv_heads 1, issue 29) beside the multi-head rows above (num_kv_heads = num_heads):
+# PyTorch runs tests/make_parity_fixtures.py's Attention (k, v repeat_interleave'd), tapevit its grouped core.
+MODELS['vit-fmnist-mqa'] = dict(MODELS['vit-fmnist'], num_kv_heads=1)
+MODELS['vit_small_patch16_224-mqa'] = dict(MODELS['vit_small_patch16_224'], num_kv_heads=1)
 
 
 def blas_of_this_process():
@@ -79,7 +83,8 @@ def flops_per_image(m):
     """Multiply-adds x 2 of the forward pass; a training step is 3x (backward = 2x forward)."""
     C, n = m['embed_dim'], (m['img_size'] // m['patch_size']) ** 2
     N, hidden = n + 1, 4 * C
-    per_block = N * (3 * C * C + C * C + 2 * C * hidden) + 2 * N * N * C  # qkv, proj, mlp; q k^T and attn v
+    qkv_rows = C + 2 * C * m.get('num_kv_heads', m['num_heads']) // m['num_heads']  # q, k and v of num_kv_heads heads
+    per_block = N * (qkv_rows * C + C * C + 2 * C * hidden) + 2 * N * N * C  # qkv, proj, mlp; q k^T and attn v
     macs = n * m['in_chans'] * m['patch_size'] ** 2 * C + m['depth'] * per_block + C * m['num_classes']
     return 2.0 * macs
 
@@ -100,7 +105,7 @@ def torch_worker(mode, case, steps, warmup, amp=False):
         model = VisionTransformer(img_size=cfg['img_size'], patch_size=cfg['patch_size'], in_chans=cfg['in_chans'],
                                   num_classes=cfg['num_classes'], embed_dim=cfg['embed_dim'], depth=cfg['depth'],
                                   num_heads=cfg['num_heads'], mlp_ratio=4.0, qkv_bias=True, init_values=0.0,
-                                  global_pool='token')
+                                  global_pool='token', num_kv_heads=cfg.get('num_kv_heads'))
         model.load_state_dict({k: torch.from_numpy(f['params/' + k][()]) for k in model.state_dict()}, strict=True)
         x = torch.from_numpy(f['input'][()])
         y = torch.from_numpy(f['labels'][()]).long()
@@ -148,9 +153,10 @@ def write_case(path, m, seed=0):
     model = VisionTransformer(img_size=m['img_size'], patch_size=m['patch_size'], in_chans=m['in_chans'],
                               num_classes=m['num_classes'], embed_dim=m['embed_dim'], depth=m['depth'],
                               num_heads=m['num_heads'], mlp_ratio=4.0, qkv_bias=True, init_values=0.0,
-                              global_pool='token')
+                              global_pool='token', num_kv_heads=m.get('num_kv_heads'))
     timm_init_(model)
-    cfg = {k: m[k] for k in ('img_size', 'patch_size', 'in_chans', 'num_classes', 'embed_dim', 'depth', 'num_heads')}
+    cfg = {k: m[k] for k in ('img_size', 'patch_size', 'in_chans', 'num_classes', 'embed_dim', 'depth', 'num_heads',
+                             'num_kv_heads') if k in m}
     cfg.update(mlp_ratio=4.0, qkv_bias=True, global_pool='token')
     with h5py.File(path, 'w') as f:
         f.attrs['config'] = json.dumps(cfg)
@@ -300,6 +306,14 @@ def main():
             threads = int(key.split('_')[-1][0])  # the thread budget
             v['peak_fraction'] = v['gflops_median'] / peak[threads]
             v['avx2_peak_fraction'] = v['gflops_median'] / peak256[threads]
+        # attention's share of tapevit's training step: the core alone (bench_tapevit attention), at 2 threads
+        for mode in ('train',) + (('train_amp',) if amp else ()):
+            core = run_tapevit(a.binary, 'attention', case, steps, warmup, 2, mode.endswith('_amp'))['step_seconds']
+            step = runs[f'tapevit_{mode}_2t']['step_seconds']
+            r[f'attention_share_{mode}_2t'] = statistics.median(core) / statistics.median(step)
+            print(f'  tapevit {mode} 2t: attention core (forward + backward, {m["depth"]} blocks) '
+                  f'{1e3 * statistics.median(core):.1f} ms of the {1e3 * statistics.median(step):.1f} ms step '
+                  f'({100 * r[f"attention_share_{mode}_2t"]:.1f}%)', flush=True)
         r['runs'] = runs
         results['models'][name] = r
         print(f'  {"run":22s} {"img/s best":>10s} {"median":>8s} {"GFLOP/s":>8s} {"of peak":>8s} {"of AVX2":>8s} '

@@ -1,6 +1,6 @@
 // experiments/bench/bench_tapevit.cpp: tapevit's side of the side-by-side benchmark (bench.py drives it).
 //
-//   bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T] [--amp]
+//   bench_tapevit train|infer|attention CASE.h5 [--steps N] [--warmup W] [--threads T] [--amp]
 //   bench_tapevit peak [--threads T]
 //   bench_tapevit gemm [--threads T] [--steps N]
 //
@@ -12,6 +12,9 @@
 // (independent fused multiply-adds in vector registers), GFLOP/s. gemm: tapevit's gemm() on the products of a
 // vit-fmnist training step (R = 128 x 50 rows, C = 192), best of N calls each, GFLOP/s (JSON lines), in float32
 // and, where AVX512_BF16 is there, on bfloat16 operands. --amp: train/infer with bfloat16 matrix products (amp).
+// attention: the part of a training step in the attention core (layers/attention.h) for the case's shapes: depth
+// times attention_forward (keeping the probabilities) and attention_backward on a random qkv, seconds per step as
+// train's (its share of the step: attention's step_seconds over train's).
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -26,10 +29,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tapevit/layers/attention.h"
 #include "tapevit/layers/loss.h"
 #include "tapevit/layers/vit.h"
 #include "tapevit/optim/optimizer.h"
 #include "tapevit/gemm.h"
+#include "tapevit/gradcheck.h"  // random_vector
 #include "tapevit/io/h5.h"
 #include "tapevit/io/params_h5.h"
 #include "tapevit/io/vit_json.h"
@@ -127,7 +132,7 @@ void gemm_shapes(int64_t reps) {
 }
 
 int usage() {
-  std::cerr << "usage: bench_tapevit train|infer CASE.h5 [--steps N] [--warmup W] [--threads T] [--amp]\n"
+  std::cerr << "usage: bench_tapevit train|infer|attention CASE.h5 [--steps N] [--warmup W] [--threads T] [--amp]\n"
                "       bench_tapevit peak [--threads T]\n"
                "       bench_tapevit gemm [--threads T] [--steps N]\n";
   return 2;
@@ -174,9 +179,34 @@ int main(int argc, char** argv) {
       gemm_shapes(steps);
       return 0;
     }
-    if ((mode != "train" && mode != "infer") || path.empty()) return usage();
+    if ((mode != "train" && mode != "infer" && mode != "attention") || path.empty()) return usage();
     H5File f(path, H5File::Read);
     const VitConfig cfg = vit_config_from_json(nlohmann::json::parse(f.attr_string("config")));
+    if (mode == "attention") {
+      Shape xs;
+      f.read<float>("input", &xs);
+      const int64_t B = xs[0], N = cfg.num_tokens(), H = cfg.num_heads, Hkv = cfg.kv_heads(), D = cfg.embed_dim / H;
+      const std::vector<double> r = random_vector(B * N * (H + 2 * Hkv) * D, 1, 1.0), g = random_vector(B * N * H * D, 2);
+      const std::vector<float> qkv(r.begin(), r.end()), dout(g.begin(), g.end());
+      std::vector<float> out(dout.size()), probs(size_t(B * H * N * N)), dqkv(qkv.size());
+      std::vector<float> scratch(size_t(int64_t(threads) * attention_scratch(N, D)));
+      const Bf16Scope scope(amp);
+      std::vector<double> times;
+      for (int64_t s = 0; s < warmup + steps; ++s) {
+        const auto t0 = Clock::now();
+        for (int64_t blk = 0; blk < cfg.depth; ++blk) {
+          attention_forward<float>(out.data(), probs.data(), qkv.data(), B, N, H, Hkv, D, 0.0, 0, scratch.data());
+          attention_backward<float>(dqkv.data(), dout.data(), qkv.data(), probs.data(), B, N, H, Hkv, D, 0.0, 0,
+                                    scratch.data(), true);
+        }
+        if (s >= warmup) times.push_back(seconds_since(t0));
+      }
+      std::cout << nlohmann::json{{"mode", mode}, {"amp", amp}, {"threads", threads}, {"batch", B}, {"tokens", N},
+                                  {"num_heads", H}, {"num_kv_heads", Hkv}, {"step_seconds", times}}
+                       .dump()
+                << "\n";
+      return 0;
+    }
     VisionTransformer<float> model(cfg, 0);
     read_params(f, "params", model.params());
     Shape xs;

@@ -54,6 +54,7 @@ int cmd_export(const std::vector<std::string>& args) {
   export_safetensors(out, model.params(), {{"tapevit_checkpoint", path}, {"weights", vm["ema"].as<bool>() ? "ema" : "model"}});
   std::cout << "wrote " << out << ": " << model.params().size() << " tensors, " << model.params().numel()
             << " parameters (float32, timm's state_dict names)\n";
+  const std::string not_timm = timm_cannot_build(cfg.vit);
   if (vm["hub_config"].as<bool>()) {
     bind_normalisation_defaults(cfg);  // the dataset's mean/std when the config left them empty
     const std::string json_path = (fs::path(out).parent_path() / "config.json").string();
@@ -63,11 +64,19 @@ int cmd_export(const std::vector<std::string>& args) {
     if (data.label_names.empty()) data.label_names = data_set_kind(cfg.dataset).class_names;
     write_file_atomic(json_path, timm_hub_config(arch, cfg.vit, data));
     std::cout << "wrote " << json_path << ": architecture " << arch
-              << (is_timm_name(arch) ? "" : " (not a timm model name: build it in timm with timm.create_model("
-                                            "'vit_tiny_patch16_224', **model_args), model_args set every architecture "
-                                            "argument)")
+              << (is_timm_name(arch) || !not_timm.empty()
+                      ? ""
+                      : " (not a timm model name: build it in timm with timm.create_model("
+                        "'vit_tiny_patch16_224', **model_args), model_args set every architecture argument)")
               << "\n";
   }
+  if (!not_timm.empty())  // the files are written for tapevit, which reads them back
+    std::cout << "note: " << not_timm << ". tapevit reads them back: --init " << out
+              << (vm["hub_config"].as<bool>()
+                      ? " (config.json beside it gives num_kv_heads)"
+                      : " --num_heads " + std::to_string(cfg.vit.num_heads) + " (the qkv rows then give num_kv_heads " +
+                            std::to_string(cfg.vit.kv_heads()) + ")")
+              << "\n";
   return 0;
 }
 

@@ -186,6 +186,7 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
   if (v.fc_norm != "auto") args["fc_norm"] = v.fc_norm == "true";
   if (!v.final_norm) args["final_norm"] = false;
   if (v.act_layer != "gelu") args["act_layer"] = v.act_layer;
+  if (v.kv_heads() != v.num_heads) args["num_kv_heads"] = v.kv_heads();  // tapevit's own: timm_cannot_build
   if (v.norm_eps != 1e-6) j["norm_eps"] = v.norm_eps;  // timm takes it from the architecture (CLIP: 1e-5)
   j["pretrained_cfg"] = {{"input_size", {v.in_chans, v.img_size, v.img_size}},
                          {"interpolation", data.interpolation},
@@ -198,6 +199,17 @@ std::string timm_hub_config(const std::string& architecture, const VitConfig& v,
                          {"classifier", "head"}};
   if (!data.label_names.empty()) j["pretrained_cfg"]["label_names"] = data.label_names;
   return j.dump(2) + "\n";
+}
+
+std::string timm_cannot_build(const VitConfig& v) {
+  if (v.kv_heads() == v.num_heads) return "";
+  const int64_t D = v.embed_dim / v.num_heads;
+  std::ostringstream os;
+  os << "num_kv_heads " << v.kv_heads() << " (grouped-query attention): timm's VisionTransformer has no such argument, "
+     << "so timm cannot build this model: its blocks.*.attn.qkv.weight would be [" << 3 * v.embed_dim << ", "
+     << v.embed_dim << "], these are [" << (v.num_heads + 2 * v.kv_heads()) * D << ", " << v.embed_dim
+     << "] (q, then k and v of " << v.kv_heads() << (v.kv_heads() == 1 ? " head)" : " heads each)");
+  return os.str();
 }
 
 std::string ImpliedArchitecture::describe() const {
@@ -213,6 +225,9 @@ std::string ImpliedArchitecture::describe() const {
   if (!final_norm) os << ", final_norm false";
   else if (fc_norm) os << ", fc_norm (after pooling)";
   if (layer_scale) os << ", LayerScale";
+  if (qkv_rows && qkv_rows != 3 * embed_dim)
+    os << ", qkv rows " << qkv_rows << " (not 3 x embed_dim: grouped-query attention, num_kv_heads = (" << qkv_rows
+       << " / head_dim - num_heads) / 2)";
   if (attn_pool) os << ", attention pool (global_pool map)";
   if (distilled) os << ", distilled (dist_token, head_dist)";
   return os.str();
@@ -224,7 +239,8 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
     return it == shapes.end() ? nullptr : &it->second;
   };
   ImpliedArchitecture a;
-  for (const char* n : {"patch_embed.proj.weight", "pos_embed", "head.weight", "blocks.0.mlp.fc1.weight", "reg_token"})
+  for (const char* n : {"patch_embed.proj.weight", "pos_embed", "head.weight", "blocks.0.mlp.fc1.weight", "reg_token",
+                        "blocks.0.attn.qkv.weight"})
     if (const Shape* s = shape_of(n)) a.shapes[n] = *s;
   if (const Shape* s = shape_of("patch_embed.proj.weight"); s && s->rank == 4)
     a.embed_dim = (*s)[0], a.in_chans = (*s)[1], a.patch_size = (*s)[2];
@@ -236,6 +252,7 @@ ImpliedArchitecture implied_architecture(const std::map<std::string, Shape>& sha
     }
   if (const Shape* s = shape_of("blocks.0.mlp.fc1.weight"); s && s->rank == 2) a.mlp_hidden = (*s)[0];
   a.qkv_bias = shape_of("blocks.0.attn.qkv.bias") != nullptr;
+  if (const Shape* s = shape_of("blocks.0.attn.qkv.weight"); s && s->rank == 2) a.qkv_rows = (*s)[0];
   if (const Shape* s = shape_of("head.weight"); s && s->rank == 2) a.num_classes = (*s)[0];
   a.class_token = shape_of("cls_token") != nullptr;
   a.distilled = shape_of("dist_token") != nullptr;
@@ -285,6 +302,14 @@ std::string shortest(double x) {
 }
 
 }  // namespace
+
+int64_t ImpliedArchitecture::kv_heads_for(int64_t num_heads) const {
+  if (!qkv_rows || num_heads <= 0 || embed_dim % num_heads != 0) return 0;
+  const int64_t D = embed_dim / num_heads;  // rows = (num_heads + 2 num_kv_heads) D
+  if (qkv_rows % D != 0 || (qkv_rows / D - num_heads) % 2 != 0) return 0;
+  const int64_t kv = (qkv_rows / D - num_heads) / 2;
+  return kv > 0 && num_heads % kv == 0 ? kv : 0;
+}
 
 std::vector<ImpliedArchitecture::Key> ImpliedArchitecture::keys() const {
   std::vector<Key> k;
@@ -374,6 +399,14 @@ ImpliedArchitecture::Misfit ImpliedArchitecture::misfit(const VitConfig& v) cons
   plain("reg_tokens");
   plain("pre_norm");
   plain("no_embed_class");
+  if (qkv_rows && qkv_rows != (v.num_heads + 2 * v.kv_heads()) * (v.embed_dim / v.num_heads) &&
+      v.embed_dim == embed_dim) {  // (another embed_dim is said above)
+    m.lines.push_back("attention's qkv rows ((num_heads + 2 num_kv_heads) head_dim): the file has " +
+                      std::to_string(qkv_rows) + " (blocks.0.attn.qkv.weight), the config builds " +
+                      std::to_string((v.num_heads + 2 * v.kv_heads()) * (v.embed_dim / v.num_heads)) + " (num_heads " +
+                      std::to_string(v.num_heads) + ", num_kv_heads " + std::to_string(v.kv_heads()) + ")");
+    if (const int64_t kv = kv_heads_for(v.num_heads); kv > 0) m.settings.push_back("num_kv_heads = " + std::to_string(kv));
+  }
   if (depth && layer_scale != (v.init_values > 0))
     fact("LayerScale", layer_scale ? "blocks.0.ls1.gamma" : "none", layer_scale ? "has none" : "has it (init_values > 0)",
          {"init_values"});
@@ -399,6 +432,9 @@ void check_architecture(const std::string& path, const std::map<std::string, Sha
   std::string lines, settings;
   for (const auto& l : m.lines) lines += "\n  " + l;
   for (const auto& s : m.settings) settings += (settings.empty() ? "" : ", ") + s;
+  if (settings.empty())  // qkv rows that no num_kv_heads gives with this num_heads
+    fail(path, ": the weights do not fit the model's architecture:", lines, "\n  set num_heads as the weights were ",
+         "trained (it is not in them; now ", cfg.num_heads, ") and num_kv_heads to fit the qkv rows");
   fail(path, ": the weights do not fit the model's architecture:", lines, "\n  set ", settings,
        " (and num_heads as the weights were trained: it is not in them; now ", cfg.num_heads, ")");
 }

@@ -17,6 +17,7 @@ void for_each_field(VitConfig& c, F&& f) {
   f("embed_dim", c.embed_dim);
   f("depth", c.depth);
   f("num_heads", c.num_heads);
+  f("num_kv_heads", c.num_kv_heads);
   f("mlp_ratio", c.mlp_ratio);
   f("qkv_bias", c.qkv_bias);
   f("drop_rate", c.drop_rate);

@@ -226,6 +226,7 @@ const std::vector<Entry>& entries() {
       int_key("embed_dim", "model", "embedding dim C", F(vit.embed_dim)).also(kPredictCommand),
       int_key("depth", "model", "transformer blocks", F(vit.depth)).also(kPredictCommand),
       int_key("num_heads", "model", "attention heads (embed_dim must be divisible by it)", F(vit.num_heads)).also(kPredictCommand),
+      int_key("num_kv_heads", "model", "key/value heads, each shared by num_heads / num_kv_heads query heads in order (PyTorch's enable_gqa): 0 = num_heads (multi-head), 1 = multi-query; must divide num_heads", F(vit.num_kv_heads)).also(kPredictCommand),
       num_key("mlp_ratio", "model", "MLP hidden = int(embed_dim * mlp_ratio)", F(vit.mlp_ratio)).also(kPredictCommand),
       bool_key("qkv_bias", "model", "bias in the fused qkv Linear", F(vit.qkv_bias)).also(kPredictCommand),
       num_key("drop", "model", "head dropout (timm drop_rate)", F(vit.drop_rate)),

@@ -3,6 +3,7 @@
 #include "tapevit/train/hub_config.h"
 
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
 #include <algorithm>
 #include <set>
@@ -75,7 +76,7 @@ ConfigValues read_hub_config(const std::string& path) {
       static const std::set<std::string> direct = {
           "img_size",    "patch_size", "in_chans",    "num_classes", "embed_dim",      "depth",    "num_heads",
           "mlp_ratio",   "qkv_bias",   "global_pool", "init_values", "class_token",    "reg_tokens", "no_embed_class",
-          "pre_norm",    "final_norm", "act_layer"};
+          "pre_norm",    "final_norm", "act_layer",   "num_kv_heads"};
       if (direct.count(k)) {
         if (!v.is_null()) set(k, v);
         continue;
@@ -193,6 +194,17 @@ std::vector<std::string> layer_init_config(ConfigValues& values) {
     if (!values.count(k.key) && from_file.at(k.key).source == weights_source) add(k.key + " " + k.value);
   if (!values.count("num_heads") && from_file.count("num_heads"))
     add("num_heads " + from_file.at("num_heads").value + " (" + from_file.at("num_heads").source + ")");
+  // grouped-query weights: qkv rows = (num_heads + 2 num_kv_heads) head_dim tell num_kv_heads once num_heads is known
+  if (a.qkv_rows && a.qkv_rows != 3 * a.embed_dim && !values.count("num_kv_heads") && !from_file.count("num_kv_heads")) {
+    const ConfigValue* h = values.count("num_heads")      ? &values.at("num_heads")
+                           : from_file.count("num_heads") ? &from_file.at("num_heads")
+                                                          : nullptr;
+    if (const int64_t kv = h ? a.kv_heads_for(std::atoll(h->value.c_str())) : 0; kv > 0) {
+      from_file["num_kv_heads"] = {std::to_string(kv), weights_source, 0};
+      add("num_kv_heads " + std::to_string(kv) + " (blocks.0.attn.qkv.weight " +
+          a.shapes.at("blocks.0.attn.qkv.weight").str() + " with num_heads " + h->value + ")");
+    }
+  }
   const std::string model = model_given ? values.at("model").value : from_file.at("model").value;
   for (auto& [key, v] : from_file)
     if (!values.count(key)) values[key] = v;

@@ -85,7 +85,8 @@ std::vector<std::pair<std::string, std::string>> arch_values(const VitConfig& v)
           {"in_chans", std::to_string(v.in_chans)},   {"num_classes", std::to_string(v.num_classes)},
           {"embed_dim", std::to_string(v.embed_dim)}, {"depth", std::to_string(v.depth)},
           {"num_heads", std::to_string(v.num_heads)}, {"mlp_ratio", num(v.mlp_ratio)},
-          {"qkv_bias", b(v.qkv_bias)},                {"init_values", num(v.init_values)},
+          {"qkv_bias", b(v.qkv_bias)},                {"num_kv_heads", std::to_string(v.num_kv_heads)},
+          {"init_values", num(v.init_values)},
           {"global_pool", v.global_pool},             {"class_token", b(v.class_token)},
           {"reg_tokens", std::to_string(v.reg_tokens)}, {"no_embed_class", b(v.no_embed_class)},
           {"pre_norm", b(v.pre_norm)},                {"norm_eps", num(v.norm_eps)},
@@ -168,7 +169,7 @@ bool apply_preset(const std::string& name, VitConfig& v) {
   v.qkv_bias = a.qkv_bias, v.init_values = a.init_values, v.global_pool = a.global_pool, v.norm_eps = a.norm_eps;
   v.class_token = a.class_token, v.reg_tokens = a.reg_tokens, v.no_embed_class = a.no_embed_class;
   v.pre_norm = a.pre_norm, v.act_layer = a.act_layer, v.fc_norm = a.fc_norm, v.final_norm = a.final_norm;
-  v.distilled = a.distilled;
+  v.distilled = a.distilled, v.num_kv_heads = a.num_kv_heads;
   return true;
 }
 

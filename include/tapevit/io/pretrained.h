@@ -30,6 +30,7 @@ struct ImpliedArchitecture {
   bool class_token = false, no_embed_class = false, pre_norm = false, fc_norm = false, final_norm = false;
   bool layer_scale = false, distilled = false, attn_pool = false;
   int64_t reg_tokens = 0;
+  int64_t qkv_rows = 0;  // of blocks.0.attn.qkv.weight: 3 embed_dim, or (num_heads + 2 num_kv_heads) head_dim
   std::map<std::string, Shape> shapes;  // of the tensors that tell the sizes (patch_embed.proj.weight, pos_embed, ...)
   std::string describe() const;  // "embed_dim 192, depth 12, patch 16, ..."
 
@@ -43,6 +44,9 @@ struct ImpliedArchitecture {
   // fc_norm.weight -> avg, a class token -> token, else avg with fc_norm = false), class_token, reg_tokens,
   // no_embed_class, pre_norm, final_norm, distilled. Keys the file does not show are left out.
   std::vector<Key> keys() const;
+  // num_kv_heads for these weights given num_heads (which they do not hold): from qkv_rows; 0 when the rows do not
+  // fit num_heads (or there are none).
+  int64_t kv_heads_for(int64_t num_heads) const;
   // Where `v` builds another model than these weights, one line per fact ("depth: the file has 2 (blocks.0 ..
   // blocks.1), the config says 3"), and the settings that make it the weights' model ("depth = 2"), each a key of
   // keys() with its value. img_size, in_chans and num_classes may differ (timm's rules resample, adapt, re-initialise).
@@ -82,7 +86,12 @@ struct HubDataConfig {
 // architecture (the preset name when it is a timm one), num_classes, num_features, global_pool, label_names,
 // model_args (every architecture argument, so timm.create_model rebuilds it) and pretrained_cfg (input_size, mean,
 // std, interpolation, crop_pct, label_names, first_conv, classifier).
+// num_kv_heads (when not num_heads) is written in model_args too, for tapevit to read back: timm has no such argument
+// (timm_cannot_build says so).
 std::string timm_hub_config(const std::string& architecture, const VitConfig& vit, const HubDataConfig& data);
+// Why timm's VisionTransformer cannot hold a model of this config (empty: it can): grouped-query attention
+// (num_kv_heads), which timm's ViT has no argument for.
+std::string timm_cannot_build(const VitConfig& vit);
 
 LoadReport load_pretrained(const std::string& path, Params<float>& params, const VitConfig& cfg, bool strict = true);
 
