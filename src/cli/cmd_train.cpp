@@ -125,7 +125,8 @@ int cmd_train(const std::vector<std::string>& args) {
   opts.tty = isatty(STDOUT_FILENO) && dist::size() == 1;
   opts.columns = opts.tty ? terminal_columns() : 0;
   opts.command_line = command_line("train", args);
-  // SIGINT / SIGTERM (Ctrl-C, Slurm, cloud preemption): finish the step, write last.h5, say how to resume; a second
+  // SIGINT / SIGTERM (Ctrl-C, Slurm, cloud preemption): give up the step at its next tape node (finish it when in
+  // its optimizer update), write last.h5 at the last finished step, say how to resume; a second
   // signal exits at once, saying which checkpoint is on disk (it stays valid: checkpoints are replaced atomically, a
   // write under way is abandoned)
   static pthread_t main_thread;
@@ -157,8 +158,14 @@ int cmd_train(const std::vector<std::string>& args) {
   const TrainSummary sum = train(cfg, opts);
   if (sum.stopped_by != 0) {
     const std::string last = (fs::path(sum.run_dir) / "last.h5").string();
-    std::cout << "stopped by " << (sum.stopped_by == SIGINT ? "SIGINT" : sum.stopped_by == SIGTERM ? "SIGTERM" : "a signal")
-              << " after step " << sum.steps << " (epoch " << sum.epochs_done + 1 << "); " << last
+    const char* by = sum.stopped_by == SIGINT ? "SIGINT" : sum.stopped_by == SIGTERM ? "SIGTERM" : "a signal";
+    if (sum.abandoned_step != 0) {
+      std::cout << "stopped by " << by << " during step " << sum.abandoned_step << " (epoch " << sum.epochs_done + 1
+                << "), which is given up (a resume redoes it). " << sum.kept << "\n"
+                << std::flush;
+      return 128 + sum.stopped_by;
+    }
+    std::cout << "stopped by " << by << " after step " << sum.steps << " (epoch " << sum.epochs_done + 1 << "); " << last
               << " holds that step. Resume with: tapevit train --resume " << last << "\n"
               << std::flush;
     return 128 + sum.stopped_by;
