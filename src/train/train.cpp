@@ -271,6 +271,14 @@ void end_epoch(Run& run, const EvalResult& ev, const EvalResult* ema) {
   if (run.opts.out) print_epoch(run, m, best, *run.opts.out);
 }
 
+// Several ranks stopping: none exits before rank 0 has written the checkpoint (a launcher such as mpirun ends every
+// rank of a job when one exits with a non-zero status, as a stopped run does).
+void wait_for_checkpoint(const Run& run) {
+  if (dist::size() == 1) return;
+  double done = 1;
+  dist::allreduce_sum(&done, 1, "the checkpoint of the stopped run (step " + std::to_string(run.st.global_step) + ")");
+}
+
 TrainSummary summarise(const Run& run, double seconds) {
   TrainSummary sum;
   sum.run_dir = run.cfg.output;
@@ -343,6 +351,7 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
   try {
     while (run.st.epoch < run.cfg.epochs) {
       if (!train_one_epoch(run)) {  // interrupted mid-epoch
+        wait_for_checkpoint(run);
         if (run.line_open && opts.out) *opts.out << "\n";
         TrainSummary sum = summarise(run, since(t_start));
         sum.stopped_by = run.stop_signal;
@@ -371,6 +380,7 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       if (run.stop_requested()) break;
       run.stop_signal = agreed_stop(run);
       if (run.stop_signal != 0 && run.st.epoch < run.cfg.epochs) {  // stopped at an epoch's end
+        wait_for_checkpoint(run);
         TrainSummary sum = summarise(run, since(t_start));
         sum.stopped_by = run.stop_signal;
         return sum;
