@@ -41,7 +41,8 @@ same_weights() {
 
 expect 0 'done: 2 epochs, 10 steps' -- "$TV" train "${TRAIN[@]}" --output runs/ref
 
-# signal_in NAME PHASE SIGNALS BOUND [ARGS]: a slow run, SIGTERM (twice when SIGNALS = 2) 0.3 s into step 2's PHASE,
+# signal_in NAME PHASE SIGNALS BOUND [ARGS]: a slow run, SIGTERM 0.3 s into step 2's PHASE (and again 0.5 s later
+# when SIGNALS = 2),
 # which must exit within BOUND s; the exit's code and latency (seconds from the first signal) in rc and latency, its
 # output in NAME.log
 signal_in() {
@@ -52,7 +53,7 @@ signal_in() {
   sleep 0.3
   local t0=$EPOCHREALTIME
   kill -TERM $pid
-  ((n == 2)) && { sleep 0.02; kill -TERM $pid; }
+  ((n == 2)) && { sleep 0.5; kill -TERM $pid; }
   wait $pid
   rc=$?
   latency=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
@@ -85,9 +86,10 @@ grep -q "test: step 3" update.log && fail "SIGTERM in the update: step 3 was sta
 expect 0 'done: 2 epochs, 10 steps' -- "$TV" train --resume runs/update/last.h5 --log_interval 1
 same_weights runs/ref runs/update || fail "SIGTERM in the update: the resumed run's weights differ"
 
-# 4. two signals in step 2's forward pass (checkpoint_steps 1: last.h5 holds step 1): the second exits at once,
-#    saying which checkpoint is on disk, which stays valid and resumes to the uninterrupted run's weights
-signal_in twice forward 2 2 --checkpoint_steps 1
+# 4. two signals 0.5 s apart in step 2's update, which the first lets finish (3.7 s more); checkpoint_steps 1:
+#    last.h5 holds step 1. The second exits at once, saying which checkpoint is on disk, which stays valid and
+#    resumes to the uninterrupted run's weights
+signal_in twice update 2 2 --checkpoint_steps 1
 [ "$rc" = 143 ] || fail "two SIGTERMs: exit $rc, want 143: $(tail -3 twice.log)"
 grep -qF "tapevit train: a second signal: exiting at once, without a new checkpoint. The last good checkpoint is runs/twice/last.h5 (step 1: batch 1 of 5 of epoch 1); resume with: tapevit train --resume runs/twice/last.h5" twice.log ||
   fail "two SIGTERMs: no note of the checkpoint on disk: $(tail -3 twice.log)"
