@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/cli_reliability_test.sh: stopping and sharing a run from the command line: SIGTERM / SIGINT finish the step,
-# write last.h5 there and exit 128+signal with the resume command; a second signal exits at once; a second run on a
+# tests/cli_reliability_test.sh: stopping and sharing a run from the command line: SIGTERM / SIGINT stop the run at a
+# step (the one under way given up, tests/cli_preempt_test.sh), write last.h5 there and exit 128+signal with the
+# resume command; a second signal exits at once; a second run on a
 # directory in use is refused naming the holder's PID; a file-size limit, a directory turned read-only and a full disk
 # are errors naming their cause, not a crash; under an address-space limit a run that fits trains and one that does
 # not is refused saying what to set; a refused or failed start leaves the files as it found them.
@@ -32,7 +33,8 @@ for sig in TERM INT; do
   rc=$?
   want=$((128 + $(kill -l $sig)))
   [ "$rc" = "$want" ] || fail "SIG$sig: exit $rc, expected $want: $(tail -3 $sig.log)"
-  grep -qE "stopped by SIG$sig after step [0-9]+ \(epoch [0-9]+\); runs/$sig/last.h5 holds that step. Resume with: tapevit train --resume runs/$sig/last.h5" $sig.log ||
+  # (a signal between steps: that step is saved; in a step's forward or backward pass: the step is given up)
+  grep -qE "stopped by SIG$sig (after step [0-9]+ \(epoch [0-9]+\); runs/$sig/last.h5 holds that step. Resume with: tapevit train --resume runs/$sig/last.h5|during step [0-9]+ \(epoch [0-9]+\), which is given up \(a resume redoes it\). The last good checkpoint is runs/$sig/last.h5 \(step [0-9]+: [^)]+\); resume with: tapevit train --resume runs/$sig/last.h5)$" $sig.log ||
     fail "SIG$sig: no stop message: $(tail -3 $sig.log)"
   expect 0 'step [0-9]+' -- "$TV" info runs/$sig/last.h5
 done

@@ -9,6 +9,8 @@
 # 3. resume on the same N bitwise; on another N within the bounds.
 # 4. failures: a batch the ranks do not divide, ranks started differently, an error on one rank, a rank that
 #    stops answering (dist_timeout): one clear error, a non-zero exit, no rank left waiting.
+# 5. preemption in a long step: SIGTERM to both ranks in a forward pass, to one rank in a backward pass: the step is
+#    given up on both, last.h5 at the step before, the resume bitwise (tests/cli_preempt_test.sh for one process).
 set -uo pipefail
 source "$(dirname "$(realpath "$0")")/cli_lib.sh"
 cli_start mpi "$1" "$2"
@@ -138,6 +140,51 @@ grep -qE "tapevit train rank 0/2 \(.*\): error: the (loss|gradients) of step [0-
 compgen -G "hang/.*.tmp-*" >/dev/null && fail "a partial checkpoint was left behind"
 [ -f hang/last.h5 ] && { "$TV" info hang/last.h5 --verify >/dev/null 2>&1 || fail "hang/last.h5 fails its digest"; }
 echo "stopped rank: exit $rc after $((SECONDS - t0)) s"
+
+# 5. preemption in a long step (the test hook TAPEVIT_TEST_SLOW_STEP: 200 ms at each tape node, 4 s in the update,
+#    phases announced on stderr; a step then takes about 11 s): SIGTERM to both ranks 0.3 s into step 2's forward
+#    pass gives the step up on both within 5 s (finishing the step would take 10 s), last.h5 at
+#    step 1 and the resume bitwise the uninterrupted run (weights and optimizer state); SIGTERM to rank 1 alone in its
+#    backward pass: rank 0, which got none, finishes its pass and gives the step up with it (no rank left waiting)
+PRE=(--config reg.ini --batch_size 16 --train_per_class 8 --epochs 2 --log_interval 1)
+expect 0 'done: 2 epochs, 10 steps' -- "${MPI[@]}" -np 2 "$TV" train "${PRE[@]}" --output pre_ref
+# rank_pid R: the PID of rank R of the run writing into pre_NAME
+rank_pid() {
+  for p in $(pgrep -f "tapevit train --config reg.ini --batch_size 16 --train_per_class 8 --epochs 2 --log_interval 1 --output $1"); do
+    tr '\0' '\n' </proc/$p/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo $p
+  done
+}
+for who in both rank1; do
+  phase=forward
+  [ $who = rank1 ] && phase=backward
+  TAPEVIT_TEST_SLOW_STEP=200 "${MPI[@]}" -x TAPEVIT_TEST_SLOW_STEP -np 2 "$TV" train "${PRE[@]}" --output pre_$who >pre_$who.log 2>&1 &
+  launcher=$!
+  for _ in $(seq 1200); do
+    grep -q "test: step 2 $phase" pre_$who.log && break
+    sleep 0.1
+  done
+  sleep 0.3
+  r0=$(rank_pid pre_$who 0) r1=$(rank_pid pre_$who 1)
+  [ -n "$r0" ] && [ -n "$r1" ] || fail "preempt $who: the ranks were not found"
+  t0=$EPOCHREALTIME
+  if [ $who = both ]; then kill -TERM $r0 $r1; else kill -TERM $r1; fi
+  wait $launcher
+  rc=$?
+  latency=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+  echo "preempt $who in step 2's $phase: exit $rc after ${latency}s"
+  ((rc != 0)) || fail "preempt $who: the run exited 0"
+  grep -qF "stopped by SIGTERM during step 2 (epoch 1), which is given up (a resume redoes it). The last good checkpoint is pre_$who/last.h5 (step 1: batch 1 of 5 of epoch 1)" pre_$who.log ||
+    fail "preempt $who: no message that step 2 is given up: $(tail -c 600 pre_$who.log)"
+  grep -q "test: step 2 update" pre_$who.log && fail "preempt $who: a rank went on to step 2's update"
+  # both ranks signalled: each stops at its next node; rank 1 alone: rank 0 finishes its backward pass (3.5 s)
+  bound=5
+  [ $who = rank1 ] && bound=15
+  awk -v l="$latency" -v b=$bound 'BEGIN { exit !(l < b) }' || fail "preempt $who: ${latency}s from the signal to the exit (want under ${bound}s)"
+  "$TV" info pre_$who/last.h5 --verify >/dev/null 2>&1 || fail "preempt $who: last.h5 fails its digest"
+  "$TV" info pre_$who/last.h5 | grep -q 'step 1\b' || fail "preempt $who: last.h5 is not at step 1: $("$TV" info pre_$who/last.h5 | head -3)"
+  expect 0 'done: 2 epochs, 10 steps' -- "${MPI[@]}" -np 2 "$TV" train --resume pre_$who/last.h5 --log_interval 1
+  compare pre_ref/last.h5 pre_$who/last.h5 || fail "preempt $who: the resumed run is not bitwise the uninterrupted one"
+done
 
 if ((failures)); then
   echo "$failures failure(s)"

@@ -99,6 +99,55 @@ TEST_CASE("Tape: frozen parameters and inputs without requires_grad get no gradi
 }
 
 namespace {
+// The hook of the stop-flag test: counts node boundaries and sets the flag at boundary number set_at.
+struct At {
+  static inline std::atomic<int>* flag = nullptr;
+  static inline int nodes = 0, set_at = 0, backward_nodes = 0;
+};
+}  // namespace
+
+TEST_CASE("Tape: a stop flag set in the forward or backward pass throws StepInterrupted at the next node") {
+  Params<double> p;
+  Linear<double> a(p, "a", 3, 3), b(p, "b", 3, 2);
+  p.allocate();
+  fill_param(a.weight, 1);
+  fill_param(b.weight, 2);
+  const std::vector<double> weights(p.data(), p.data() + p.flat_size());
+  Leaf x({4, 3}, 2);
+  Tape<double> t(1 << 24);
+  std::atomic<int> stop{0};
+  t.stop = &stop;
+  // forward: the flag is set while the first layer runs (by the hook at its node); the node is recorded, then thrown
+  At::flag = &stop;
+  t.at_node = [](bool backward) {
+    ++At::nodes;
+    At::backward_nodes += backward;
+    if (At::nodes == At::set_at) At::flag->store(1);
+  };
+  At::set_at = 1;
+  CHECK_THROWS_AS(b(t, a(t, x.var())), StepInterrupted);
+  CHECK(At::nodes == 1);  // the second layer never ran
+  CHECK(t.num_nodes() == 1);
+  // backward: 2 forward nodes, then the flag set at the first backward node: no backward closure runs
+  stop.store(0);
+  t.reset();
+  p.zero_grad();
+  At::nodes = 0, At::set_at = 3;
+  Var<double> y = b(t, a(t, x.var()));
+  std::vector<double> ones(size_t(y->numel()), 1.0);
+  CHECK_THROWS_AS(t.backward(y, ones.data()), StepInterrupted);
+  CHECK(At::backward_nodes == 1);
+  for (int64_t i = 0; i < p.flat_size(); ++i) REQUIRE(p.grad()[i] == 0.0);
+  // the weights are untouched, and after reset() the tape runs a whole step again
+  for (int64_t i = 0; i < p.flat_size(); ++i) REQUIRE(p.data()[i] == weights[size_t(i)]);
+  stop.store(0);
+  t.reset();
+  y = b(t, a(t, x.var()));
+  t.backward(y, ones.data());
+  CHECK(std::any_of(p.grad(), p.grad() + p.flat_size(), [](double g) { return g != 0.0; }));
+}
+
+namespace {
 // A small ViT (img 16, patch 4, 3 channels, 5 classes, C 32, 4 heads) and 8 images for it.
 VitConfig small_vit(int64_t depth) {
   VitConfig cfg;

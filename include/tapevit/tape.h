@@ -13,7 +13,13 @@
 // that took them. So a backward pass holds the gradients of about one block at a time, not of the whole
 // network. reset() at the start of a step rewinds everything: a warm training loop allocates nothing.
 // Closures must be trivially destructible (they capture pointers and sizes), which a static_assert enforces.
+//
+// Interruption: a training step can be abandoned between nodes. When `stop` points at a flag that holds non-zero,
+// the next node boundary (a node recorded in the forward pass, a node about to run in the backward pass) throws
+// StepInterrupted. Nothing but the tape's own memory has changed by then (parameter gradients are partial, the
+// weights untouched); reset() makes it ready for the next step.
 #pragma once
+#include <atomic>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -26,6 +32,9 @@
 #include "tapevit/tensor.h"
 
 namespace tapevit {
+
+// Thrown at a node boundary when a tape's stop flag is set (not an Error: the step is abandoned, nothing failed).
+struct StepInterrupted {};
 
 // What a tape holds at most, by arena: activations (and scratch), records (closures and tensor handles), and
 // temporaries (gradients of activations, kernel scratch). A step's measured footprint, or one to reserve.
@@ -48,6 +57,10 @@ class Tape {
   // share, a micro-batch of gradient accumulation): dropout, attention-dropout and drop-path draws are keyed by
   // global row, so the slices together draw exactly what the whole batch would.
   int64_t row0 = 0;
+  // Checked (a relaxed load) at every node boundary: non-zero throws StepInterrupted. nullptr: never.
+  const std::atomic<int>* stop = nullptr;
+  // Called at every node boundary before the check, with true in the backward pass (a test's hook; nullptr: none).
+  void (*at_node)(bool backward) = nullptr;
 
   bool grad_enabled() const { return grad_enabled_; }
   // Off: inference. Nothing is recorded and layers keep nothing for a backward pass.
@@ -129,6 +142,7 @@ class Tape {
     void* mem = meta_.alloc(sizeof(Fn));
     new (mem) Fn(std::forward<F>(backward_fn));
     nodes_.push_back({[](void* p) { (*static_cast<Fn*>(p))(); }, mem, out});
+    node_boundary(false);
   }
 
   // Replay the record in reverse. seed = dL/d(out); nullptr means ones (out is usually the scalar loss).
@@ -137,6 +151,7 @@ class Tape {
     T* g = grad(out, out->shape);
     for (int64_t i = 0; i < out->numel(); ++i) g[i] += seed ? seed[i] : T(1);
     for (auto it = nodes_.rbegin(); it != nodes_.rend(); ++it) {
+      node_boundary(true);
       it->run(it->fn);
       if (Var<T> o = it->out; o && o->grad && o != out) {
         pool_.put_n<T>(o->grad, o->numel());
@@ -189,6 +204,10 @@ class Tape {
   TapeFootprint high_water() const { return {acts_.high_water(), meta_.high_water(), pool_.high_water()}; }
 
  private:
+  void node_boundary(bool backward) {
+    if (at_node) at_node(backward);
+    if (stop && stop->load(std::memory_order_relaxed) != 0) throw StepInterrupted{};
+  }
   struct Node {
     void (*run)(void*);
     void* fn;

@@ -61,6 +61,7 @@ struct Run {
   TapeFootprint eval_footprint;  // under an address-space limit: what an evaluation's tape reserves (plan_memory)
   std::vector<float> grad_sum;  // grad_accum_steps > 1: the micro-batches' gradients summed
   int stop_signal = 0;          // SIGINT / SIGTERM asked any rank to stop (agreed at each step's allreduce)
+  int64_t abandoned = 0;        // the step a stop request gave up in its forward or backward pass (1-based), else 0
 
   // Wall time: of the training steps (throughput), and of the epoch under way.
   double train_seconds = 0;
@@ -87,6 +88,8 @@ std::string kept_checkpoint(const Run& run, const Run::Saved& saved, const std::
 // checkpoint_on_disk()'s text for `saved`, formatted ahead (into the buffer not shown), then published by one atomic
 // store: Run::save stages before writing and publishes right after, so that the text changes within instructions of
 // the file. (train.cpp)
+// kept_checkpoint(run, saved), and when it names no checkpoint of a new run, that the same command starts it again.
+std::string stop_kept_text(const Run& run, const Run::Saved& saved);
 const char* stage_kept_checkpoint(const Run& run, const Run::Saved& saved);
 void publish_kept_checkpoint(const char* staged);
 

@@ -6,9 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <filesystem>
+#include <thread>
 
 #include "memory.h"
 #include "progress.h"
@@ -32,6 +36,32 @@ char g_kept_text[2][4096];
 std::atomic<const char*> g_kept{""};
 static_assert(std::atomic<const char*>::is_always_lock_free, "checkpoint_on_disk must be async-signal-safe");
 
+// A test's hook (tests/cli_preempt_test.sh), read once when a run starts: TAPEVIT_TEST_SLOW_STEP=MS makes every
+// training step long on purpose: MS milliseconds at each node boundary of its forward and backward passes and 20 x MS
+// in its optimizer update, each phase announced on stderr as it starts ("test: step 3 backward") so that a test can
+// signal inside it. Unset (every real run): the tape calls no hook.
+int g_slow_ms = 0;
+int64_t g_slow_step = 0;  // the step under way, 1-based
+int g_slow_phase = 0;     // 0 none yet, 1 forward, 2 backward
+void slow_phase(int64_t step, const char* phase, int ms) {
+  std::fprintf(stderr, "test: step %lld %s\n", static_cast<long long>(step), phase);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+void slow_node(bool backward) {
+  const int phase = backward ? 2 : 1;
+  if (phase != g_slow_phase) {
+    g_slow_phase = phase;
+    slow_phase(g_slow_step, backward ? "backward" : "forward", g_slow_ms);
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(g_slow_ms));
+  }
+}
+void read_slow_step_hook(Tape<float>& tape) {
+  const char* v = std::getenv("TAPEVIT_TEST_SLOW_STEP");
+  g_slow_ms = v ? std::max(0, std::atoi(v)) : 0;
+  tape.at_node = g_slow_ms > 0 ? slow_node : nullptr;
+}
+
 // Per-step dropout / drop-path stream: a function of (seed, step) only, so resuming replays it exactly.
 Rng step_rng(uint64_t seed, int64_t step) { return Rng{splitmix64(seed ^ 0xD1B54A32D192ED03ull) ^ splitmix64(uint64_t(step)), 0}; }
 
@@ -47,7 +77,8 @@ void update_ema(Params<float>& ema, const Params<float>& w, int64_t step, double
 }
 
 // A stop request as the ranks share it: votes (asked by SIGINT, asked by another signal) that an allreduce sums, and
-// the signal they agree on (SIGTERM when any rank got it, else SIGINT when any did, else 0).
+// the signal they agree on (SIGTERM when any rank got it, else SIGINT when any did, else 0). train_step adds a third
+// vote: this rank abandoned the step.
 void stop_votes(int sig, double* votes) {
   votes[0] = double(sig == SIGINT);
   votes[1] = double(sig != 0 && sig != SIGINT);
@@ -82,12 +113,16 @@ double forward_backward(Run& run, Tape<float>& tape, const float* images, const 
 
 namespace {
 
-// One optimizer step on batch (epoch, step_in_epoch): forward, loss, backward, clip, update. Returns the loss.
+// One optimizer step on batch (epoch, step_in_epoch): forward, loss, backward, clip, update. Returns the loss, or
+// nothing when the step was abandoned: a stop request (SIGINT / SIGTERM) stops the forward or backward pass at its
+// next tape node (Tape::stop), and then the step is given up on every rank (agreed in the allreduce that every rank
+// reaches after its backward pass, so none waits for a peer that gave up), before anything of the run has changed: the
+// weights, optimizer state and EMA change only in the update. A request during the update lets it finish.
 // This rank's rows of the batch (all of them with one rank) go through as grad_accum_steps micro-batches, each
 // backward seeded with 1 / (ranks x micro-batches) of its mean loss: the summed gradients are those of the whole
 // batch's mean. The sum over micro-batches runs in a buffer of its own (micro-batch 0's gradients, + 1's, ...),
 // so that micro-batches on one rank add up exactly as ranks do in the allreduce.
-double train_step(Run& run) {
+std::optional<double> train_step(Run& run) {
   TrainState& st = run.st;
   const VitConfig& v = run.cfg.vit;
   const Prefetcher::Batch* batch = nullptr;
@@ -105,35 +140,48 @@ double train_step(Run& run) {
   const auto [g0, g1] = trainable_range(p);
   float* grad = p.grad();
   double loss_sum = 0;
-  for (int64_t a = 0; a < A; ++a) {
-    run.tape.reset();
-    run.tape.rng = step_rng(run.cfg.seed, st.global_step);
-    run.tape.row0 = dist::rank() * rows + a * m;  // dropout and drop path draw as in the whole batch
-    try {
-      loss_sum += forward_backward(run, run.tape, b.images.data() + a * m * img, b.targets.data() + a * m * K, m, share);
-    } catch (const OutOfMemory& e) {
-      fail("step ", st.global_step + 1, ": ", e.what(), ". ", memory_advice(run));
-    }
-    if (A > 1) {
-      if (a == 0) run.grad_sum.assign(grad + g0, grad + g1);
-      else
+  bool abandoned = false;
+  g_slow_step = st.global_step + 1, g_slow_phase = 0;
+  try {
+    for (int64_t a = 0; a < A; ++a) {
+      run.tape.reset();
+      run.tape.rng = step_rng(run.cfg.seed, st.global_step);
+      run.tape.row0 = dist::rank() * rows + a * m;  // dropout and drop path draw as in the whole batch
+      try {
+        loss_sum += forward_backward(run, run.tape, b.images.data() + a * m * img, b.targets.data() + a * m * K, m, share);
+      } catch (const OutOfMemory& e) {
+        fail("step ", st.global_step + 1, ": ", e.what(), ". ", memory_advice(run));
+      }
+      if (A > 1) {
+        if (a == 0) run.grad_sum.assign(grad + g0, grad + g1);
+        else
 #pragma omp parallel for schedule(static) if (g1 - g0 >= 65536)
-        for (int64_t i = g0; i < g1; ++i) run.grad_sum[size_t(i - g0)] += grad[i];
+          for (int64_t i = g0; i < g1; ++i) run.grad_sum[size_t(i - g0)] += grad[i];
+      }
     }
+  } catch (const StepInterrupted&) {
+    abandoned = true;
   }
-  if (A > 1) std::copy(run.grad_sum.begin(), run.grad_sum.end(), grad + g0);
-  // the loss (for the log and the non-finite check) and a stop request, from every rank: all ranks stop together
-  double shared[3] = {loss_sum / double(A)};
+  if (A > 1 && !abandoned) std::copy(run.grad_sum.begin(), run.grad_sum.end(), grad + g0);
+  // the loss (for the log and the non-finite check), a stop request and an abandoned step, from every rank: all
+  // ranks stop together, and give the step up together
+  double shared[4] = {loss_sum / double(A)};
   stop_votes(g_stop_signal.load(), shared + 1);
-  dist::allreduce_sum(shared, 3, "the loss of step " + std::to_string(st.global_step + 1));
+  shared[3] = double(abandoned);
+  dist::allreduce_sum(shared, 4, "the loss of step " + std::to_string(st.global_step + 1));
   const double lv = shared[0] / double(ranks);
   run.stop_signal = stop_from_votes(shared + 1);
+  if (shared[3] > 0) {
+    run.tape.reset();
+    return std::nullopt;
+  }
   if (!std::isfinite(lv))
     fail("non-finite loss (", lv, ") at step ", st.global_step + 1, " (epoch ", st.epoch + 1, ", batch ",
          st.step_in_epoch + 1, " of ", run.steps_per_epoch, "); training stopped. Lower lr or set clip_grad. ",
          kept_checkpoint(run, "with lower lr (--lr) or clip_grad set, "));
   dist::allreduce_sum(grad + g0, g1 - g0, "the gradients of step " + std::to_string(st.global_step + 1));
   clip_grad_norm(p, run.cfg.clip_grad);
+  if (g_slow_ms > 0) slow_phase(st.global_step + 1, "update", 20 * g_slow_ms);
   st.lr = run.sched.at(st.global_step);
   run.opt->step(p, st.lr);
   if (run.ema) update_ema(run.ema->params(), p, st.global_step + 1, run.cfg.model_ema_decay);
@@ -158,7 +206,18 @@ bool train_one_epoch(Run& run) {
   run.epoch_seconds_before = st.epoch_seconds;
   while (st.step_in_epoch < run.steps_per_epoch) {
     const auto t_step = Clock::now();
-    const double loss = train_step(run);
+    const std::optional<double> step_loss = train_step(run);
+    if (!step_loss) {  // abandoned: the run as its last finished step left it, in last.h5 (if not there already)
+      run.abandoned = st.global_step + 1;
+      const bool on_disk = run.saved.path == run.last_path && run.saved.global_step == st.global_step;
+      // (nothing finished in this session: the checkpoint it resumed from holds it; a new run: nothing to keep)
+      if (!on_disk && run.train_images > 0) {
+        st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
+        run.save(run.last_path);
+      }
+      return false;
+    }
+    const double loss = *step_loss;
     if (run.train_images == 0) run.tape.fit_to_use();  // this session's first step: the later ones land where it did
     ++st.global_step;
     ++st.step_in_epoch;
@@ -212,6 +271,14 @@ void end_epoch(Run& run, const EvalResult& ev, const EvalResult* ema) {
   if (run.opts.out) print_epoch(run, m, best, *run.opts.out);
 }
 
+// Several ranks stopping: none exits before rank 0 has written the checkpoint (a launcher such as mpirun ends every
+// rank of a job when one exits with a non-zero status, as a stopped run does).
+void wait_for_checkpoint(const Run& run) {
+  if (dist::size() == 1) return;
+  double done = 1;
+  dist::allreduce_sum(&done, 1, "the checkpoint of the stopped run (step " + std::to_string(run.st.global_step) + ")");
+}
+
 TrainSummary summarise(const Run& run, double seconds) {
   TrainSummary sum;
   sum.run_dir = run.cfg.output;
@@ -250,10 +317,15 @@ std::string kept_checkpoint(const Run& run, const Run::Saved& s, const std::stri
   return "The last good checkpoint is " + path + " (" + state + "); " + when + "resume with: " + command;
 }
 
-const char* stage_kept_checkpoint(const Run& run, const Run::Saved& s) {
-  char* buf = g_kept_text[g_kept.load() == g_kept_text[0] ? 1 : 0];
+std::string stop_kept_text(const Run& run, const Run::Saved& s) {
   std::string text = kept_checkpoint(run, s);
   if (s.path.empty() && run.opts.resume.empty()) text += " (nothing to resume: the same command starts the run again)";
+  return text;
+}
+
+const char* stage_kept_checkpoint(const Run& run, const Run::Saved& s) {
+  char* buf = g_kept_text[g_kept.load() == g_kept_text[0] ? 1 : 0];
+  const std::string text = stop_kept_text(run, s);
   std::snprintf(buf, sizeof g_kept_text[0], "%s", text.c_str());
   return buf;
 }
@@ -264,6 +336,8 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
   const auto t_start = Clock::now();
   Run run(std::move(cfg), opts);
   publish_kept_checkpoint(stage_kept_checkpoint(run, run.saved));
+  run.tape.stop = &g_stop_signal;  // a stop request abandons the step under way at its next node
+  read_slow_step_hook(run.tape);
   if (run.complete) {
     TrainSummary sum = summarise(run, since(t_start));
     sum.already_complete = true;
@@ -277,9 +351,12 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
   try {
     while (run.st.epoch < run.cfg.epochs) {
       if (!train_one_epoch(run)) {  // interrupted mid-epoch
+        wait_for_checkpoint(run);
         if (run.line_open && opts.out) *opts.out << "\n";
         TrainSummary sum = summarise(run, since(t_start));
         sum.stopped_by = run.stop_signal;
+        sum.abandoned_step = run.abandoned;
+        if (run.abandoned) sum.kept = stop_kept_text(run, run.saved);
         return sum;
       }
       const auto t_eval = Clock::now();
@@ -303,6 +380,7 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       if (run.stop_requested()) break;
       run.stop_signal = agreed_stop(run);
       if (run.stop_signal != 0 && run.st.epoch < run.cfg.epochs) {  // stopped at an epoch's end
+        wait_for_checkpoint(run);
         TrainSummary sum = summarise(run, since(t_start));
         sum.stopped_by = run.stop_signal;
         return sum;

@@ -32,8 +32,9 @@ struct TrainOptions {
   std::string invocation = {};
 };
 
-// Ask a running train() to stop at the end of its current step: it writes last.h5 at that step (resuming from it
-// is bitwise an uninterrupted run) and returns with stopped_by = sig. Async-signal-safe (a lock-free atomic store):
+// Ask a running train() to stop: the step under way stops at its next tape node in its forward or backward pass and
+// is given up (the weights change only in the update), or, in its optimizer update, finishes; last.h5 is written at
+// the last finished step (resuming from it is bitwise an uninterrupted run) and train() returns with stopped_by = sig. Async-signal-safe (a lock-free atomic store):
 // the command installs it as its SIGINT/SIGTERM handler.
 void request_stop(int sig);
 int stop_requested_by();  // the signal of a pending request, 0 if none
@@ -48,6 +49,10 @@ struct TrainSummary {
   double best_top1 = 0, last_top1 = 0, seconds = 0, train_images_per_second = 0;
   bool already_complete = false;  // a resumed run had nothing left to do; nothing was written
   int stopped_by = 0;             // the signal that stopped the run early (request_stop), else 0
+  // The step the signal stopped in its forward or backward pass and gave up (a resume redoes it), else 0; then `kept`
+  // names the checkpoint that holds the step before it, and how to resume (or that none was written yet)
+  int64_t abandoned_step = 0;
+  std::string kept;
 };
 
 // Throws an Error for bad data, inconsistent configs, a non-finite loss (naming the step) and I/O failures;
