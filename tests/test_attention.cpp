@@ -125,7 +125,7 @@ TEST_CASE("Attention core, grouped-query: equals multi-head attention on k and v
   }
 }
 
-TEST_CASE("MultiHeadSelfAttention, grouped-query: qkv holds q, k, v rows; every gradient") {
+TEST_CASE("MultiHeadSelfAttention, grouped-query: qkv holds q, k, v rows, every gradient") {
   for (int64_t kv : {1, 2}) {
     Params<double> p;
     MultiHeadSelfAttention<double> attn(p, "blocks.0.attn", 8, 4, true, 0.0, 0.0, kv);
