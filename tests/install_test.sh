@@ -24,7 +24,8 @@ cmake -S "$WORK/example" -B "$WORK/example-build" -DCMAKE_PREFIX_PATH="$PREFIX" 
       -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON -DCMAKE_EXPORT_COMPILE_COMMANDS=ON > "$WORK/configure.log"
 grep -q "^tapevit_DIR:PATH=$PREFIX/lib/cmake/tapevit$" "$WORK/example-build/CMakeCache.txt" ||
   { echo "install_test: find_package(tapevit) did not take the installed package"; grep tapevit_DIR "$WORK/example-build/CMakeCache.txt"; exit 1; }
-if grep -e "$SRC" -e "$BUILD" "$WORK/example-build/compile_commands.json"; then
+# (each path with its '/': a temporary directory /tmp/ciT is not inside a source tree /tmp/ci)
+if grep -F -e "$SRC/" -e "$BUILD/" "$WORK/example-build/compile_commands.json"; then
   echo "install_test: the example's compile commands refer to tapevit's source or build tree"; exit 1
 fi
 cmake --build "$WORK/example-build" -j 2 > "$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
