@@ -199,6 +199,12 @@ int agreed_stop(Run& run) {
   return stop_from_votes(votes);
 }
 
+// last.h5 at the run's step, with the epoch's seconds so far (a checkpoint inside an epoch, or before its evaluation).
+void save_last(Run& run) {
+  run.st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
+  run.save(run.last_path);
+}
+
 // The rest of the current epoch's steps. False when the run was asked to stop before the epoch's end.
 bool train_one_epoch(Run& run) {
   TrainState& st = run.st;
@@ -211,10 +217,7 @@ bool train_one_epoch(Run& run) {
       run.abandoned = st.global_step + 1;
       const bool on_disk = run.saved.path == run.last_path && run.saved.global_step == st.global_step;
       // (nothing finished in this session: the checkpoint it resumed from holds it; a new run: nothing to keep)
-      if (!on_disk && run.train_images > 0) {
-        st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
-        run.save(run.last_path);
-      }
+      if (!on_disk && run.train_images > 0) save_last(run);
       return false;
     }
     const double loss = *step_loss;
@@ -231,10 +234,7 @@ bool train_one_epoch(Run& run) {
     const bool periodic = run.cfg.checkpoint_steps > 0 && st.global_step % run.cfg.checkpoint_steps == 0;
     if (dist::size() == 1) run.stop_signal = agreed_stop(run);  // (several ranks: agreed within the step)
     const bool stop = run.stop_requested() || run.stop_signal != 0;
-    if (mid_epoch && (periodic || stop)) {
-      st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
-      run.save(run.last_path);
-    }
+    if (mid_epoch && (periodic || stop)) save_last(run);
     if (mid_epoch && stop) return false;
   }
   return true;
@@ -370,8 +370,7 @@ TrainSummary train(TrainConfig cfg, const TrainOptions& opts) {
       } catch (const Error& e) {
         // Keep the epoch's training: last.h5 at its last step, which a resume evaluates before going on. (Written
         // here, not before every evaluation: a ViT-B's checkpoint is a gigabyte.)
-        run.st.epoch_seconds = run.epoch_seconds_before + since(run.epoch_start);
-        run.save(run.last_path);
+        save_last(run);
         fail("evaluating epoch ", run.st.epoch + 1, " on ", run.eval_name, ": ", e.what(), "\n",
              kept_checkpoint(run, "once that is fixed, "), " (it evaluates epoch ", run.st.epoch + 1, " first)");
       }
